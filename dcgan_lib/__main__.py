@@ -1,0 +1,94 @@
+"""Command line: ``python -m dcgan_lib {train,export,download} ...``.
+
+Errors the user can fix (missing data, a bad config, a diverged run) print one line saying what to
+do and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dcgan_lib.config import MODEL_CONFIGS, ConfigError, TrainConfig, get_model_config
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train (or resume) a DCGAN run; paper §4")
+    d = TrainConfig()
+    p.add_argument("--config", default="dcgan64", choices=sorted(MODEL_CONFIGS), help="model config")
+    p.add_argument("--image-size", type=int, help="override the config's image size (32, 64, 128)")
+    p.add_argument("--data", default=d.data, help="dataset name (cifar10, svhn, lsun, celeba, tinyimagenet, imagefolder, synthetic)")
+    p.add_argument("--data-root", default=None, help="folder holding the data (default: $DCGAN_DATA)")
+    p.add_argument("--split", default=d.split)
+    p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-minutes", type=float, default=None, help="time budget; checkpoints and stops")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="paper: 128")
+    p.add_argument("--lr", type=float, default=d.lr, help="paper: 2e-4")
+    p.add_argument("--beta1", type=float, default=d.beta1, help="paper: 0.5")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--keep-list", default=None, help="file of image names to keep (from `dedup`)")
+    p.add_argument("--cache-dir", default=None, help="packed-image cache (default $DCGAN_CACHE or ~/.cache/dcgan_lib)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (exact CPU resume)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _run_train(a: argparse.Namespace) -> int:
+    from dcgan_lib.train import train
+
+    overrides = {"image_size": a.image_size} if a.image_size else {}
+    cfg = TrainConfig(
+        model=get_model_config(a.config, **overrides), data=a.data, data_root=a.data_root,
+        split=a.split, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, beta1=a.beta1,
+        seed=a.seed, max_minutes=a.max_minutes, max_steps=a.max_steps, log_every=a.log_every,
+        sample_every=a.sample_every, checkpoint_every=a.checkpoint_every, limit=a.limit,
+        keep_list=a.keep_list, cache_dir=a.cache_dir, device=a.device, deterministic=a.deterministic,
+    )
+    result = train(cfg, progress=not a.no_progress)
+    print(f"{result.status}: step {result.step}, epoch {result.epoch}, run folder {result.out}")
+    if result.status in ("time budget", "interrupted"):
+        print("resume with the same command")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dcgan_lib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    e = sub.add_parser("export", help="copy a run's fp16 weights, metrics and samples into artifacts/")
+    e.add_argument("run")
+    e.add_argument("--name", required=True)
+    dl = sub.add_parser("download", help="fetch a dataset with its official downloader (needs internet)")
+    dl.add_argument("dataset", choices=["cifar10", "svhn", "celeba", "tinyimagenet"])
+    dl.add_argument("--data-root", required=True)
+    a = parser.parse_args(argv)
+
+    from dcgan_lib.data import DataError
+    from dcgan_lib.train import TrainingDiverged
+
+    try:
+        if a.command == "train":
+            return _run_train(a)
+        if a.command == "export":
+            from dcgan_lib.artifacts import export_run
+
+            for p in export_run(a.run, a.name, command=" ".join(["python -m dcgan_lib", *sys.argv[1:]])):
+                print(p)
+            return 0
+        from dcgan_lib.data import download
+
+        print(download(a.dataset, a.data_root))
+        return 0
+    except (ConfigError, DataError, TrainingDiverged, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

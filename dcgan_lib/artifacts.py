@@ -1,0 +1,120 @@
+"""Small trained results the book loads in book mode: fp16 weights, metrics, sample grids.
+
+Everything lives under ``artifacts/`` with ``manifest.json`` recording, per file, its sha256, size,
+the config and the command that produced it. A missing artifact raises ``ArtifactMissing`` whose
+message names that command, so a book page can say "not produced yet: run ...".
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from dcgan_lib.config import ModelConfig
+from dcgan_lib.models import Discriminator, Generator
+
+MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository per call
+
+# What the book expects, and the command that makes each (full mode, on a GPU).
+PRODUCERS = {
+    "celeba_dcgan64": (
+        "python -m dcgan_lib train --config dcgan64 --data celeba --data-root ../shared/data "
+        "--out runs/celeba-dcgan64 --epochs 25 --max-minutes 9  (repeat until done), then "
+        "python -m dcgan_lib export runs/celeba-dcgan64 --name celeba_dcgan64"
+    ),
+}
+
+
+class ArtifactMissing(FileNotFoundError):
+    """An artifact the book needs has not been produced; the message names the command."""
+
+
+def artifacts_dir() -> Path:
+    env = os.environ.get("DCGAN_ARTIFACTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(root: Path | None = None) -> dict:
+    path = (root or artifacts_dir()) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {"files": {}}
+
+
+def require(name: str, filename: str, root: Path | None = None) -> Path:
+    """Path of artifact ``name/filename``, checked against the manifest's sha256."""
+    root = root or artifacts_dir()
+    path = root / name / filename
+    command = PRODUCERS.get(name, f"the full-mode run that produces {name}")
+    if not path.exists():
+        raise ArtifactMissing(f"{name}/{filename}: not produced yet: run {command}")
+    entry = read_manifest(root)["files"].get(f"{name}/{filename}")
+    if entry is None:
+        raise ArtifactMissing(f"{name}/{filename} is not in artifacts/manifest.json; re-export it: {command}")
+    if entry["sha256"] != sha256(path):
+        raise ArtifactMissing(f"{name}/{filename} does not match its sha256 in the manifest "
+                              f"(changed or damaged); produce it again: {command}")
+    return path
+
+
+def save_weights(module: Generator | Discriminator, path: Path) -> None:
+    """fp16 state dict plus the model config: small, and loadable on any device."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in module.state_dict().items()}
+    torch.save({"config": module.cfg.__dict__, "state": state}, path)
+
+
+def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
+    """A float32 Generator ("G") or Discriminator ("D") from ``save_weights`` output, on the CPU."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    d = dict(blob["config"])
+    d["g_layers"] = tuple(tuple(x) for x in d["g_layers"])
+    d["d_layers"] = tuple(tuple(x) for x in d["d_layers"])
+    model = (Generator if kind == "G" else Discriminator)(ModelConfig(**d))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state"].items()})
+    return model.eval()
+
+
+def export_run(run_dir: str | os.PathLike, name: str, command: str = "", root: Path | None = None) -> list[Path]:
+    """Copy a finished run's small results into ``artifacts/name/`` and record them."""
+    from dcgan_lib.train import TrainConfig, load_checkpoint
+
+    run, root = Path(run_dir), root or artifacts_dir()
+    dest = root / name
+    dest.mkdir(parents=True, exist_ok=True)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    G.load_state_dict(ckpt["G"])
+    D.load_state_dict(ckpt["D"])
+    written = [dest / "G.pt", dest / "D.pt"]
+    save_weights(G, written[0])
+    save_weights(D, written[1])
+    for f in ["metrics.jsonl", "run.json"] + [f"samples/{p.name}" for p in sorted((run / "samples").glob("*.png"))
+                                              if not p.name.startswith("step_")]:
+        if (run / f).exists():
+            target = dest / Path(f).name
+            shutil.copyfile(run / f, target)
+            written.append(target)
+    manifest = read_manifest(root)
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    for p in written:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{p} is {p.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit for artifacts")
+        manifest["files"][f"{name}/{p.name}"] = {
+            "sha256": sha256(p), "bytes": p.stat().st_size, "config": cfg.model.name,
+            "step": ckpt["step"], "command": command or PRODUCERS.get(name, ""), "created": now,
+        }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return written

@@ -1,0 +1,195 @@
+"""Plain dataclass configs: the model (paper §3) and the training run (paper §4).
+
+Named model configs (``get_model_config(name)``):
+
+- ``paper64``    the paper's Fig. 1 / the authors' faces model (4x4x1024 start, 5x5 kernels).
+- ``dcgan64``    the same design at half width (4x4x512); the model the book ships.
+- ``imagenet32`` the authors' ImageNet-32 model (3x3 kernels, D 128-128-256-256-512-512).
+- ``examples64`` pytorch/examples' dcgan (4x4 kernels, width 64, normal z): the baseline.
+- ``smoke32`` / ``smoke64`` tiny versions of the paper design for tests and smoke mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+SUPPORTED_IMAGE_SIZES = (32, 64, 128)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of G and D. Field comments give the paper's (or authors') value."""
+
+    name: str = "dcgan64"
+    image_size: int = 64  # paper: 64 (LSUN, faces), 32 (ImageNet-1k)
+    nz: int = 100  # paper: 100-d z
+    ngf: int = 64  # paper64: 128 (4x4x1024 start = ngf*8)
+    ndf: int = 64  # paper64: 128 (D 128-256-512-1024)
+    nc: int = 3  # RGB
+    kernel_size: int = 5  # authors' code: 5x5 at 64px, 3x3 at 32px
+    z_dist: str = "uniform"  # paper: uniform in [-1, 1]; pytorch/examples: normal
+    # How z reaches 4x4: "linear" = the paper's matrix multiply + reshape (BN per unit, as in
+    # the authors' code); "conv" = pytorch/examples' 4x4 transposed conv on a 1x1 z.
+    g_project: str = "linear"
+    # How D ends: "linear" = the paper's flatten + single output; "conv" = examples' 4x4 conv.
+    d_output: str = "linear"
+    # Explicit layer lists (out_channels, stride) after the projection (G) / from the input (D).
+    # Empty = derived from ngf/ndf: a stride-2 layer per doubling, widths halving towards pixels.
+    g_layers: tuple[tuple[int, int], ...] = ()
+    d_layers: tuple[tuple[int, int], ...] = ()
+    g_start_channels: int = 0  # channels at 4x4 when g_layers is explicit
+    bn_eps: float = 1e-5  # deviation: authors 1e-8 (see deviations page)
+    leaky_slope: float = 0.2  # paper §3: LeakyReLU slope 0.2
+    init_std: float = 0.02  # paper §4: N(0, 0.02)
+
+    def __post_init__(self) -> None:
+        if self.image_size not in SUPPORTED_IMAGE_SIZES:
+            raise ConfigError(
+                f"image_size={self.image_size} is not supported; use one of "
+                f"{SUPPORTED_IMAGE_SIZES} (the generator doubles from 4x4)."
+            )
+        if self.z_dist not in ("uniform", "normal"):
+            raise ConfigError(f"z_dist must be 'uniform' or 'normal', not {self.z_dist!r}")
+        if self.g_project not in ("linear", "conv") or self.d_output not in ("linear", "conv"):
+            raise ConfigError("g_project and d_output must each be 'linear' or 'conv'")
+        if self.kernel_size not in (3, 4, 5):
+            raise ConfigError(f"kernel_size must be 3, 4 or 5, not {self.kernel_size}")
+        for what, value in (("nz", self.nz), ("ngf", self.ngf), ("ndf", self.ndf), ("nc", self.nc)):
+            if value < 1:
+                raise ConfigError(f"{what} must be positive, got {value}")
+        for layers in (self.g_layers, self.d_layers):
+            n_down = sum(1 for _, s in layers if s == 2)
+            if layers and 4 * 2**n_down != self.image_size:
+                raise ConfigError(
+                    f"explicit layers {layers} have {n_down} stride-2 layers, which does not "
+                    f"map 4x4 to {self.image_size}x{self.image_size}"
+                )
+        if self.g_layers and self.g_layers[-1][0] != self.nc:
+            raise ConfigError("the last generator layer must output nc channels")
+
+    @property
+    def n_doublings(self) -> int:
+        return int(math.log2(self.image_size // 4))
+
+    def generator_layers(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """(channels at 4x4, [(out_channels, stride), ...]) of G's conv stack."""
+        if self.g_layers:
+            return self.g_start_channels, self.g_layers
+        n = self.n_doublings
+        widths = [self.ngf * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 512, 256, 128, 64
+        layers = [(w, 2) for w in widths[1:]] + [(self.nc, 2)]
+        return widths[0], tuple(layers)
+
+    def discriminator_layers(self) -> tuple[tuple[int, int], ...]:
+        """[(out_channels, stride), ...] of D's conv stack, from pixels to 4x4."""
+        if self.d_layers:
+            return self.d_layers
+        return tuple((self.ndf * 2**i, 2) for i in range(self.n_doublings))
+
+
+_PAPER = dict(nz=100, kernel_size=5, z_dist="uniform", g_project="linear", d_output="linear")
+
+MODEL_CONFIGS: dict[str, ModelConfig] = {
+    "paper64": ModelConfig(name="paper64", image_size=64, ngf=128, ndf=128, **_PAPER),
+    "dcgan64": ModelConfig(name="dcgan64", image_size=64, ngf=64, ndf=64, **_PAPER),
+    "imagenet32": ModelConfig(
+        name="imagenet32",
+        image_size=32,
+        nz=256,  # authors' ImageNet-32 model: 256-d uniform z
+        kernel_size=3,
+        z_dist="uniform",
+        g_project="linear",
+        d_output="linear",
+        ngf=128,
+        ndf=128,
+        g_start_channels=512,  # authors: ngf*4 at 4x4
+        # G: mirrored from D (the authors' file has 6 deconvs, strides 2,1,2,1,2,1).
+        g_layers=((256, 2), (256, 1), (128, 2), (128, 1), (128, 2), (3, 1)),
+        # D: authors' channels and strides (maps 32, 16, 16, 8, 8, 4).
+        d_layers=((128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2)),
+    ),
+    "examples64": ModelConfig(
+        name="examples64",
+        image_size=64,
+        nz=100,
+        ngf=64,
+        ndf=64,
+        kernel_size=4,
+        z_dist="normal",
+        g_project="conv",
+        d_output="conv",
+    ),
+    "smoke32": ModelConfig(name="smoke32", image_size=32, ngf=8, ndf=8, **(_PAPER | {"nz": 16})),
+    "smoke64": ModelConfig(name="smoke64", image_size=64, ngf=8, ndf=8, **(_PAPER | {"nz": 16})),
+}
+
+
+def get_model_config(name: str, **overrides: object) -> ModelConfig:
+    """A named config, optionally with fields replaced (``image_size=128``)."""
+    if name not in MODEL_CONFIGS:
+        raise ConfigError(f"unknown model config {name!r}; choose one of {sorted(MODEL_CONFIGS)}")
+    return dataclasses.replace(MODEL_CONFIGS[name], **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults are the paper's §4 settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: str = "celeba"  # dataset name, see dcgan_lib.data.DATASETS
+    data_root: str | None = None  # default: $DCGAN_DATA
+    split: str = "train"
+    out: str = "runs/dcgan64-celeba"
+    epochs: int = 25  # authors' faces script: 25
+    batch_size: int = 128  # paper §4: minibatch 128
+    lr: float = 2e-4  # paper §4: Adam lr 0.0002
+    beta1: float = 0.5  # paper §4: beta1 0.5
+    beta2: float = 0.999  # Adam default (paper silent)
+    seed: int = 1
+    max_minutes: float | None = None  # time budget: checkpoint and stop cleanly
+    max_steps: int | None = None  # stop after this many iterations (tests, smoke)
+    log_every: int = 50  # metrics line every N steps
+    sample_every: int = 500  # fixed-z sample grid every N steps
+    checkpoint_every: int = 500  # full-state checkpoint every N steps
+    sample_epochs: tuple[int, ...] = (1, 5)  # paper Figs. 2-3: after 1 and 5 epochs
+    n_samples: int = 64  # fixed-z grid size
+    limit: int | None = None  # use only the first N images (smoke runs)
+    keep_list: str | None = None  # file of image indices to keep (de-duplication)
+    cache_dir: str | None = None  # packed-uint8 cache; default $DCGAN_CACHE or ~/.cache
+    device: str = "auto"  # "auto" = cuda if available, else cpu
+    deterministic: bool = False  # torch.use_deterministic_algorithms (CPU exact resume)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2 (BatchNorm needs a batch)")
+        if self.epochs < 1:
+            raise ConfigError("epochs must be at least 1")
+        if self.lr <= 0 or not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+            raise ConfigError("lr must be > 0 and 0 <= beta1, beta2 < 1")
+        for what in ("log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, what) < 1:
+                raise ConfigError(f"{what} must be at least 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        model = d.pop("model")
+        model = ModelConfig(
+            **{k: (tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v)
+               for k, v in model.items()}
+        )
+        d["sample_epochs"] = tuple(d.get("sample_epochs", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown training config fields {sorted(unknown)}")
+        return cls(model=model, **d)
