@@ -1,0 +1,51 @@
+"""What the notebooks share: the run mode, showing library source, the not-produced message.
+
+Modes (``DCGAN_MODE``, read only in each notebook's parameters cell):
+
+- ``smoke``: tiny models, synthetic or test-made data, seconds on a CPU (nbval in CI);
+- ``book`` (default): paper configs, loads trained artifacts, recomputes what is cheap, never trains;
+- ``full``: trains on real data (a GPU), resumable and time-boxed, writes ``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+MODES = ("smoke", "book", "full")
+
+
+def get_mode(default: str = "book") -> str:
+    mode = os.environ.get("DCGAN_MODE", default)
+    if mode not in MODES:
+        raise ValueError(f"DCGAN_MODE={mode!r}; use one of {MODES}")
+    return mode
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path | None:
+    """$DCGAN_DATA, else ../shared/data beside the checkout when it exists, else None."""
+    if os.environ.get("DCGAN_DATA"):
+        return Path(os.environ["DCGAN_DATA"])
+    shared = repo_root().parent / "shared" / "data"
+    return shared if shared.exists() else None
+
+
+def show_source(obj: object) -> None:
+    """Display the library's own source of ``obj`` (the book shows the code, never a copy)."""
+    from IPython.display import Markdown, display
+
+    src = inspect.getsource(obj)  # type: ignore[arg-type]
+    where = f"{inspect.getmodule(obj).__name__}"  # type: ignore[union-attr]
+    display(Markdown(f"`{where}.{getattr(obj, '__qualname__', '')}`\n\n```python\n{src}```"))
+
+
+def not_produced(message: str | BaseException) -> None:
+    """Show, in place of a result, that an artifact does not exist yet and how to make it."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Not produced yet.** {message}"))
