@@ -62,10 +62,14 @@ def require(name: str, filename: str, root: Path | None = None) -> Path:
         raise ArtifactMissing(f"{name}/{filename}: not produced yet: run {command}")
     entry = read_manifest(root)["files"].get(f"{name}/{filename}")
     if entry is None:
-        raise ArtifactMissing(f"{name}/{filename} is not in artifacts/manifest.json; re-export it: {command}")
+        raise ArtifactMissing(
+            f"{name}/{filename} is not in artifacts/manifest.json; re-export it: {command}"
+        )
     if entry["sha256"] != sha256(path):
-        raise ArtifactMissing(f"{name}/{filename} does not match its sha256 in the manifest "
-                              f"(changed or damaged); produce it again: {command}")
+        raise ArtifactMissing(
+            f"{name}/{filename} does not match its sha256 in the manifest "
+            f"(changed or damaged); produce it again: {command}"
+        )
     return path
 
 
@@ -82,11 +86,15 @@ def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
     d["g_layers"] = tuple(tuple(x) for x in d["g_layers"])
     d["d_layers"] = tuple(tuple(x) for x in d["d_layers"])
     model = (Generator if kind == "G" else Discriminator)(ModelConfig(**d))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state"].items()})
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in blob["state"].items()}
+    )
     return model.eval()
 
 
-def export_run(run_dir: str | os.PathLike, name: str, command: str = "", root: Path | None = None) -> list[Path]:
+def export_run(
+    run_dir: str | os.PathLike, name: str, command: str = "", root: Path | None = None
+) -> list[Path]:
     """Copy a finished run's small results into ``artifacts/name/`` and record them."""
     from dcgan_lib.train import TrainConfig, load_checkpoint
 
@@ -101,8 +109,11 @@ def export_run(run_dir: str | os.PathLike, name: str, command: str = "", root: P
     written = [dest / "G.pt", dest / "D.pt"]
     save_weights(G, written[0])
     save_weights(D, written[1])
-    for f in ["metrics.jsonl", "run.json"] + [f"samples/{p.name}" for p in sorted((run / "samples").glob("*.png"))
-                                              if not p.name.startswith("step_")]:
+    for f in ["metrics.jsonl", "run.json"] + [
+        f"samples/{p.name}"
+        for p in sorted((run / "samples").glob("*.png"))
+        if not p.name.startswith("step_")
+    ]:
         if (run / f).exists():
             target = dest / Path(f).name
             shutil.copyfile(run / f, target)
@@ -111,10 +122,16 @@ def export_run(run_dir: str | os.PathLike, name: str, command: str = "", root: P
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     for p in written:
         if p.stat().st_size > MAX_FILE_BYTES:
-            raise ValueError(f"{p} is {p.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit for artifacts")
+            raise ValueError(
+                f"{p} is {p.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit for artifacts"
+            )
         manifest["files"][f"{name}/{p.name}"] = {
-            "sha256": sha256(p), "bytes": p.stat().st_size, "config": cfg.model.name,
-            "step": ckpt["step"], "command": command or PRODUCERS.get(name, ""), "created": now,
+            "sha256": sha256(p),
+            "bytes": p.stat().st_size,
+            "config": cfg.model.name,
+            "step": ckpt["step"],
+            "command": command or PRODUCERS.get(name, ""),
+            "created": now,
         }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return written

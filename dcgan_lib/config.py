@@ -184,8 +184,10 @@ class TrainConfig:
         d = dict(d)
         model = d.pop("model")
         model = ModelConfig(
-            **{k: (tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v)
-               for k, v in model.items()}
+            **{
+                k: (tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v)
+                for k, v in model.items()
+            }
         )
         d["sample_epochs"] = tuple(d.get("sample_epochs", ()))
         known = {f.name for f in dataclasses.fields(cls)}

@@ -42,7 +42,16 @@ from tqdm.auto import tqdm
 PACK_VERSION = 1  # bump when the preprocessing changes: every cache is rebuilt
 IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm")
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 MIN_SIDE = 8  # images whose shorter side is below this are skipped as unusable
 
@@ -148,7 +157,9 @@ def _read_tar_text(path: Path, member_suffix: str) -> str:
     raise DataError(f"{path} holds no file ending in {member_suffix!r}")
 
 
-def _file_items(files: list[tuple[Path, object]], base: Path) -> Iterator[tuple[str, bytes, object]]:
+def _file_items(
+    files: list[tuple[Path, object]], base: Path
+) -> Iterator[tuple[str, bytes, object]]:
     for p, label in files:
         try:
             data = p.read_bytes()
@@ -165,9 +176,7 @@ def _first(root: Path, *candidates: str) -> Path | None:
 
 
 def _missing(dataset: str, root: Path, expected: str, how: str) -> DataError:
-    return DataError(
-        f"dataset {dataset!r}: nothing found under {root}. Expected {expected}. {how}"
-    )
+    return DataError(f"dataset {dataset!r}: nothing found under {root}. Expected {expected}. {how}")
 
 
 def _source_cifar10(root: Path, split: str) -> Source:
@@ -187,7 +196,10 @@ def _source_cifar10(root: Path, split: str) -> Source:
         files = ds.train_list if split == "train" else ds.test_list
         return Source(
             "cifar10",
-            ((f"{split}/{i:05d}", img, int(t)) for i, (img, t) in enumerate(zip(ds.data, ds.targets, strict=True))),
+            (
+                (f"{split}/{i:05d}", img, int(t))
+                for i, (img, t) in enumerate(zip(ds.data, ds.targets, strict=True))
+            ),
             [_stat(batches / f) for f, _ in files],
             total=len(ds),
             label_names=list(ds.classes),
@@ -205,12 +217,17 @@ def _source_cifar10(root: Path, split: str) -> Source:
                 yield name, data, index[cls]
 
         return Source(
-            "cifar10", items(), [_stat(tar)], total=50000 if split == "train" else 10000,
+            "cifar10",
+            items(),
+            [_stat(tar)],
+            total=50000 if split == "train" else 10000,
             label_names=list(CIFAR10_CLASSES),
             description=f"CIFAR-10 {split} (JPEG re-encoded copy, {tar.name})",
         )
     raise _missing(
-        "cifar10", root, "cifar-10-batches-py/ (torchvision) or cifar10/cifar10-jpg.tar.gz",
+        "cifar10",
+        root,
+        "cifar-10-batches-py/ (torchvision) or cifar10/cifar10-jpg.tar.gz",
         f"Run `python -m dcgan_lib download cifar10 --data-root {root}` where the internet is "
         "reachable, or point --data-root / DCGAN_DATA at a folder that has it.",
     )
@@ -222,7 +239,9 @@ def _source_svhn(root: Path, split: str) -> Source:
     folder = _first(root, f"{split}_32x32.mat", f"svhn/{split}_32x32.mat")
     if folder is None:
         raise _missing(
-            "svhn", root, f"{split}_32x32.mat (the format torchvision's SVHN reads)",
+            "svhn",
+            root,
+            f"{split}_32x32.mat (the format torchvision's SVHN reads)",
             f"Run `python -m dcgan_lib download svhn --data-root {root}` where the internet is "
             "reachable (SVHN is not obtainable on the project's own machines).",
         )
@@ -231,12 +250,19 @@ def _source_svhn(root: Path, split: str) -> Source:
     try:
         ds = SVHN(str(folder.parent), split=split, download=False)
     except (RuntimeError, ValueError, OSError) as e:
-        raise DataError(f"svhn: {folder} is not a readable SVHN .mat file ({e}); download it again") from e
+        raise DataError(
+            f"svhn: {folder} is not a readable SVHN .mat file ({e}); download it again"
+        ) from e
     imgs = ds.data.transpose(0, 2, 3, 1)  # (N, 3, 32, 32) -> HWC; labels: '10' already mapped to 0
     return Source(
         "svhn",
-        ((f"{split}/{i:06d}", np.ascontiguousarray(imgs[i]), int(ds.labels[i])) for i in range(len(ds))),
-        [_stat(folder)], total=len(ds), label_names=[str(i) for i in range(10)],
+        (
+            (f"{split}/{i:06d}", np.ascontiguousarray(imgs[i]), int(ds.labels[i]))
+            for i in range(len(ds))
+        ),
+        [_stat(folder)],
+        total=len(ds),
+        label_names=[str(i) for i in range(10)],
         description=f"SVHN {split} ({folder.name})",
     )
 
@@ -246,16 +272,22 @@ def _source_lsun(root: Path, split: str, category: str = "bedroom") -> Source:
     db = _first(root, name, f"lsun/{name}")
     if db is None:
         raise _missing(
-            "lsun", root, f"the folder {name}/ (data.mdb + lock.mdb)",
+            "lsun",
+            root,
+            f"the folder {name}/ (data.mdb + lock.mdb)",
             "Get it with the LSUN project's download.py (`python download.py -c bedroom`), unzip "
             "it there, and pass that folder's parent as --data-root.",
         )
     import lmdb
 
     try:
-        env = lmdb.open(str(db), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1)
+        env = lmdb.open(
+            str(db), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1
+        )
     except lmdb.Error as e:
-        raise DataError(f"lsun: {db} is not an lmdb database ({e}); unzip the LSUN download again") from e
+        raise DataError(
+            f"lsun: {db} is not an lmdb database ({e}); unzip the LSUN download again"
+        ) from e
 
     def items() -> Iterator[tuple[str, bytes, None]]:
         # read the keys in order from the cursor (what torchvision's LSUNClass does, without its
@@ -268,8 +300,14 @@ def _source_lsun(root: Path, split: str, category: str = "bedroom") -> Source:
     with env.begin(write=False) as txn:
         total = txn.stat()["entries"]
     files = [p for p in sorted(db.iterdir()) if p.is_file()]
-    return Source("lsun", items(), [_stat(p) for p in files], total=total,
-                  labels_kind="none", description=f"LSUN {category} {split} ({db})")
+    return Source(
+        "lsun",
+        items(),
+        [_stat(p) for p in files],
+        total=total,
+        labels_kind="none",
+        description=f"LSUN {category} {split} ({db})",
+    )
 
 
 def _parse_celeba_attributes(text: str, source: str) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -290,15 +328,24 @@ def _parse_celeba_attributes(text: str, source: str) -> tuple[list[str], dict[st
 
 def _source_celeba(root: Path, split: str) -> Source:
     folder = _first(root, "celeba/img_align_celeba", "img_align_celeba")
-    tar = _first(root, "celeba/celeba-align-89x109-first10k.tar.gz", "celeba-align-89x109-first10k.tar.gz")
+    tar = _first(
+        root, "celeba/celeba-align-89x109-first10k.tar.gz", "celeba-align-89x109-first10k.tar.gz"
+    )
     attr_path = _first(
-        root, "celeba/list_attr_celeba.txt", "list_attr_celeba.txt",
-        "celeba/list_attr_celeba-first10k.txt", "list_attr_celeba-first10k.txt",
+        root,
+        "celeba/list_attr_celeba.txt",
+        "list_attr_celeba.txt",
+        "celeba/list_attr_celeba-first10k.txt",
+        "list_attr_celeba-first10k.txt",
     )
     names, table = (None, {})
     if attr_path is not None:
         names, table = _parse_celeba_attributes(attr_path.read_text(), str(attr_path))
-    attrs = (lambda n: table.get(Path(n).name, np.zeros(len(names), np.int8))) if names else (lambda n: None)
+    attrs = (
+        (lambda n: table.get(Path(n).name, np.zeros(len(names), np.int8)))
+        if names
+        else (lambda n: None)
+    )
     # the GAN is unsupervised: every image is used whatever the split name
     if folder is not None:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTS)
@@ -311,15 +358,24 @@ def _source_celeba(root: Path, split: str) -> Source:
         fp, desc, total = [_stat(tar)], "CelebA-10k (first 10,000 aligned images, 89x109)", 10000
     else:
         raise _missing(
-            "celeba", root, "celeba/img_align_celeba/ or celeba/celeba-align-89x109-first10k.tar.gz",
+            "celeba",
+            root,
+            "celeba/img_align_celeba/ or celeba/celeba-align-89x109-first10k.tar.gz",
             f"Run `python -m dcgan_lib download celeba --data-root {root}` (torchvision; Google "
             "Drive quotas often refuse it: then download img_align_celeba.zip by hand and unzip it "
             "under celeba/).",
         )
     if attr_path is not None:
         fp.append(_stat(attr_path))
-    return Source("celeba", items, fp, total=total, label_names=names,
-                  labels_kind="attributes" if names else "none", description=desc)
+    return Source(
+        "celeba",
+        items,
+        fp,
+        total=total,
+        label_names=names,
+        labels_kind="attributes" if names else "none",
+        description=desc,
+    )
 
 
 def _source_tinyimagenet(root: Path, split: str) -> Source:
@@ -333,30 +389,67 @@ def _source_tinyimagenet(root: Path, split: str) -> Source:
         wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
         index = {w: i for i, w in enumerate(wnids)}
         if split == "train":
-            files = [(p, index[p.parent.parent.name]) for p in sorted((folder / "train").glob("*/images/*"))
-                     if p.suffix.lower() in IMG_EXTS]
+            files = [
+                (p, index[p.parent.parent.name])
+                for p in sorted((folder / "train").glob("*/images/*"))
+                if p.suffix.lower() in IMG_EXTS
+            ]
         else:
-            ann = dict(ln.split("\t")[:2] for ln in (folder / "val/val_annotations.txt").read_text().splitlines() if ln)
+            ann = dict(
+                ln.split("\t")[:2]
+                for ln in (folder / "val/val_annotations.txt").read_text().splitlines()
+                if ln
+            )
             files = [(folder / "val/images" / f, index[w]) for f, w in sorted(ann.items())]
-        return Source("tinyimagenet", _file_items(files, folder), [[str(p.relative_to(folder)), p.stat().st_size] for p, _ in files],
-                      total=len(files), label_names=wnids, description=f"Tiny ImageNet {split} ({folder})")
+        return Source(
+            "tinyimagenet",
+            _file_items(files, folder),
+            [[str(p.relative_to(folder)), p.stat().st_size] for p, _ in files],
+            total=len(files),
+            label_names=wnids,
+            description=f"Tiny ImageNet {split} ({folder})",
+        )
     if split == "train" and parts:
         if len(parts) != 4:
-            warnings.warn(f"tinyimagenet: found {len(parts)} of the 4 train parts in {bundle}; using those", stacklevel=2)
+            warnings.warn(
+                f"tinyimagenet: found {len(parts)} of the 4 train parts in {bundle}; using those",
+                stacklevel=2,
+            )
         wnids = sorted({n.split("/")[1] for p in parts for n in _tar_names(p)})
         index = {w: i for i, w in enumerate(wnids)}
-        items = ((n, d, index[n.split("/")[1]]) for p in parts for n, d in _tar_items(p, prefix="train/"))
-        return Source("tinyimagenet", items, [_stat(p) for p in parts], total=500 * len(wnids),
-                      label_names=wnids, description=f"Tiny ImageNet train ({len(parts)} of 4 parts)")
+        items = (
+            (n, d, index[n.split("/")[1]]) for p in parts for n, d in _tar_items(p, prefix="train/")
+        )
+        return Source(
+            "tinyimagenet",
+            items,
+            [_stat(p) for p in parts],
+            total=500 * len(wnids),
+            label_names=wnids,
+            description=f"Tiny ImageNet train ({len(parts)} of 4 parts)",
+        )
     if split == "val" and val_tar is not None and val_tar.exists():
         wnids = _read_tar_text(val_tar, "wnids_std200.txt").split()
         index = {w: i for i, w in enumerate(sorted(wnids))}
-        ann = dict(ln.split()[:2] for ln in _read_tar_text(val_tar, "val_annotations_std.txt").splitlines() if ln.strip())
-        items = ((n, d, index[ann[Path(n).name]]) for n, d in _tar_items(val_tar, prefix="val/images/"))
-        return Source("tinyimagenet", items, [_stat(val_tar)], total=len(ann),
-                      label_names=sorted(wnids), description="Tiny ImageNet val")
+        ann = dict(
+            ln.split()[:2]
+            for ln in _read_tar_text(val_tar, "val_annotations_std.txt").splitlines()
+            if ln.strip()
+        )
+        items = (
+            (n, d, index[ann[Path(n).name]]) for n, d in _tar_items(val_tar, prefix="val/images/")
+        )
+        return Source(
+            "tinyimagenet",
+            items,
+            [_stat(val_tar)],
+            total=len(ann),
+            label_names=sorted(wnids),
+            description="Tiny ImageNet val",
+        )
     raise _missing(
-        "tinyimagenet", root,
+        "tinyimagenet",
+        root,
         "tiny-imagenet-200/ (the CS231n zip, unzipped) or tinyimagenet/tinyimagenet-train-part{1..4}-of-4.tar.gz "
         "and tinyimagenet-val.tar.gz",
         f"Run `python -m dcgan_lib download tinyimagenet --data-root {root}` where the internet is reachable.",
@@ -375,7 +468,9 @@ def _source_imagefolder(root: Path, split: str) -> Source:
     from torchvision.datasets.folder import find_classes, make_dataset
 
     if not root.is_dir():
-        raise DataError(f"imagefolder: {root} is not a folder. Pass the folder of images as --data-root.")
+        raise DataError(
+            f"imagefolder: {root} is not a folder. Pass the folder of images as --data-root."
+        )
     try:
         classes, class_to_idx = find_classes(str(root))
         samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTS, allow_empty=True)
@@ -390,9 +485,14 @@ def _source_imagefolder(root: Path, split: str) -> Source:
             "Put the images there (root/<class>/<image>.jpg or root/<image>.jpg)."
         )
     files = [(Path(p), t) for p, t in samples]
-    return Source("imagefolder", _file_items(files, root),
-                  [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in files],
-                  total=len(files), label_names=classes, description=f"image folder {root}")
+    return Source(
+        "imagefolder",
+        _file_items(files, root),
+        [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in files],
+        total=len(files),
+        label_names=classes,
+        description=f"image folder {root}",
+    )
 
 
 def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -400,14 +500,19 @@ def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
     (0-9: shape x colour). Same shapes and dtype as the real sets; for smoke runs and tests."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
-    palette = np.array([[230, 60, 60], [60, 200, 80], [70, 90, 230], [240, 200, 40], [200, 80, 220]])
+    palette = np.array(
+        [[230, 60, 60], [60, 200, 80], [70, 90, 230], [240, 200, 40], [200, 80, 220]]
+    )
     images = np.empty((n, size, size, 3), np.uint8)
     labels = rng.integers(0, 10, n)
     for i in range(n):
         bg = rng.uniform(0, 120, 3)[None, None] + 60 * np.stack([xx, yy, 1 - xx], -1)
         cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.25)
-        shape = ((xx - cx) ** 2 + (yy - cy) ** 2 < r**2) if labels[i] < 5 else (
-            (abs(xx - cx) < r) & (abs(yy - cy) < r))
+        shape = (
+            ((xx - cx) ** 2 + (yy - cy) ** 2 < r**2)
+            if labels[i] < 5
+            else ((abs(xx - cx) < r) & (abs(yy - cy) < r))
+        )
         img = np.where(shape[..., None], palette[labels[i] % 5], bg)
         images[i] = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     return images, labels.astype(np.int64)
@@ -416,8 +521,14 @@ def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
 def _source_synthetic(root: Path | None, split: str, n: int = 1024) -> Source:
     offset = 0 if split == "train" else 1
     # images are drawn in load_dataset (no files); this source only names them
-    return Source("synthetic", (), [["synthetic", n, offset]], total=n,
-                  label_names=[str(i) for i in range(10)], description="synthetic shapes")
+    return Source(
+        "synthetic",
+        (),
+        [["synthetic", n, offset]],
+        total=n,
+        label_names=[str(i) for i in range(10)],
+        description="synthetic shapes",
+    )
 
 
 DATASETS = {
@@ -453,8 +564,12 @@ class Packed:
 
     def subset(self, idx: np.ndarray) -> Packed:
         idx = np.asarray(idx, dtype=np.int64)
-        return Packed(self.images[idx], None if self.labels is None else self.labels[idx],
-                      [self.names[i] for i in idx], dict(self.meta, n=len(idx)))
+        return Packed(
+            self.images[idx],
+            None if self.labels is None else self.labels[idx],
+            [self.names[i] for i in idx],
+            dict(self.meta, n=len(idx)),
+        )
 
 
 def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
@@ -466,8 +581,10 @@ def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
         )
     path = Path(root).expanduser()
     if not path.exists():
-        raise DataError(f"the data root {path} does not exist. Create it, or pass the folder that "
-                        "holds the datasets as --data-root / DCGAN_DATA.")
+        raise DataError(
+            f"the data root {path} does not exist. Create it, or pass the folder that "
+            "holds the datasets as --data-root / DCGAN_DATA."
+        )
     return path
 
 
@@ -491,7 +608,11 @@ def _open_pack(base: Path) -> Packed | None:
     try:
         meta = json.loads(meta_path.read_text())
         shape = tuple(meta["shape"])
-        images = np.memmap(base.with_suffix(".u8"), dtype=np.uint8, mode="r", shape=shape) if shape[0] else np.zeros(shape, np.uint8)
+        images = (
+            np.memmap(base.with_suffix(".u8"), dtype=np.uint8, mode="r", shape=shape)
+            if shape[0]
+            else np.zeros(shape, np.uint8)
+        )
         labels = np.load(base.with_suffix(".labels.npy")) if meta.get("has_labels") else None
         names = base.with_suffix(".names.txt").read_text().splitlines()
     except (OSError, ValueError, KeyError) as e:
@@ -535,9 +656,20 @@ def load_dataset(
     if name == "synthetic":
         n = limit or 1024
         images, labels = synthetic_images(n, image_size, seed=0 if split == "train" else 1)
-        return Packed(images, labels, [f"synthetic/{i:05d}" for i in range(n)],
-                      {"dataset": "synthetic", "split": split, "image_size": image_size, "n": n,
-                       "shape": list(images.shape), "description": "synthetic shapes", "skipped": []})
+        return Packed(
+            images,
+            labels,
+            [f"synthetic/{i:05d}" for i in range(n)],
+            {
+                "dataset": "synthetic",
+                "split": split,
+                "image_size": image_size,
+                "n": n,
+                "shape": list(images.shape),
+                "description": "synthetic shapes",
+                "skipped": [],
+            },
+        )
     source = DATASETS[name](resolve_data_root(root), split)
     key = _cache_key(name, split, image_size, limit, source.fingerprint)
     cache = default_cache_dir(cache_dir)
@@ -557,20 +689,29 @@ def load_dataset(
     return packed
 
 
-def _build_pack(source: Source, base: Path, size: int, limit: int | None, progress: bool, workers: int | None) -> None:
+def _build_pack(
+    source: Source, base: Path, size: int, limit: int | None, progress: bool, workers: int | None
+) -> None:
     tmp = base.parent / f"{base.name}.{os.getpid()}.tmp"
     names: list[str] = []
     labels: list[object] = []
     skipped: list[tuple[str, str]] = []
     total = min(source.total, limit) if source.total and limit else (limit or source.total)
     workers = workers or min(8, os.cpu_count() or 1)
-    bar = tqdm(total=total, desc=f"decoding {source.dataset} -> {size}px cache", unit="img", disable=not progress)
+    bar = tqdm(
+        total=total,
+        desc=f"decoding {source.dataset} -> {size}px cache",
+        unit="img",
+        disable=not progress,
+    )
     try:
         with open(tmp, "wb") as out, ThreadPoolExecutor(workers) as pool:
             chunk: list[tuple[str, object, object]] = []
 
             def flush() -> None:
-                for (n, _, lab), img in zip(chunk, pool.map(lambda it: decode(it[1], size), chunk), strict=True):
+                for (n, _, lab), img in zip(
+                    chunk, pool.map(lambda it: decode(it[1], size), chunk), strict=True
+                ):
                     if isinstance(img, str):
                         skipped.append((n, img))
                     else:
@@ -601,7 +742,11 @@ def _build_pack(source: Source, base: Path, size: int, limit: int | None, progre
         tmp.unlink(missing_ok=True)
         raise DataError(
             f"dataset {source.dataset!r} ({source.description}): no usable image was found"
-            + (f"; {len(skipped)} files were unreadable, e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else "")
+            + (
+                f"; {len(skipped)} files were unreadable, e.g. {skipped[0][0]}: {skipped[0][1]}"
+                if skipped
+                else ""
+            )
         )
     if limit is not None:
         names, labels = names[:limit], labels[:limit]
@@ -615,17 +760,28 @@ def _build_pack(source: Source, base: Path, size: int, limit: int | None, progre
     base.with_suffix(".names.txt").write_text("\n".join(names) + "\n")
     os.replace(tmp, base.with_suffix(".u8"))
     meta = {
-        "dataset": source.dataset, "description": source.description, "image_size": size,
-        "n": len(names), "shape": [len(names), size, size, 3], "has_labels": has_labels,
-        "labels_kind": source.labels_kind if has_labels else "none", "label_names": source.label_names,
-        "skipped": skipped, "pack_version": PACK_VERSION,
+        "dataset": source.dataset,
+        "description": source.description,
+        "image_size": size,
+        "n": len(names),
+        "shape": [len(names), size, size, 3],
+        "has_labels": has_labels,
+        "labels_kind": source.labels_kind if has_labels else "none",
+        "label_names": source.label_names,
+        "skipped": skipped,
+        "pack_version": PACK_VERSION,
     }
     meta_tmp = base.with_suffix(".json.tmp")
     meta_tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(meta_tmp, base.with_suffix(".json"))  # written last: its presence marks a complete pack
+    os.replace(
+        meta_tmp, base.with_suffix(".json")
+    )  # written last: its presence marks a complete pack
     if skipped:
-        warnings.warn(f"{source.dataset}: skipped {len(skipped)} unreadable images "
-                      f"(first: {skipped[0][0]}: {skipped[0][1]})", stacklevel=3)
+        warnings.warn(
+            f"{source.dataset}: skipped {len(skipped)} unreadable images "
+            f"(first: {skipped[0][0]}: {skipped[0][1]})",
+            stacklevel=3,
+        )
 
 
 def read_keep_list(path: str | os.PathLike, packed: Packed) -> np.ndarray:
@@ -633,7 +789,9 @@ def read_keep_list(path: str | os.PathLike, packed: Packed) -> np.ndarray:
     keep = {ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()}
     idx = np.array([i for i, n in enumerate(packed.names) if n in keep], dtype=np.int64)
     if len(idx) == 0:
-        raise DataError(f"the keep list {path} names none of the {len(packed)} images of this dataset")
+        raise DataError(
+            f"the keep list {path} names none of the {len(packed)} images of this dataset"
+        )
     return idx
 
 
@@ -676,6 +834,8 @@ def download(name: str, root: str | os.PathLike) -> Path:
     elif name == "tinyimagenet":
         download_and_extract_archive("http://cs231n.stanford.edu/tiny-imagenet-200.zip", str(root))
     else:
-        raise DataError(f"no downloader for {name!r}: LSUN comes from the LSUN project's download.py; "
-                        "an image folder is yours to fill")
+        raise DataError(
+            f"no downloader for {name!r}: LSUN comes from the LSUN project's download.py; "
+            "an image folder is yours to fill"
+        )
     return root

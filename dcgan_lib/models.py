@@ -67,7 +67,9 @@ class Generator(nn.Module):
                 blocks.append(nn.Sequential(conv, nn.Tanh()))  # paper §3: no BN, Tanh output
             else:
                 blocks.append(
-                    nn.Sequential(conv, nn.BatchNorm2d(c_out, eps=cfg.bn_eps), nn.ReLU(inplace=True))
+                    nn.Sequential(
+                        conv, nn.BatchNorm2d(c_out, eps=cfg.bn_eps), nn.ReLU(inplace=True)
+                    )
                 )
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)

@@ -90,9 +90,13 @@ def train_step(
     ).detach()
 
 
-def make_optimizers(G: Generator, D: Discriminator, cfg: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+def make_optimizers(
+    G: Generator, D: Discriminator, cfg: TrainConfig
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     betas = (cfg.beta1, cfg.beta2)  # paper §4: beta1 0.5 ("0.9 ... instability")
-    return torch.optim.Adam(G.parameters(), cfg.lr, betas), torch.optim.Adam(D.parameters(), cfg.lr, betas)
+    return torch.optim.Adam(G.parameters(), cfg.lr, betas), torch.optim.Adam(
+        D.parameters(), cfg.lr, betas
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,19 +129,28 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise
     except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise ConfigError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e}). "
-                          "Delete it to start over, or restore a backup.") from e
+        raise ConfigError(
+            f"{path} is not a readable checkpoint ({type(e).__name__}: {e}). "
+            "Delete it to start over, or restore a backup."
+        ) from e
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
     if fmt is None:
         raise ConfigError(f"{path} is not a dcgan_lib checkpoint (no 'format' field)")
     if fmt > CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path} has checkpoint format {fmt}, newer than this dcgan_lib "
-                          f"({CHECKPOINT_FORMAT}); upgrade dcgan_lib to read it")
+        raise ConfigError(
+            f"{path} has checkpoint format {fmt}, newer than this dcgan_lib "
+            f"({CHECKPOINT_FORMAT}); upgrade dcgan_lib to read it"
+        )
     return ckpt
 
 
 def weights_finite(*modules: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.state_dict().values() if p.is_floating_point())
+    return all(
+        bool(torch.isfinite(p).all())
+        for m in modules
+        for p in m.state_dict().values()
+        if p.is_floating_point()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,25 +161,39 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+        raise ConfigError(
+            f"device {name!r} asked for, but CUDA is not available here; use --device cpu"
+        )
     return torch.device(name)
 
 
 def _prepare_data(cfg: TrainConfig, out: Path, data: Packed | None, progress: bool) -> Packed:
     if data is None:
-        data = load_dataset(cfg.data, cfg.data_root, cfg.split, cfg.model.image_size,
-                            cfg.cache_dir, cfg.limit, progress=progress)
+        data = load_dataset(
+            cfg.data,
+            cfg.data_root,
+            cfg.split,
+            cfg.model.image_size,
+            cfg.cache_dir,
+            cfg.limit,
+            progress=progress,
+        )
     if data.images.shape[1:] != (cfg.model.image_size, cfg.model.image_size, cfg.model.nc):
-        raise DataError(f"data of shape {data.images.shape[1:]} does not fit model config "
-                        f"{cfg.model.name!r} ({cfg.model.image_size}px, {cfg.model.nc} channels)")
+        raise DataError(
+            f"data of shape {data.images.shape[1:]} does not fit model config "
+            f"{cfg.model.name!r} ({cfg.model.image_size}px, {cfg.model.nc} channels)"
+        )
     if data.skipped:
         (out / "skipped_images.txt").write_text(
-            "".join(f"{name}\t{why}\n" for name, why in data.skipped))
+            "".join(f"{name}\t{why}\n" for name, why in data.skipped)
+        )
     if cfg.keep_list:
         data = data.subset(read_keep_list(cfg.keep_list, data))
     if len(data) < cfg.batch_size:
-        raise DataError(f"the dataset has {len(data)} images, fewer than one batch of "
-                        f"{cfg.batch_size}; lower --batch-size or add images")
+        raise DataError(
+            f"the dataset has {len(data)} images, fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size or add images"
+        )
     return data
 
 
@@ -193,12 +220,26 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
-    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     device = resolve_device(cfg.device)
     started = time.monotonic()
 
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.deterministic or was_deterministic)
+    try:
+        return _train(cfg, data, progress, out, device, started)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(
+    cfg: TrainConfig,
+    data: Packed | None,
+    progress: bool,
+    out: Path,
+    device: torch.device,
+    started: float,
+) -> TrainResult:
+    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     torch.manual_seed(cfg.seed)  # weight init
     G, D = Generator(cfg.model).to(device), Discriminator(cfg.model).to(device)
     opt_g, opt_d = make_optimizers(G, D, cfg)
@@ -212,7 +253,8 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
         if saved.model != cfg.model:
             raise ConfigError(
                 f"{ckpt_path} holds a run of model config {saved.model.name!r} "
-                f"({saved.model}), not {cfg.model.name!r}. Use another --out, or the same config.")
+                f"({saved.model}), not {cfg.model.name!r}. Use another --out, or the same config."
+            )
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"])
@@ -221,9 +263,11 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
             z_rng.set_state(ckpt["z_rng"])
         except RuntimeError:  # a CUDA generator's state on a CPU machine, or the reverse
             z_rng.manual_seed(cfg.seed + 1 + ckpt["step"])
-            warnings.warn("the checkpoint's noise generator comes from another device type; "
-                          "the z stream continues from a new seed (training resumes, not bit-exact)",
-                          stacklevel=2)
+            warnings.warn(
+                "the checkpoint's noise generator comes from another device type; "
+                "the z stream continues from a new seed (training resumes, not bit-exact)",
+                stacklevel=2,
+            )
         step, epoch, it = ckpt["step"], ckpt["epoch"], ckpt["it"]
         _truncate_metrics(metrics_path, step)
     data = _prepare_data(cfg, out, data, progress)
@@ -232,26 +276,47 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    run_info = {"config": cfg.to_dict(), "data": {k: v for k, v in data.meta.items() if k != "skipped"},
-                "n_images": len(data), "steps_per_epoch": steps_per_epoch, "device": str(device),
-                "status": "running", "torch": torch.__version__}
+    run_info = {
+        "config": cfg.to_dict(),
+        "data": {k: v for k, v in data.meta.items() if k != "skipped"},
+        "n_images": len(data),
+        "steps_per_epoch": steps_per_epoch,
+        "device": str(device),
+        "status": "running",
+        "torch": torch.__version__,
+    }
     atomic_write(out / "run.json", lambda f: f.write(json.dumps(run_info, indent=1).encode()))
 
     def save_checkpoint() -> None:
         if not weights_finite(G, D):
-            raise TrainingDiverged(f"non-finite weights at step {step}; kept the last good checkpoint {ckpt_path}")
-        state = {"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "G": G.state_dict(),
-                 "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                 "step": step, "epoch": epoch, "it": it, "z_rng": z_rng.get_state(),
-                 "fixed_z": fixed_z}
+            raise TrainingDiverged(
+                f"non-finite weights at step {step}; kept the last good checkpoint {ckpt_path}"
+            )
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": cfg.to_dict(),
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "step": step,
+            "epoch": epoch,
+            "it": it,
+            "z_rng": z_rng.get_state(),
+            "fixed_z": fixed_z,
+        }
         atomic_write(ckpt_path, lambda f: torch.save(state, f))
 
     def save_samples(name: str) -> None:
         import torchvision.utils as vutils
 
         x = generate(G, fixed_z)
-        grid = vutils.make_grid(x, nrow=int(math.sqrt(len(x))) or 1, normalize=True, value_range=(-1, 1))
-        atomic_write(out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png"))
+        grid = vutils.make_grid(
+            x, nrow=int(math.sqrt(len(x))) or 1, normalize=True, value_range=(-1, 1)
+        )
+        atomic_write(
+            out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png")
+        )
 
     stop = {"signal": None}
 
@@ -266,15 +331,27 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
     status = "done"
     window = torch.zeros(4, device=device)
     window_steps, window_t0 = 0, time.perf_counter()
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {cfg.model.name}", unit="step", disable=not progress)
+    bar = tqdm(
+        total=total_steps,
+        initial=step,
+        desc=f"train {cfg.model.name}",
+        unit="step",
+        disable=not progress,
+    )
     # sets that fit in memory are read once; larger ones (LSUN) stay memory-mapped
-    images = torch.from_numpy(np.array(data.images)) if data.images.nbytes < IN_MEMORY_BYTES else None
+    images = (
+        torch.from_numpy(np.array(data.images)) if data.images.nbytes < IN_MEMORY_BYTES else None
+    )
     try:
         while step < total_steps:
             order = epoch_order(len(data), epoch, cfg.seed)
             while it < steps_per_epoch and step < total_steps:
                 idx = order[it * cfg.batch_size : (it + 1) * cfg.batch_size]
-                batch = images[idx] if images is not None else torch.from_numpy(data.images[np.sort(idx.numpy())])
+                batch = (
+                    images[idx]
+                    if images is not None
+                    else torch.from_numpy(data.images[np.sort(idx.numpy())])
+                )
                 x_real = to_float(batch.to(device, non_blocking=True))
                 z = sample_z(cfg.batch_size, cfg.model, z_rng, device)
                 stats = train_step(G, D, opt_g, opt_d, x_real, z)
@@ -286,14 +363,21 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
                 if step % cfg.log_every == 0 or step == total_steps:
                     mean = (window / window_steps).tolist()
                     elapsed = time.perf_counter() - window_t0
-                    row = {"step": step, "epoch": epoch + it / steps_per_epoch, "loss_d": mean[0],
-                           "loss_g": mean[1], "d_real": mean[2], "d_fake": mean[3],
-                           "img_per_s": window_steps * cfg.batch_size / max(elapsed, 1e-9),
-                           "time": time.monotonic() - started}
+                    row = {
+                        "step": step,
+                        "epoch": epoch + it / steps_per_epoch,
+                        "loss_d": mean[0],
+                        "loss_g": mean[1],
+                        "d_real": mean[2],
+                        "d_fake": mean[3],
+                        "img_per_s": window_steps * cfg.batch_size / max(elapsed, 1e-9),
+                        "time": time.monotonic() - started,
+                    }
                     if not all(math.isfinite(v) for v in mean):
                         raise TrainingDiverged(
                             f"loss became {mean[:2]} within steps {step - window_steps + 1}-{step}; "
-                            f"the last good checkpoint is {ckpt_path}. Lower --lr or check the data.")
+                            f"the last good checkpoint is {ckpt_path}. Lower --lr or check the data."
+                        )
                     with open(metrics_path, "a") as f:
                         f.write(json.dumps(row) + "\n")
                     bar.set_postfix(loss_d=f"{mean[0]:.3f}", loss_g=f"{mean[1]:.3f}")
@@ -306,7 +390,10 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
                 if stop["signal"]:
                     status = "interrupted"
                     break
-                if cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60:
+                if (
+                    cfg.max_minutes is not None
+                    and time.monotonic() - started > cfg.max_minutes * 60
+                ):
                     status = "time budget"
                     break
             if status != "done":
