@@ -485,6 +485,13 @@ def _source_imagefolder(root: Path, split: str) -> Source:
             "Put the images there (root/<class>/<image>.jpg or root/<image>.jpg)."
         )
     files = [(Path(p), t) for p, t in samples]
+    empty = sorted(set(classes) - {classes[t] for _, t in files})
+    if empty:
+        warnings.warn(
+            f"imagefolder: class folders without images in {root}: {empty} "
+            "(kept as labels with no images)",
+            stacklevel=3,
+        )
     return Source(
         "imagefolder",
         _file_items(files, root),

@@ -1,0 +1,293 @@
+"""Survive interruption and bad input, lose no completed work (the reliability issue)."""
+
+import fcntl
+import hashlib
+import importlib.util
+import io
+import multiprocessing
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import dcgan_lib.train as T
+from dcgan_lib.artifacts import ArtifactMissing, require
+from dcgan_lib.config import ConfigError, TrainConfig, get_model_config
+from dcgan_lib.data import DataError, decode, load_dataset
+from dcgan_lib.train import TrainingDiverged, load_checkpoint, read_metrics, train
+
+_spec = importlib.util.spec_from_file_location(
+    "reliability", Path(__file__).parent.parent / "benchmarks" / "reliability.py"
+)
+R = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(R)
+
+DATA = load_dataset("synthetic", image_size=32, limit=64)
+
+
+def _cfg(out, **kw):
+    base = dict(
+        model=get_model_config("smoke32"),
+        data="synthetic",
+        out=str(out),
+        epochs=3,
+        batch_size=16,
+        log_every=2,
+        sample_every=1000,
+        checkpoint_every=4,
+        deterministic=True,
+        device="cpu",
+        sample_epochs=(),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# --- interruption --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
+    report = R.kill_trials(tmp_path, n_kills=20, seed=1)
+    assert report["kills"] >= 20
+    assert report["kills_in_checkpoint_write"] >= 3  # every third kill waits for a write
+    assert report["max_steps_redone"] <= report["checkpoint_every"]
+    assert report["bit_identical_to_uninterrupted"]
+    assert report["metrics_identical"]
+    assert report["temp_files_left"] == []
+
+
+def test_a_second_run_in_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ConfigError, match="another training process is using the run folder"):
+            train(_cfg(out), data=DATA, progress=False)
+
+
+def test_stale_temp_files_from_a_killed_write_are_removed(tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    stale = out / ".checkpoint.pt.12345.1.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train(_cfg(out, max_steps=4), data=DATA, progress=False)
+    assert not stale.exists() and load_checkpoint(out / "checkpoint.pt")["step"] == 4
+
+
+# --- bad data ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", R.BAD_INPUTS, ids=[c[0] for c in R.BAD_INPUTS])
+def test_bad_input_is_handled_or_stopped_with_a_clear_error(case, tmp_path):
+    row = R.try_bad_input(*case, tmp_path)
+    assert row["ok"], row
+
+
+def test_skipped_files_are_listed_in_the_run_folder(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(20):
+        img = Image.fromarray(
+            np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        )
+        img.save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        train(
+            _cfg(
+                tmp_path / "run",
+                data="imagefolder",
+                data_root=str(folder),
+                cache_dir=str(tmp_path / "c"),
+                max_steps=1,
+            ),
+            progress=False,
+        )
+    listed = (tmp_path / "run" / "skipped_images.txt").read_text()
+    assert listed.startswith("broken.png\t")
+
+
+_png = io.BytesIO()
+Image.fromarray(np.arange(48 * 3, dtype=np.uint8).reshape(4, 12, 3).repeat(4, 0)).save(_png, "PNG")
+_jpg = io.BytesIO()
+Image.new("RGB", (24, 20), (200, 30, 60)).save(_jpg, "JPEG")
+VALID = [_png.getvalue(), _jpg.getvalue()]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.tuples(
+            st.sampled_from(VALID), st.integers(0, 400), st.binary(min_size=1, max_size=8)
+        ).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + len(t[2]) :]  # overwrite a few bytes
+        ),
+        st.tuples(st.sampled_from(VALID), st.integers(0, 400)).map(lambda t: t[0][: t[1]]),  # cut
+    )
+)
+def test_fuzz_decode_never_raises(payload):
+    out = decode(payload, 16)
+    assert isinstance(out, str) or (out.shape == (16, 16, 3) and out.dtype == np.uint8)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(st.binary(max_size=64), st.sampled_from(VALID)), min_size=1, max_size=6))
+def test_fuzz_image_folder_pack_accounts_for_every_file(tmp_path_factory, files):
+    root = tmp_path_factory.mktemp("fuzz")
+    folder = root / "imgs"
+    folder.mkdir()
+    for i, payload in enumerate(files):
+        (folder / f"{i}.png").write_bytes(payload)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            p = load_dataset(
+                "imagefolder", folder, image_size=16, cache_dir=root / "c", progress=False
+            )
+        except DataError as e:
+            assert "no usable image" in str(e)
+            return
+    assert len(p) + len(p.skipped) == len(files)
+    assert p.images.shape == (len(p), 16, 16, 3)
+
+
+# --- bad configuration and checkpoints -----------------------------------------------------
+
+
+def _as_if_saved_on_gpu(src: Path, dst: Path) -> None:
+    """Rewrite a torch checkpoint so that every storage says it lives on cuda:0.
+
+    torch.save pickles with protocol 2 (no frames, no offsets), where each storage's location
+    is the memoized string 'cpu'; replacing that string retargets every storage."""
+    cpu, cuda = b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("/data.pkl"):
+                assert cpu in data
+                data = data.replace(cpu, cuda)
+            zout.writestr(item, data)
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks loading a GPU checkpoint without CUDA"
+)
+def test_gpu_checkpoint_loads_on_a_cpu_only_machine(tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    gpu = tmp_path / "gpu_checkpoint.pt"
+    _as_if_saved_on_gpu(out / "checkpoint.pt", gpu)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(gpu, weights_only=True)  # what a naive loader does on this machine
+    ckpt = load_checkpoint(gpu)
+    assert ckpt["step"] == 2 and all(t.device.type == "cpu" for t in ckpt["G"].values())
+    (out / "checkpoint.pt").write_bytes(gpu.read_bytes())
+    assert train(_cfg(out, max_steps=4), data=DATA, progress=False).step == 4  # and resumes
+
+
+def test_damaged_checkpoint_says_what_to_do(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ConfigError, match="not a readable checkpoint .* Delete it to start over"):
+        load_checkpoint(bad)
+
+
+def test_missing_artifact_names_the_command(tmp_path):
+    with pytest.raises(
+        ArtifactMissing, match=r"not produced yet: run python -m dcgan_lib train --config dcgan64"
+    ):
+        require("celeba_dcgan64", "G.pt", root=tmp_path)
+
+
+def test_nz_mismatch_is_reported():
+    from dcgan_lib.models import Generator
+
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, 100\)"):
+        Generator(get_model_config("dcgan64"))(torch.zeros(4, 256))
+
+
+# --- divergence and collapse ----------------------------------------------------------------
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real, calls = T.train_step, []
+
+    def poisoned(G, D, *a):
+        stats = real(G, D, *a)
+        calls.append(1)
+        if len(calls) == 6:
+            with torch.no_grad():
+                for p in G.parameters():
+                    p.fill_(float("nan"))
+        return stats
+
+    monkeypatch.setattr(T, "train_step", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="NaN or Inf at step 7; stopped at step 8"):
+        train(_cfg(out), data=DATA, progress=False)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["step"] == 4 and all(torch.isfinite(t).all() for t in ckpt["G"].values())
+    import json
+
+    assert json.loads((out / "run.json").read_text())["status"] == "diverged"
+
+
+def test_collapse_warning_is_logged(tmp_path, monkeypatch):
+    real = T.train_step
+
+    def collapsing(G, D, *a):
+        stats = real(G, D, *a)
+        with torch.no_grad():
+            G.blocks[-1][0].weight.zero_()  # every z now gives the same (grey) image
+        return stats
+
+    monkeypatch.setattr(T, "train_step", collapsing)
+    monkeypatch.setattr(T, "COLLAPSE_MIN_STEP", 4)
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="possible mode collapse at step 4"):
+        train(_cfg(out, max_steps=4, sample_every=4), data=DATA, progress=False)
+    rows = read_metrics(out / "diagnostics.jsonl")
+    assert rows[0]["collapse_warning"] and rows[0]["sample_diversity"] < 1e-6
+
+
+def test_healthy_samples_raise_no_collapse_warning(tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(out, max_steps=4, sample_every=4), data=DATA, progress=False)
+    rows = read_metrics(out / "diagnostics.jsonl")
+    assert [r["samples"] for r in rows] == ["step_0000004", "final"]
+    assert not any(r["collapse_warning"] for r in rows)
+
+
+# --- the packed cache -----------------------------------------------------------------------
+
+
+def _pack_digest(args):
+    folder, cache = args
+    p = load_dataset("imagefolder", folder, image_size=32, cache_dir=cache, progress=False)
+    return hashlib.sha256(np.ascontiguousarray(p.images).tobytes()).hexdigest(), len(p)
+
+
+def test_concurrent_builds_do_not_corrupt_the_cache(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(200):
+        Image.fromarray(
+            np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        ).save(folder / f"{i:03d}.png")
+    cache = tmp_path / "cache"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        results = pool.map(_pack_digest, [(folder, cache)] * 3)
+    assert len(set(results)) == 1 and results[0][1] == 200
+    assert len(list(cache.glob("*.u8"))) == 1 and not list(cache.glob("*.tmp"))
+    assert _pack_digest((folder, cache)) == results[0]
