@@ -51,7 +51,7 @@ setup-chromium:
 	@if [ ! -x $(CHROMIUM) ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
 book: setup-python setup-mathjax
-	DCGAN_MODE=$${DCGAN_MODE:-book} $(VENV)/bin/jupyter-book build . -W
+	DCGAN_MODE=$${DCGAN_MODE:-book} $(VENV)/bin/jupyter-book build . -W --all
 
 # One pytest run: units, book structure, the book build in book mode with the browser check
 # (tests/test_book_build.py sets DCGAN_MODE=book for its own build), and every notebook under

@@ -1,0 +1,239 @@
+"""Build the book in book mode with warnings as errors, then read the rendered site in a real
+headless Chromium: every page of the toc loads, every image decodes, maths render with the local
+MathJax, and no internal link is broken. Slow (about 2 minutes); needs Chromium (`make setup`)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+MATHJAX = ROOT / "book" / "_static_mathjax" / "mathjax" / "tex-chtml.js"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+]
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for key, value in node.items():
+                if key != "file":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", []) + toc.get("chapters", []))
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+PAGES = toc_pages()
+
+
+class Collector(HTMLParser):
+    """Tags, ids and the URLs a page refers to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[str] = []
+        self.links: list[str] = []
+        self.scripts: list[str] = []
+        self.ids: set[str] = set()
+        self.tags: set[str] = set()
+        self.math_elements = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.tags.add(tag)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        elif tag == "a" and "href" in a:
+            self.links.append(a["href"])
+        elif tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
+        if "math" in a.get("class", "").split():
+            self.math_elements += 1
+
+
+def parse(html: str) -> Collector:
+    c = Collector()
+    c.feed(html)
+    return c
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    """The book built in book mode with -W into a fresh folder; returns its html folder."""
+    if not MATHJAX.exists():
+        pytest.fail(f"{MATHJAX} is missing: run `make setup` (it copies MathJax 3 from npm)")
+    out = Path(tempfile.mkdtemp(prefix="dcgan-book-"))
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    env = dict(os.environ, DCGAN_MODE="book")
+    # a fresh output folder and --all: no cache or earlier build can hide a failing page
+    cmd = [str(jupyter_book), "build", str(ROOT), "-W", "--all", "--path-output", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"book build failed ({' '.join(cmd)}):\n{log[-6000:]}"
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists(), log[-3000:]
+    return html
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: run `make setup` (`make test` does it too); "
+            "it installs Debian's chromium package"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def dom(site: Path, browser: str):
+    """The DOM of a page after its scripts ran (MathJax included), as Chromium sees it."""
+    cache: dict[str, str] = {}
+
+    def get(page: str) -> str:
+        if page not in cache:
+            profile = tempfile.mkdtemp(prefix="dcgan-chromium-")
+            url = (site / f"{page}.html").as_uri()
+            proc = subprocess.run(
+                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 0, f"chromium failed on {url}: {proc.stderr[-2000:]}"
+            cache[page] = proc.stdout
+        return cache[page]
+
+    return get
+
+
+def test_the_build_writes_every_page(site):
+    missing = [p for p in PAGES if not (site / f"{p}.html").exists()]
+    assert not missing, f"pages in _toc.yml that the build did not write: {missing}"
+    assert "book/intro.html" in (site / "index.html").read_text()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_in_chromium(dom, page):
+    html = dom(page)
+    c = parse(html)
+    assert "h1" in c.tags, f"{page}: no <h1> in the rendered page"
+    assert "main" in c.tags or "article" in c.tags, f"{page}: no main content"
+    assert "Traceback (most recent call last)" not in html, f"{page} shows a traceback"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_images_resolve_and_decode(site, dom, page):
+    base = (site / f"{page}.html").parent
+    for src in parse(dom(page)).imgs:
+        assert src, f"{page}: an <img> without src"
+        if src.startswith("data:"):
+            header, _, data = src.partition(",")
+            raw = base64.b64decode(data) if header.endswith(";base64") else unquote(data).encode()
+        else:
+            url = urlsplit(src)
+            assert url.scheme in ("", "file"), f"{page}: image from the network: {src}"
+            path = Path(unquote(url.path)) if url.scheme == "file" else base / unquote(url.path)
+            assert path.is_file(), f"{page}: image {src} -> {path} does not exist"
+            raw = path.read_bytes()
+        if raw.lstrip().startswith(b"<"):  # SVG: must at least be XML with an <svg> root
+            assert b"<svg" in raw[:2000], f"{page}: {src} is not an image"
+            continue
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+            assert img.size[0] > 0 and img.size[1] > 0
+
+
+def test_notebook_figures_are_rendered(site, dom):
+    # the §3 page always draws the initialisation histograms
+    imgs = parse(dom("notebooks/01_architecture")).imgs
+    assert any("_images/" in src for src in imgs), "no figure rendered on the §3 page"
+
+
+def test_training_page_shows_results_or_says_not_produced(dom):
+    from dcgan_lib.artifacts import ArtifactMissing, require
+
+    html = dom("notebooks/02_training")
+    try:
+        require("celeba_dcgan64", "final.png")
+    except ArtifactMissing:
+        assert "Not produced yet." in html
+    else:
+        assert len(parse(html).imgs) >= 3, "the samples and curves are missing from §4"
+
+
+def test_maths_render_with_the_local_mathjax(site, dom):
+    pages_with_maths = []
+    for page in PAGES:
+        raw = parse((site / f"{page}.html").read_text())
+        if raw.math_elements:
+            pages_with_maths.append(page)
+            scripts = [s for s in raw.scripts if "mathjax" in s.lower()]
+            assert scripts, f"{page} has maths but loads no MathJax"
+            for s in scripts:
+                assert not urlsplit(s).scheme, f"{page}: MathJax from the network: {s}"
+                path = (site / f"{page}.html").parent / urlsplit(s).path
+                assert path.is_file(), f"{page}: {s} does not exist"
+            assert "<mjx-container" in dom(page), f"{page}: maths did not render (raw TeX)"
+    assert "notebooks/02_training" in pages_with_maths, "the §4 page must show the GAN losses"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_broken_internal_links(site, dom, page):
+    here = site / f"{page}.html"
+    c = parse(dom(page))
+    broken = []
+    for href in c.links:
+        url = urlsplit(href)
+        if url.scheme in ("http", "https", "mailto", "javascript") or href.startswith("//"):
+            continue
+        if url.scheme == "file":
+            target = Path(unquote(url.path))
+        elif not url.path:
+            target = here
+        else:
+            target = here.parent / unquote(url.path)
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{href} (no file {target})")
+            continue
+        if url.fragment and target.suffix == ".html":
+            ids = c.ids if target == here else parse(target.read_text()).ids
+            if url.fragment not in ids:
+                broken.append(f"{href} (no id {url.fragment!r} in {target.name})")
+    assert not broken, f"{page}: broken links: {broken}"
