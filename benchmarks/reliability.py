@@ -45,7 +45,7 @@ RUN_ARGS = [
     "--batch-size",
     "16",
     "--epochs",
-    "8",
+    "{epochs}",
     "--checkpoint-every",
     "3",
     "--log-every",
@@ -60,8 +60,9 @@ RUN_ARGS = [
 CHECKPOINT_EVERY = 3
 
 
-def _cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "dcgan_lib", "train", *RUN_ARGS, "--out", str(out)]
+def _cmd(out: Path, epochs: int) -> list[str]:
+    args = [a.format(epochs=epochs) for a in RUN_ARGS]
+    return [sys.executable, "-m", "dcgan_lib", "train", *args, "--out", str(out)]
 
 
 def _steps_logged(out: Path) -> int:
@@ -70,11 +71,13 @@ def _steps_logged(out: Path) -> int:
     return max((r["step"] for r in rows), default=0)
 
 
-def _one_trial(out: Path, rng: random.Random, during_write: bool) -> dict:
+def _one_trial(out: Path, epochs: int, rng: random.Random, during_write: bool) -> dict:
     """Start (or resume) the run, wait for a new step, SIGKILL it; report what the kill left."""
     before = _steps_logged(out)
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        _cmd(out, epochs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     deadline = time.monotonic() + 180
     while proc.poll() is None and _steps_logged(out) <= before and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -110,21 +113,28 @@ def kill_trials(workdir: Path, n_kills: int = 20, seed: int = 0) -> dict:
     """SIGKILL a run ``n_kills`` times (every third kill aimed at a checkpoint write), resume it to
     the end, and compare with an uninterrupted run of the same command."""
     rng = random.Random(seed)
+    epochs = max(8, n_kills // 2)  # 4 steps an epoch: room for every kill to land mid-run
     t0 = time.monotonic()
     ref, run = workdir / "uninterrupted", workdir / "interrupted"
     subprocess.run(
-        _cmd(ref), check=True, capture_output=True, env=dict(os.environ, OMP_NUM_THREADS="1")
+        _cmd(ref, epochs),
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     trials = []
     while len([t for t in trials if t["killed"]]) < n_kills:
-        trial = _one_trial(run, rng, during_write=len(trials) % 3 == 2)
+        trial = _one_trial(run, epochs, rng, during_write=len(trials) % 3 == 2)
         trials.append(trial)
         if not trial["killed"]:
             raise RuntimeError(
                 "the run finished before all kills landed; lengthen RUN_ARGS' epochs"
             )
     subprocess.run(
-        _cmd(run), check=True, capture_output=True, env=dict(os.environ, OMP_NUM_THREADS="1")
+        _cmd(run, epochs),
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     a, b = load_checkpoint(ref / "checkpoint.pt"), load_checkpoint(run / "checkpoint.pt")
     identical = all(

@@ -1,0 +1,70 @@
+"""FID / KID under the protocol of ../shared/FID.md (pinned Inception, pytorch-fid preprocessing)."""
+
+import numpy as np
+import pytest
+import torch
+
+from dcgan_lib.config import get_model_config
+from dcgan_lib.metrics import (
+    INCEPTION_SHA1,
+    InceptionFeatures,
+    fid_kid,
+    generator_features,
+    inception_features,
+    inception_path,
+    protocol_name,
+)
+from dcgan_lib.models import Generator
+
+
+@pytest.fixture(scope="module")
+def net():
+    return InceptionFeatures()
+
+
+def test_the_pinned_inception_ships_in_the_package():
+    path = inception_path(check_hash=True)
+    assert path.name == "default_1.pt" and path.stat().st_size == 87_335_461
+    assert INCEPTION_SHA1.startswith("a16e4d89")
+
+
+def test_features_follow_the_protocol(net):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    f = inception_features(imgs, net, batch_size=2, progress=False)
+    assert f.shape == (3, 2048) and f.dtype == torch.float64 and torch.isfinite(f).all()
+    # NHWC and NCHW inputs give the same features; the resize makes the input size irrelevant
+    g = inception_features(torch.from_numpy(imgs).permute(0, 3, 1, 2), net, progress=False)
+    torch.testing.assert_close(f, g)
+    with pytest.raises(ValueError, match="expected uint8 images"):
+        net(torch.zeros(1, 3, 32, 32))
+
+
+def test_fid_is_zero_for_identical_sets_and_grows_with_distance():
+    torch.manual_seed(0)
+    # 64-d features: the same torchmetrics code path as Inception's 2048-d, seconds not minutes
+    a = torch.randn(300, 64, dtype=torch.float64)
+    b = torch.randn(300, 64, dtype=torch.float64)
+    shifted = a + 0.5  # same covariance, means 0.5 apart in every dimension
+    same = fid_kid(a, a, kid_subset=100, kid_subsets=10)
+    near = fid_kid(a, b, kid_subset=100, kid_subsets=10)
+    far = fid_kid(a, shifted, kid_subset=100, kid_subsets=10)
+    assert abs(same["fid"]) < 1e-3
+    assert same["fid"] < near["fid"]
+    # ||mu_a - mu_b||^2 = 64 * 0.25 = 16, and the covariance term vanishes
+    assert far["fid"] == pytest.approx(16, rel=1e-3)
+    assert far["kid_mean"] > near["kid_mean"] and far["n_fake"] == 300
+
+
+def test_generator_features_use_running_statistics(net):
+    torch.manual_seed(0)
+    G = Generator(get_model_config("smoke32"))
+    a = generator_features(G, 4, seed=3, net=net, batch_size=4, progress=False)
+    b = generator_features(G, 4, seed=3, net=net, batch_size=1, progress=False)
+    torch.testing.assert_close(a, b)  # a sample does not depend on its batch companions
+    assert G.training
+
+
+def test_protocol_names():
+    assert protocol_name(10000, "celeba10k") == "FID-10k/celeba10k"
+    assert protocol_name(2500, "cifar10-test") == "FID-2500/cifar10-test"
