@@ -67,12 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("download", help="fetch a dataset with its official downloader (needs internet)")
     dl.add_argument("dataset", choices=["cifar10", "svhn", "celeba", "tinyimagenet"])
     dl.add_argument("--data-root", required=True)
+    from dcgan_lib import features_run  # `features` (paper §5: D features + L2-SVM)
+
+    features_run.add_cli(sub)
     a = parser.parse_args(argv)
 
     from dcgan_lib.data import DataError
     from dcgan_lib.train import TrainingDiverged
 
     try:
+        if a.command == "features":
+            return features_run.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "export":

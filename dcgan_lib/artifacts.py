@@ -23,6 +23,21 @@ MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository 
 
 # What the book expects, and the command that makes each (full mode, on a GPU).
 PRODUCERS = {
+    "imagenet32_tinyimagenet": (
+        "python -m dcgan_lib train --config imagenet32 --data tinyimagenet --data-root ../shared/data "
+        "--out runs/imagenet32-tinyimagenet --epochs 30 --max-minutes 9  (repeat until done), then "
+        "python -m dcgan_lib export runs/imagenet32-tinyimagenet --name imagenet32_tinyimagenet"
+    ),
+    "features_cifar10": (
+        "python -m dcgan_lib features cifar10 --size full --data-root ../shared/data "
+        "--max-minutes 9  (on a GPU, after imagenet32_tinyimagenet; repeat until it prints "
+        "'complete')"
+    ),
+    "features_svhn": (
+        "python -m dcgan_lib download svhn --data-root DIR  (where the internet is reachable), then "
+        "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 9  (on a GPU, "
+        "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
+    ),
     "celeba_dcgan64": (
         "python -m dcgan_lib train --config dcgan64 --data celeba --data-root ../shared/data "
         "--out runs/celeba-dcgan64 --epochs 25 --max-minutes 9  (repeat until done), then "
