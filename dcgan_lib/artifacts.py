@@ -30,12 +30,12 @@ PRODUCERS = {
     ),
     "features_cifar10": (
         "python -m dcgan_lib features cifar10 --size full --data-root ../shared/data "
-        "--max-minutes 9  (on a GPU, after imagenet32_tinyimagenet; repeat until it prints "
-        "'complete')"
+        "--max-minutes 5  (on a GPU, after imagenet32_tinyimagenet; no unit starts after 5 "
+        "minutes, each ends within 10; repeat until it prints 'complete')"
     ),
     "features_svhn": (
         "python -m dcgan_lib download svhn --data-root DIR  (where the internet is reachable), then "
-        "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 9  (on a GPU, "
+        "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 5  (on a GPU, "
         "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
     ),
     "celeba_dcgan64": (

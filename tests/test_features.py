@@ -214,3 +214,31 @@ def test_stored_classifier_is_recomputed_from_its_file(tmp_path):
     check = check_stored_classifier(D, tmp_path / "svm_all.pt", test.images)
     assert check["n"] == 100 and check["agreement"] == 1.0
     assert check["subset_test_error"] == pytest.approx(r["test_error"])
+
+
+def test_torch_solver_run_checks_itself_against_linear_svc(tmp_path):
+    size = ProtocolSize(
+        "test",
+        n_val=100,
+        n_select_draws=1,
+        n_eval_draws=2,
+        variants=("dcgan",),
+        regimes=("all", 5),
+        c_grid=(1e-2,),
+        c_grid_all=(1e-2,),
+        supervised_trials=0,
+        synthetic_n=(300, 100),
+    )
+    m = run_protocol(
+        "synthetic",
+        size,
+        tmp_path,
+        D=_trained_like(_D()),
+        solver="torch",
+        device="cpu",
+        progress=False,
+    )
+    assert m["solver"] == "torch" and m["results"]["dcgan/5"]["solver"] == "torch"
+    (check,) = m["solver_check"]["5 per class"].values()
+    assert abs(check["liblinear_test_accuracy"] - check["torch_test_accuracy"]) <= 2.0
+    assert check["prediction_agreement"] >= 0.95
