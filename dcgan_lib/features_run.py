@@ -5,8 +5,8 @@ the tests, in three sizes (``SIZES``):
 
 - ``smoke``: synthetic images, the tiny ``smoke32`` D with random weights, a handful of draws:
   seconds on a CPU, exercises every path;
-- ``book``: real data, CPU-sized: the raw-pixel baseline with a few draws (what a 2-core CPU can
-  measure honestly; the D features of 60,000 images take a GPU);
+- ``book``: real data, CPU-sized: the raw-pixel baseline at 1,000 labels with a few draws (what
+  a 2-core CPU can measure honestly; the D features of 60,000 images take a GPU);
 - ``full``: the whole protocol on a GPU: every variant, 10 draws per C, 100 fresh draws.
 
 What it measures, per ``task``:
@@ -53,9 +53,12 @@ D_DESCRIPTION = (
     "imagenet32 D trained as a DCGAN on Tiny ImageNet (100,000 real ImageNet-1k images, "
     "200 classes) downsampled to 32x32"
 )
-# what a 2-core CPU measures honestly: the raw-pixel baseline, a few draws (``SIZES["book"]``)
+# what a 2-core CPU measures honestly: the raw-pixel baseline with a few draws (``SIZES["book"]``
+# at 1,000 labels, then 400 per class with one draw per C: liblinear needs minutes per fit there)
 CPU_BASELINES_COMMAND = (
     "python -m dcgan_lib features cifar10 --size book --data-root ../shared/data "
+    "--metrics-name baselines_cpu.json, then python -m dcgan_lib features cifar10 --size book "
+    "--regimes 400 --select-draws 1 --eval-draws 10 --data-root ../shared/data "
     "--metrics-name baselines_cpu.json"
 )
 VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # in the order they are run
@@ -105,15 +108,16 @@ SIZES = {
         supervised_max_steps=3,
         synthetic_n=(600, 200),
     ),
-    # a 2-core CPU: raw pixels only, a few draws (the D features of 60k images need a GPU)
+    # a 2-core CPU: raw pixels at 1,000 labels, 2 draws per C and 10 at the best C (liblinear
+    # takes minutes per fit at 400 per class and large C; the D features of 60k images need a GPU)
     "book": ProtocolSize(
         "book",
-        n_select_draws=3,
+        n_select_draws=2,
         n_eval_draws=10,
-        baseline_select_draws=3,
+        baseline_select_draws=2,
         baseline_eval_draws=10,
         variants=("pixels",),
-        regimes=(400, 100),
+        regimes=(100,),
         supervised_trials=0,
     ),
     "full": ProtocolSize("full"),
@@ -359,6 +363,20 @@ def run_protocol(
         metrics = {}  # another run's results: start over
     metrics.update(identity)
     metrics.setdefault("results", {})
+    if metrics.get("command") and "runs" not in metrics:  # written before runs were recorded
+        metrics["runs"] = [
+            {k: metrics.get(k) for k in ("command", "machine", "device", "solver", "protocol")}
+        ]
+    metrics.setdefault("runs", []).append(
+        {
+            "command": command,
+            "machine": machine(),
+            "device": dev,
+            "solver": solver,
+            "protocol": asdict(size),
+            "started": _now(),
+        }
+    )
     metrics.update(
         {
             "data": data_label(train.meta),
@@ -434,6 +452,7 @@ def run_protocol(
                 progress,
             )
             result["data"] = metrics["data"]
+            result["command"], result["machine"] = command, metrics["machine"]
             metrics["results"][f"{variant}/{regime}"] = result
             if variant == "dcgan" and regime == "all":
                 _save_classifier(out / "svm_all.pt", clf, bn_info, X_test, y_test, seed)

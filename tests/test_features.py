@@ -224,8 +224,8 @@ def test_torch_solver_run_checks_itself_against_linear_svc(tmp_path):
         n_eval_draws=2,
         variants=("dcgan",),
         regimes=("all", 5),
-        c_grid=(1e-2,),
-        c_grid_all=(1e-2,),
+        c_grid=(1e-3,),
+        c_grid_all=(1e-3,),
         supervised_trials=0,
         synthetic_n=(300, 100),
     )
