@@ -242,3 +242,13 @@ def test_torch_solver_run_checks_itself_against_linear_svc(tmp_path):
     (check,) = m["solver_check"]["5 per class"].values()
     assert abs(check["liblinear_test_accuracy"] - check["torch_test_accuracy"]) <= 2.0
     assert check["prediction_agreement"] >= 0.95
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_features_on_the_gpu_match_the_cpu():
+    D = _trained_like(_D("imagenet32"))
+    images, _ = synthetic_images(300, 32, seed=10)
+    cpu = extract_features(D, images, progress=False)
+    gpu = extract_features(D, images, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-2, atol=1e-2)  # cuDNN may use TF32

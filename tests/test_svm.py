@@ -234,3 +234,14 @@ def test_supervised_training_learns_and_the_search_resumes():
     )
     assert more["trials"][:2] == first["trials"] and len(more["trials"]) == 3
     assert more["best"]["val_error"] == min(t["val_error"] for t in more["trials"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_solver_on_the_gpu_matches_the_cpu():
+    X, y = _blobs(2000, f=200, k=10, sep=0.6, seed=2)
+    X = np.abs(X)
+    cpu = svm.TorchL2SVM(1e-3, device="cpu").fit(X, y)
+    gpu = svm.TorchL2SVM(1e-3, device="cuda").fit(X, y)
+    assert np.mean(cpu.predict(X) == gpu.predict(X)) >= 0.995
+    assert _objective(gpu, X, y, 1e-3) == pytest.approx(_objective(cpu, X, y, 1e-3), rel=1e-3)
