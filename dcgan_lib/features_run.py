@@ -265,7 +265,7 @@ def _run_regime(
     )
     if regime == "all":
         # deviation: C chosen with the 40,000-image pool, then refit on every training label
-        clf = svm.fit_svm(X, y, sel.best_C, solver, device, progress)
+        clf = svm.fit_svm(X, y, sel.best_C, solver, device, progress, init=sel.best_fit)
         result = {
             "C": sel.best_C,
             "per_class": None,

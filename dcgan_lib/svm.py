@@ -132,6 +132,7 @@ class TorchL2SVM:
     tol: float = 1e-4
     history_size: int = 20
     progress: bool = False
+    init: tuple[np.ndarray, np.ndarray] | None = None  # warm start: (coef_, intercept_)
     classes_: np.ndarray = field(init=False, repr=False)
     coef_: np.ndarray = field(init=False, repr=False)
     intercept_: np.ndarray = field(init=False, repr=False)
@@ -157,7 +158,11 @@ class TorchL2SVM:
         else:
             Y = torch.full((len(y), len(self.classes_)), -1.0, device=dev)
             Y[torch.arange(len(y), device=dev), y_idx] = 1.0
-        W = torch.zeros(Xt.shape[1] + 1, Y.shape[1], device=dev, requires_grad=True)
+        W = torch.zeros(Xt.shape[1] + 1, Y.shape[1], device=dev)
+        if self.init is not None:  # e.g. the solution at the previous C of a grid
+            W[:-1] = torch.as_tensor(np.asarray(self.init[0]).T, dtype=torch.float32, device=dev)
+            W[-1] = torch.as_tensor(np.asarray(self.init[1]), dtype=torch.float32, device=dev)
+        W.requires_grad_(True)
         opt = torch.optim.LBFGS(
             [W],
             lr=1,
@@ -167,38 +172,37 @@ class TorchL2SVM:
             history_size=self.history_size,
             line_search_fn="strong_wolfe",
         )
-        g0 = None
-        state = {"iters": 0}
-        last_loss = math.inf
+        with torch.no_grad():  # the gradient at w = 0 (liblinear's reference for its tolerance)
+            g0 = (2 * self.C * torch.cat([Xt.T @ Y, Y.sum(0, keepdim=True)])).abs().max().item()
         bar = tqdm(total=self.max_iter, desc=f"L2-SVM C={self.C:g}", disable=not self.progress)
 
         def closure() -> torch.Tensor:
-            nonlocal g0
             opt.zero_grad()
             loss = self._objective(Xt, Y, W)
             loss.backward()
-            g = W.grad.abs().max().item()
-            if g0 is None:
-                g0 = g
             return loss
 
+        def converged(loss: float) -> bool:
+            g = W.grad.abs().max().item()
+            bar.set_postfix(loss=f"{loss:.4g}", rel_grad=f"{g / max(g0, 1e-30):.1e}")
+            return g <= self.tol * g0 or not math.isfinite(loss)
+
         # L-BFGS in short bursts, so that progress shows and the stopping rule is checked
-        while state["iters"] < self.max_iter:
-            burst = min(20, self.max_iter - state["iters"])
+        n_iter, last_loss = 0, float(closure().detach())
+        while n_iter < self.max_iter and not converged(last_loss):
+            burst = min(20, self.max_iter - n_iter)
             opt.param_groups[0]["max_iter"] = burst
             opt.param_groups[0]["max_eval"] = burst * 5 // 4 + 5
             opt.step(closure)
             n_now = opt.state[opt._params[0]]["n_iter"]
-            bar.update(n_now - state["iters"])
-            state["iters"] = n_now
+            bar.update(n_now - n_iter)
+            n_iter = n_now
             loss = float(closure().detach())  # loss and gradient at the accepted point
-            g = W.grad.abs().max().item()
-            bar.set_postfix(loss=f"{loss:.4g}", rel_grad=f"{g / max(g0, 1e-30):.1e}")
-            if g <= self.tol * g0 or not math.isfinite(loss) or loss >= last_loss:
+            if loss >= last_loss:  # no progress in a whole burst: at the optimum (float32)
                 break
             last_loss = loss
         bar.close()
-        self.n_iter_ = state["iters"]
+        self.n_iter_ = n_iter
         Wn = W.detach().cpu().numpy()
         self.coef_, self.intercept_ = Wn[:-1].T.copy(), Wn[-1].copy()
         return self
@@ -228,13 +232,16 @@ def fit_svm(
     solver: str = "liblinear",
     device: str | torch.device = "auto",
     progress: bool = False,
+    init=None,
 ):
-    """The L2-SVM fitted by ``solver``: "liblinear" (LinearSVC, CPU) or "torch" (any device)."""
+    """The L2-SVM fitted by ``solver``: "liblinear" (LinearSVC, CPU) or "torch" (any device).
+    ``init``: a fitted classifier to warm-start the torch solver from (ignored by liblinear)."""
     if solver == "liblinear":
         Xn = X.cpu().numpy() if isinstance(X, torch.Tensor) else X
         return fit_linear_svc(Xn, y, C)
     if solver == "torch":
-        return TorchL2SVM(C, device=device, progress=progress).fit(X, y)
+        start = None if init is None else (init.coef_, init.intercept_)
+        return TorchL2SVM(C, device=device, progress=progress, init=start).fit(X, y)
     raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
 
 
@@ -266,6 +273,7 @@ class Selection:
 
     best_C: float
     table: list[dict]  # [{"C", "val_error_mean", "val_error_ci95", "val_errors"}]
+    best_fit: object = None  # all labels: the classifier fitted at best_C (a warm start)
 
 
 def select_C(
@@ -287,12 +295,20 @@ def select_C(
     rng = rng if rng is not None else np.random.default_rng(0)
     X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
     table = []
-    runs = [(C, d) for C in C_grid for d in range(1 if per_class is None else n_draws)]
+    runs = [(C, d) for C in sorted(C_grid) for d in range(1 if per_class is None else n_draws)]
     bar = tqdm(runs, desc=f"select C ({per_class or 'all'} per class)", disable=not progress)
     errors: dict[float, list[float]] = {C: [] for C in C_grid}
+    X_pool = X[pool_idx] if per_class is None else None  # all labels: one copy for every C
+    fits: dict[float, object] = {}
+    previous = None
     for C, _ in bar:
-        idx = pool_idx if per_class is None else draw_balanced(y, pool_idx, per_class, rng)
-        clf = fit_svm(X[idx], y[idx], C, solver, device)
+        if per_class is None:
+            # all labels: one fit per C, in increasing C, each warm-started from the last
+            clf = fit_svm(X_pool, y[pool_idx], C, solver, device, init=previous)
+            previous = fits[C] = clf
+        else:
+            idx = draw_balanced(y, pool_idx, per_class, rng)
+            clf = fit_svm(X[idx], y[idx], C, solver, device)
         errors[C].append(error_rate(clf, X_val, y_val))
         bar.set_postfix(C=f"{C:g}", val_err=f"{errors[C][-1]:.2f}")
     for C in C_grid:
@@ -306,7 +322,7 @@ def select_C(
             }
         )
     best = min(table, key=lambda r: r["val_error_mean"])
-    return Selection(best_C=best["C"], table=table)
+    return Selection(best_C=best["C"], table=table, best_fit=fits.get(best["C"]))
 
 
 def evaluate_draws(

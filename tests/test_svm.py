@@ -245,3 +245,13 @@ def test_torch_solver_on_the_gpu_matches_the_cpu():
     gpu = svm.TorchL2SVM(1e-3, device="cuda").fit(X, y)
     assert np.mean(cpu.predict(X) == gpu.predict(X)) >= 0.995
     assert _objective(gpu, X, y, 1e-3) == pytest.approx(_objective(cpu, X, y, 1e-3), rel=1e-3)
+
+
+def test_warm_start_reaches_the_same_solution_in_fewer_iterations():
+    X, y = _blobs(500, f=40, k=5, sep=0.8, seed=3)
+    X = np.abs(X)
+    low = svm.TorchL2SVM(1e-3, device="cpu").fit(X, y)
+    cold = svm.TorchL2SVM(2e-3, device="cpu").fit(X, y)
+    warm = svm.TorchL2SVM(2e-3, device="cpu", init=(low.coef_, low.intercept_)).fit(X, y)
+    assert warm.n_iter_ < cold.n_iter_
+    assert _objective(warm, X, y, 2e-3) == pytest.approx(_objective(cold, X, y, 2e-3), rel=1e-4)
