@@ -330,7 +330,7 @@ def run_protocol(
     solver = solver if solver != "auto" else ("torch" if dev.startswith("cuda") else "liblinear")
     started = time.time()
     needs_d = any(v in ("dcgan", "dcgan_running") for v in size.variants)
-    d_sha = None
+    d_sha, d_provenance = None, None
     if D is None and needs_d and task == "synthetic":
         D, d_description = random_discriminator("smoke32", seed + 1), "smoke32 D, random (smoke)"
     if D is None and needs_d:
@@ -339,6 +339,12 @@ def run_protocol(
         path = Path(d_weights) if d_weights else artifacts.require(*D_ARTIFACT)
         d_sha = artifacts.sha256(path)
         D = artifacts.load_weights(path, "D")
+        if D.cfg.name != "imagenet32" or d_weights:  # not the book's D: say what it is
+            d_description = f"{D.cfg.name} D from {path}"
+        d_provenance = {
+            "path": str(path),
+            "manifest": artifacts.read_manifest().get("files", {}).get("/".join(D_ARTIFACT)),
+        }
     cfg_name = D.cfg.name if D is not None else ("smoke32" if task == "synthetic" else "imagenet32")
 
     train, test = _load_task_data(task, size, data_root, cache_dir, progress)
@@ -382,6 +388,7 @@ def run_protocol(
             "data": data_label(train.meta),
             "data_description": [train.meta.get("description"), test.meta.get("description")],
             "d_description": d_description if needs_d or "random" in size.variants else None,
+            "d_weights": d_provenance,
             "feature_dim": {
                 "dcgan": feature_dim(get_model_config(cfg_name)),
                 "pixels": int(np.prod(train.images.shape[1:])),

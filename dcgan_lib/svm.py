@@ -92,6 +92,7 @@ def fit_linear_svc(
         tol=tol,
         max_iter=max_iter,
         dual=True,  # the authors' (2015 default): liblinear's dual coordinate descent
+        random_state=0,  # liblinear shuffles its coordinates: fixed, so runs repeat exactly
     )
     with warnings.catch_warnings():
         # liblinear stops at max_iter like the authors' runs did; the tests check the accuracy
