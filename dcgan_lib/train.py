@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib.config import ConfigError, TrainConfig
 from dcgan_lib.data import DataError, Packed, epoch_order, load_dataset, read_keep_list, to_float
