@@ -291,3 +291,21 @@ def test_concurrent_builds_do_not_corrupt_the_cache(tmp_path):
     assert len(set(results)) == 1 and results[0][1] == 200
     assert len(list(cache.glob("*.u8"))) == 1 and not list(cache.glob("*.tmp"))
     assert _pack_digest((folder, cache)) == results[0]
+
+
+def test_how_to_run_quotes_the_stored_report():
+    import json
+
+    root = Path(__file__).parent.parent
+    report = json.loads((root / "artifacts/reliability/report.json").read_text())
+    page = (root / "book/how_to_run.md").read_text()
+    k = report["interruptions"]
+    assert f"Interruptions survived: {k['kills']}." in page
+    assert f"{k['kills_in_checkpoint_write']} of them while a checkpoint was being written" in page
+    assert k["bit_identical_to_uninterrupted"] and k["metrics_identical"] and "**bit-identical**" in page
+    assert f"at most\n{k['max_steps_redone']} steps" in page or f"at most {k['max_steps_redone']} steps" in page
+    assert f"Bad inputs tried: {report['bad_inputs_tried']}, all handled" in page
+    assert report["bad_inputs_handled"] == report["bad_inputs_tried"]
+    for row in report["bad_inputs"]:
+        assert f"| {row['input']} |" in page
+    assert report["command"] in page
