@@ -160,7 +160,13 @@ class TrainConfig:
     sample_epochs: tuple[int, ...] = (1, 5)  # paper Figs. 2-3: after 1 and 5 epochs
     n_samples: int = 64  # fixed-z grid size
     limit: int | None = None  # use only the first N images (smoke runs)
-    keep_list: str | None = None  # file of image indices to keep (de-duplication)
+    keep_list: str | None = None  # file of image names to keep (de-duplication)
+    # FID/KID during training (../shared/FID.md): every fid_every steps, fid_n samples against
+    # fid_n images of the reference split; the best-FID weights are kept in best.pt
+    fid_every: int | None = None
+    fid_n: int = 10_000
+    fid_data: str | None = None  # reference dataset; default: the training dataset
+    fid_split: str | None = None  # reference split; default: the training split
     cache_dir: str | None = None  # packed-uint8 cache; default $DCGAN_CACHE or ~/.cache
     device: str = "auto"  # "auto" = cuda if available, else cpu
     deterministic: bool = False  # torch.use_deterministic_algorithms (CPU exact resume)
@@ -172,6 +178,8 @@ class TrainConfig:
             raise ConfigError("epochs must be at least 1")
         if self.lr <= 0 or not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
             raise ConfigError("lr must be > 0 and 0 <= beta1, beta2 < 1")
+        if self.fid_every is not None and (self.fid_every < 1 or self.fid_n < 2):
+            raise ConfigError("fid_every must be at least 1 and fid_n at least 2")
         for what in ("log_every", "sample_every", "checkpoint_every"):
             if getattr(self, what) < 1:
                 raise ConfigError(f"{what} must be at least 1")

@@ -261,12 +261,14 @@ def _train(
 ) -> TrainResult:
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     diag_path = out / "diagnostics.jsonl"
+    fid_path = out / "fid.jsonl"
     torch.manual_seed(cfg.seed)  # weight init
     G, D = Generator(cfg.model).to(device), Discriminator(cfg.model).to(device)
     opt_g, opt_d = make_optimizers(G, D, cfg)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_samples, cfg.model, torch.Generator().manual_seed(cfg.seed + 2))
     step, epoch, it = 0, 0, 0
+    best_fid = math.inf
 
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
@@ -290,10 +292,12 @@ def _train(
                 stacklevel=2,
             )
         step, epoch, it = ckpt["step"], ckpt["epoch"], ckpt["it"]
+        best_fid = ckpt.get("best_fid", math.inf)
     # lines logged after the checkpoint (or, with none, by a run killed before its first one)
     # are dropped: those steps are redone and logged again
     _truncate_metrics(metrics_path, step)
     _truncate_metrics(diag_path, step)
+    _truncate_metrics(fid_path, step)
     data = _prepare_data(cfg, out, data, progress)
 
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last: every batch has 128 images
@@ -328,6 +332,7 @@ def _train(
             "it": it,
             "z_rng": z_rng.get_state(),
             "fixed_z": fixed_z,
+            "best_fid": best_fid,
         }
         atomic_write(ckpt_path, lambda f: torch.save(state, f))
 
@@ -358,6 +363,7 @@ def _train(
             out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png")
         )
 
+    fid_tracker = _FidTracker(cfg, out, device, progress) if cfg.fid_every else None
     stop = {"signal": None}
 
     def on_signal(signum, _frame):  # checkpoint at the next step boundary, then exit
@@ -429,6 +435,8 @@ def _train(
                     window_steps, window_t0 = 0, time.perf_counter()
                 if step % cfg.sample_every == 0:
                     save_samples(f"step_{step:07d}")
+                if cfg.fid_every and step % cfg.fid_every == 0:
+                    best_fid = fid_tracker.evaluate(G, D, step, best_fid)
                 if step % cfg.checkpoint_every == 0:
                     save_checkpoint()
                 if stop["signal"]:
@@ -460,6 +468,80 @@ def _train(
         run_info.update(status=status, step=step, epoch=epoch)
         atomic_write(out / "run.json", lambda f: f.write(json.dumps(run_info, indent=1).encode()))
     return TrainResult(out, step, epoch, status)
+
+
+class _FidTracker:
+    """FID/KID of G during training (../shared/FID.md): reference features computed once and
+    stored in the run folder, a line in fid.jsonl per evaluation, the best weights in best.pt."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, device: torch.device, progress: bool) -> None:
+        from dcgan_lib.metrics import (
+            REFERENCE_NAMES,
+            InceptionFeatures,
+            inception_features,
+            protocol_name,
+        )
+
+        self.cfg, self.out, self.device, self.progress = cfg, out, device, progress
+        data, split = cfg.fid_data or cfg.data, cfg.fid_split or cfg.split
+        self.protocol = protocol_name(
+            cfg.fid_n, REFERENCE_NAMES.get((data, split), f"{data}-{split}")
+        )
+        self.net = InceptionFeatures().to(device)
+        ref_path = out / "fid_reference.pt"
+        if ref_path.exists():
+            saved = torch.load(ref_path, map_location="cpu", weights_only=True)
+            if saved["protocol"] == self.protocol:
+                self.real = saved["features"]
+                return
+        ref = load_dataset(
+            data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, progress=progress
+        )
+        if len(ref) < cfg.fid_n:
+            raise DataError(
+                f"the FID reference {data}/{split} has {len(ref)} images, fewer than fid_n={cfg.fid_n}"
+            )
+        self.real = inception_features(ref.images[: cfg.fid_n], self.net, device, progress=progress)
+        atomic_write(
+            ref_path, lambda f: torch.save({"protocol": self.protocol, "features": self.real}, f)
+        )
+
+    def evaluate(self, G: Generator, D: Discriminator, step: int, best: float) -> float:
+        from dcgan_lib.metrics import fid_kid, generator_features
+
+        fake = generator_features(
+            G,
+            self.cfg.fid_n,
+            seed=self.cfg.seed + 3,
+            net=self.net,
+            device=self.device,
+            progress=False,
+        )
+        row = {
+            "step": step,
+            "protocol": self.protocol,
+            "sampling": "BatchNorm eval mode (running statistics)",
+            **fid_kid(self.real, fake),
+        }
+        row["best"] = row["fid"] < best
+        with open(self.out / "fid.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        tqdm.write(
+            f"step {step}: {self.protocol} = {row['fid']:.2f}" + (" (best)" if row["best"] else "")
+        )
+        if not row["best"]:
+            return best
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.cfg.to_dict(),
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "step": step,
+            "fid": row["fid"],
+            "protocol": self.protocol,
+        }
+        atomic_write(self.out / "best.pt", lambda f: torch.save(state, f))
+        return row["fid"]
 
 
 def sample_diversity(x: torch.Tensor) -> float:
