@@ -43,6 +43,10 @@ PRODUCERS = {
         "--out runs/celeba-dcgan64 --epochs 25 --max-minutes 9  (repeat until done), then "
         "python -m dcgan_lib export runs/celeba-dcgan64 --name celeba_dcgan64"
     ),
+    "dedup_ae": (
+        "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
+        "writes ae.pt, metrics.json and speed.json)"
+    ),
 }
 
 
@@ -150,3 +154,29 @@ def export_run(
         }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return written
+
+
+def register(
+    name: str,
+    path: str | os.PathLike,
+    command: str = "",
+    config: str = "",
+    root: Path | None = None,
+) -> Path:
+    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest."""
+    root = root or artifacts_dir()
+    path = Path(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path} is {path.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit for artifacts"
+        )
+    manifest = read_manifest(root)
+    manifest["files"][name] = {
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+        "config": config,
+        "command": command or PRODUCERS.get(name.split("/")[0], ""),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return path
