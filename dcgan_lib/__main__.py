@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("download", help="fetch a dataset with its official downloader (needs internet)")
     dl.add_argument("dataset", choices=["cifar10", "svhn", "celeba", "tinyimagenet"])
     dl.add_argument("--data-root", required=True)
+    from dcgan_lib import dedup  # `dedup` (keep lists) and `dedup-study` (paper §4.1.1)
+
+    dedup.add_cli(sub)
     from dcgan_lib import features_run  # `features` (paper §5: D features + L2-SVM)
 
     features_run.add_cli(sub)
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib.train import TrainingDiverged
 
     try:
+        if a.command in ("dedup", "dedup-study"):
+            return dedup.run_cli(a)
         if a.command == "features":
             return features_run.run_cli(a)
         if a.command == "train":
