@@ -111,6 +111,19 @@ def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
     return model.eval()
 
 
+def load_generator(path: str | os.PathLike) -> Generator:
+    """A float32 Generator in eval mode from an exported ``G.pt`` or a run's ``checkpoint.pt``."""
+    from dcgan_lib.train import TrainConfig, load_checkpoint
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if "format" not in blob:
+        return load_weights(Path(path), "G")  # type: ignore[return-value]
+    ckpt = load_checkpoint(path)
+    G = Generator(TrainConfig.from_dict(ckpt["config"]).model)
+    G.load_state_dict(ckpt["G"])
+    return G.eval()
+
+
 def export_run(
     run_dir: str | os.PathLike, name: str, command: str = "", root: Path | None = None
 ) -> list[Path]:

@@ -68,3 +68,37 @@ def test_generator_features_use_running_statistics(net):
 def test_protocol_names():
     assert protocol_name(10000, "celeba10k") == "FID-10k/celeba10k"
     assert protocol_name(2500, "cifar10-test") == "FID-2500/cifar10-test"
+
+
+def test_fid_during_training_logs_and_keeps_the_best(tmp_path, monkeypatch):
+    import json
+
+    import dcgan_lib.metrics as M
+    from dcgan_lib.artifacts import load_generator
+    from dcgan_lib.config import TrainConfig
+    from dcgan_lib.train import load_checkpoint, train
+
+    out = tmp_path / "run"
+    cfg = TrainConfig(
+        model=get_model_config("smoke32"),
+        data="synthetic",
+        limit=64,
+        out=str(out),
+        epochs=1,
+        batch_size=16,
+        max_steps=2,
+        fid_every=2,
+        fid_n=8,
+        device="cpu",
+    )
+    train(cfg, progress=False)
+    rows = [json.loads(line) for line in (out / "fid.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["step"] == 2 and rows[0]["best"]
+    assert rows[0]["protocol"] == "FID-8/synthetic-train" and rows[0]["fid"] > 0
+    best = load_checkpoint(out / "best.pt")
+    assert best["step"] == 2 and best["fid"] == rows[0]["fid"]
+    assert load_checkpoint(out / "checkpoint.pt")["best_fid"] == rows[0]["fid"]
+    assert load_generator(out / "best.pt").cfg.name == "smoke32"
+    # on resume the stored reference features are reused, not recomputed
+    monkeypatch.setattr(M, "inception_features", lambda *a, **k: pytest.fail("recomputed"))
+    train(TrainConfig(**{**cfg.__dict__, "max_steps": 3}), progress=False)
