@@ -717,15 +717,18 @@ class StudyResult:
 
 def _load(
     sets: Sequence[tuple[str, str]], data_root, cache_dir, limit, progress
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """(images, 'dataset:name' names, class labels or None) of several sets, concatenated."""
     from dcgan_lib.data import load_dataset
 
-    images, names = [], []
+    images, names, labels = [], [], []
     for name, split in sets:
         p = load_dataset(name, data_root, split, IMAGE_SIZE, cache_dir, limit, progress=progress)
         images.append(np.asarray(p.images))
         names += [f"{name}:{n}" for n in p.names]
-    return np.concatenate(images), names
+        labels.append(p.labels if p.labels is not None and p.labels.ndim == 1 else None)
+    has_labels = all(lab is not None for lab in labels)
+    return np.concatenate(images), names, np.concatenate(labels) if has_labels else None
 
 
 def evaluate_planted(
@@ -752,51 +755,45 @@ def natural_duplicates(
     judge_sample: int = 1000,
     gallery: int = 16,
     seed: int = 0,
+    labels: np.ndarray | None = None,
 ) -> tuple[dict, list]:
-    """Collision groups in a real dataset: counts, a pixel-judged precision, and the groups shown
-    in the gallery ({names, images, distance to the first}). A name's split is its part before the
-    first '/' (after an optional 'dataset:' prefix)."""
+    """Collision groups in a real dataset: counts, a pixel-judged precision (on up to
+    ``judge_sample`` pairs, each image against its group's first), and ``gallery`` groups drawn at
+    random for display ({names, images, distance to the first}). A name's split is its part
+    before the first '/' (after an optional 'dataset:' prefix); test and val are held out."""
     rep = group_codes(codes, radius)
     groups = duplicate_groups(rep)
     rng = np.random.default_rng(seed)
-    pairs = [(int(g[0]), int(b)) for g in groups for b in g[1:]]  # each copy vs its group's first
-    sample = (
-        [
-            pairs[i]
-            for i in np.sort(rng.choice(len(pairs), min(judge_sample, len(pairs)), replace=False))
-        ]
-        if pairs
-        else []
-    )
-    dist = judge_pairs(images, sample)
+    pairs = [(int(g[0]), int(b)) for g in groups for b in g[1:]]
+    pick = np.sort(rng.choice(len(pairs), min(judge_sample, len(pairs)), replace=False))
+    dist = judge_pairs(images, [pairs[i] for i in pick])
     split = np.array([n.split(":", 1)[-1].split("/", 1)[0] for n in names])
-    cross = sum(1 for g in groups if len(set(split[g])) > 1)
     heldout = np.isin(split, ("test", "val"))
     in_group = np.zeros(len(rep), bool)
     for g in groups:
         in_group[g] = True
-    shown = (
-        [
-            groups[i]
-            for i in np.sort(rng.choice(len(groups), min(gallery, len(groups)), replace=False))
-        ]
-        if groups
-        else []
-    )
     metrics = {
         "n_images": len(rep),
         "radius": radius,
         "groups": len(groups),
-        "images_in_groups": int(sum(len(g) for g in groups)),
+        "images_in_groups": int(in_group.sum()),
         "removed": int(len(rep) - len(keep_indices(rep))),
         "largest_group": int(max((len(g) for g in groups), default=1)),
-        "cross_split_groups": cross,
+        "identical_pairs": sum(bool((images[a] == images[b]).all()) for a, b in pairs),
+        "cross_split_groups": sum(len(set(split[g])) > 1 for g in groups),
+        "cross_class_groups": None
+        if labels is None
+        else sum(len(set(labels[g])) > 1 for g in groups),
         "n_heldout": int(heldout.sum()),
         "heldout_in_groups": int((heldout & in_group).sum()),  # test/val images with any duplicate
-        "judged_pairs": len(sample),
+        "judged_pairs": len(dist),
         "judged_duplicate": int((dist < JUDGE_THRESHOLD).sum()),
         "precision_judged": float((dist < JUDGE_THRESHOLD).mean()) if len(dist) else float("nan"),
     }
+    shown = [
+        groups[i]
+        for i in np.sort(rng.choice(len(groups), min(gallery, len(groups)), replace=False))
+    ]
     gal = [
         {
             "names": [names[i] for i in g],
@@ -896,18 +893,16 @@ def run_dedup_study(
     metrics["natural"] = {}
     natural = cfg.natural_sets or ((("made_images", ("made",)),) if smoke else ())
     for name, splits in natural:
-        if name == "made_images":
-            images = np.concatenate(
-                [base, base[:20]]
-            )  # 20 exact copies: the smoke run's duplicates
+        if name == "made_images":  # the base images and 20 exact copies: the smoke run's duplicates
+            images, labels = np.concatenate([base, base[:20]]), None
             names = [f"made/{i:05d}" for i in range(len(images))]
         else:
-            images, names = _load(
-                [(name, s) for s in splits], data_root, cache_dir, cfg.limit, progress
-            )
+            sets = [(name, s) for s in splits]
+            images, names, labels = _load(sets, data_root, cache_dir, cfg.limit, progress)
         codes, ph = image_codes(model, images, progress=progress), phash_codes(images)
+        kw = {"judge_sample": cfg.judge_sample, "labels": labels}
         ae_runs = {
-            str(r): natural_duplicates(images, names, codes, r, cfg.judge_sample, cfg.gallery)
+            str(r): natural_duplicates(images, names, codes, r, gallery=cfg.gallery, **kw)
             for r in cfg.natural_radii
         }
         metrics["natural"][name] = {
@@ -915,7 +910,7 @@ def run_dedup_study(
             "n_heldout": ae_runs["0"][0]["n_heldout"],
             "autoencoder": {r: m for r, (m, _) in ae_runs.items()},
             "phash": {
-                str(r): natural_duplicates(images, names, ph, r, cfg.judge_sample, 0)[0]
+                str(r): natural_duplicates(images, names, ph, r, gallery=0, **kw)[0]
                 for r in cfg.natural_phash_radii
             },
         }
