@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _smoke import DATA, smoke_cfg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 import dcgan_lib.train as T
 from dcgan_lib.artifacts import ArtifactMissing, require
-from dcgan_lib.config import ConfigError, TrainConfig, get_model_config
+from dcgan_lib.config import ConfigError, get_model_config
 from dcgan_lib.data import DataError, decode, load_dataset
 from dcgan_lib.train import TrainingDiverged, load_checkpoint, read_metrics, train
 
@@ -26,27 +27,6 @@ _spec = importlib.util.spec_from_file_location(
 )
 R = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(R)
-
-DATA = load_dataset("synthetic", image_size=32, limit=64)
-
-
-def _cfg(out, **kw):
-    base = dict(
-        model=get_model_config("smoke32"),
-        data="synthetic",
-        out=str(out),
-        epochs=3,
-        batch_size=16,
-        log_every=2,
-        sample_every=1000,
-        checkpoint_every=4,
-        deterministic=True,
-        device="cpu",
-        sample_epochs=(),
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
 
 # --- interruption --------------------------------------------------------------------------
 
@@ -68,15 +48,15 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path):
     with open(out / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(ConfigError, match="another training process is using the run folder"):
-            train(_cfg(out), data=DATA, progress=False)
+            train(smoke_cfg(out), data=DATA, progress=False)
 
 
 def test_stale_temp_files_from_a_killed_write_are_removed(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
     stale = out / ".checkpoint.pt.12345.1.tmp"
     stale.write_bytes(b"half a checkpoint")
-    train(_cfg(out, max_steps=4), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=4), data=DATA, progress=False)
     assert not stale.exists() and load_checkpoint(out / "checkpoint.pt")["step"] == 4
 
 
@@ -100,7 +80,7 @@ def test_skipped_files_are_listed_in_the_run_folder(tmp_path):
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
         train(
-            _cfg(
+            smoke_cfg(
                 tmp_path / "run",
                 data="imagefolder",
                 data_root=str(folder),
@@ -185,7 +165,7 @@ def _as_if_saved_on_gpu(src: Path, dst: Path) -> None:
 )
 def test_gpu_checkpoint_loads_on_a_cpu_only_machine(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
     gpu = tmp_path / "gpu_checkpoint.pt"
     _as_if_saved_on_gpu(out / "checkpoint.pt", gpu)
     with pytest.raises(RuntimeError, match="CUDA"):
@@ -193,7 +173,7 @@ def test_gpu_checkpoint_loads_on_a_cpu_only_machine(tmp_path):
     ckpt = load_checkpoint(gpu)
     assert ckpt["step"] == 2 and all(t.device.type == "cpu" for t in ckpt["G"].values())
     (out / "checkpoint.pt").write_bytes(gpu.read_bytes())
-    assert train(_cfg(out, max_steps=4), data=DATA, progress=False).step == 4  # and resumes
+    assert train(smoke_cfg(out, max_steps=4), data=DATA, progress=False).step == 4  # and resumes
 
 
 def test_damaged_checkpoint_says_what_to_do(tmp_path):
@@ -235,7 +215,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     monkeypatch.setattr(T, "train_step", poisoned)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="NaN or Inf at step 7; stopped at step 8"):
-        train(_cfg(out), data=DATA, progress=False)
+        train(smoke_cfg(out), data=DATA, progress=False)
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["step"] == 4 and all(torch.isfinite(t).all() for t in ckpt["G"].values())
     import json
@@ -256,14 +236,16 @@ def test_collapse_warning_is_logged(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "COLLAPSE_MIN_STEP", 4)
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="possible mode collapse at step 4"):
-        train(_cfg(out, max_steps=4, sample_every=4), data=DATA, progress=False)
+        train(
+            smoke_cfg(out, max_steps=4, sample_every=4, sample_epochs=()), data=DATA, progress=False
+        )
     rows = read_metrics(out / "diagnostics.jsonl")
     assert rows[0]["collapse_warning"] and rows[0]["sample_diversity"] < 1e-6
 
 
 def test_healthy_samples_raise_no_collapse_warning(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=4, sample_every=4), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=4, sample_every=4, sample_epochs=()), data=DATA, progress=False)
     rows = read_metrics(out / "diagnostics.jsonl")
     assert [r["samples"] for r in rows] == ["step_0000004", "final"]
     assert not any(r["collapse_warning"] for r in rows)
@@ -302,8 +284,15 @@ def test_how_to_run_quotes_the_stored_report():
     k = report["interruptions"]
     assert f"Interruptions survived: {k['kills']}." in page
     assert f"{k['kills_in_checkpoint_write']} of them while a checkpoint was being written" in page
-    assert k["bit_identical_to_uninterrupted"] and k["metrics_identical"] and "**bit-identical**" in page
-    assert f"at most\n{k['max_steps_redone']} steps" in page or f"at most {k['max_steps_redone']} steps" in page
+    assert (
+        k["bit_identical_to_uninterrupted"]
+        and k["metrics_identical"]
+        and "**bit-identical**" in page
+    )
+    assert (
+        f"at most\n{k['max_steps_redone']} steps" in page
+        or f"at most {k['max_steps_redone']} steps" in page
+    )
     assert f"Bad inputs tried: {report['bad_inputs_tried']}, all handled" in page
     assert report["bad_inputs_handled"] == report["bad_inputs_tried"]
     for row in report["bad_inputs"]:

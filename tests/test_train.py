@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from _smoke import DATA, smoke_cfg
 
 from dcgan_lib.__main__ import main
 from dcgan_lib.config import ConfigError, TrainConfig, get_model_config
-from dcgan_lib.data import load_dataset
 from dcgan_lib.models import Discriminator, Generator, sample_z
 from dcgan_lib.train import (
     load_checkpoint,
@@ -23,26 +23,6 @@ from dcgan_lib.train import (
     train_step,
 )
 
-DATA = load_dataset("synthetic", image_size=32, limit=64)
-
-
-def _cfg(out, **kw):
-    base = dict(
-        model=get_model_config("smoke32"),
-        data="synthetic",
-        out=str(out),
-        epochs=3,
-        batch_size=16,
-        log_every=2,
-        sample_every=1000,
-        checkpoint_every=4,
-        deterministic=True,
-        device="cpu",
-        sample_epochs=(1,),
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
 
 def _strip_timing(rows):
     return [{k: v for k, v in r.items() if k not in ("img_per_s", "time")} for r in rows]
@@ -50,7 +30,7 @@ def _strip_timing(rows):
 
 def test_one_step_changes_both_nets_and_gives_finite_losses():
     torch.manual_seed(0)
-    cfg = _cfg("unused")
+    cfg = smoke_cfg("unused")
     G, D = Generator(cfg.model), Discriminator(cfg.model)
     opt_g, opt_d = make_optimizers(G, D, cfg)
     before_g = [p.clone() for p in G.parameters()]
@@ -71,12 +51,12 @@ def test_paper_defaults():
 
 
 def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
-    full = train(_cfg(tmp_path / "full"), data=DATA, progress=False)
+    full = train(smoke_cfg(tmp_path / "full"), data=DATA, progress=False)
     assert full.status == "done" and full.step == 12  # 3 epochs x 4 batches of 16
     # the same run cut at step 6 (between checkpoints at 4 and 8), then resumed twice
-    cut = train(_cfg(tmp_path / "cut", max_steps=6), data=DATA, progress=False)
+    cut = train(smoke_cfg(tmp_path / "cut", max_steps=6), data=DATA, progress=False)
     assert cut.status == "max steps" and cut.step == 6
-    resumed = train(_cfg(tmp_path / "cut"), data=DATA, progress=False)
+    resumed = train(smoke_cfg(tmp_path / "cut"), data=DATA, progress=False)
     assert resumed.status == "done" and resumed.step == 12
     a, b = (
         load_checkpoint(tmp_path / "full/checkpoint.pt"),
@@ -97,12 +77,12 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
 
 def test_resume_redoes_only_the_steps_since_the_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=4), data=DATA, progress=False)  # checkpoint at 4
+    train(smoke_cfg(out, max_steps=4), data=DATA, progress=False)  # checkpoint at 4
     snapshot = (out / "checkpoint.pt").read_bytes()
-    train(_cfg(out, max_steps=7), data=DATA, progress=False)  # runs 5..7, checkpoint at 7
+    train(smoke_cfg(out, max_steps=7), data=DATA, progress=False)  # runs 5..7, checkpoint at 7
     (out / "checkpoint.pt").write_bytes(snapshot)  # as if killed after step 7 before saving
     # the metrics written after step 4 are dropped on resume and written again
-    result = train(_cfg(out), data=DATA, progress=False)
+    result = train(smoke_cfg(out), data=DATA, progress=False)
     assert result.step == 12
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
     assert steps == sorted(set(steps)) == [2, 4, 6, 8, 10, 12]
@@ -110,17 +90,17 @@ def test_resume_redoes_only_the_steps_since_the_last_checkpoint(tmp_path):
 
 def test_time_budget_checkpoints_and_stops_cleanly(tmp_path):
     out = tmp_path / "run"
-    result = train(_cfg(out, max_minutes=1e-9, epochs=50), data=DATA, progress=False)
+    result = train(smoke_cfg(out, max_minutes=1e-9, epochs=50), data=DATA, progress=False)
     assert result.status == "time budget" and result.step == 1
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 1
     assert json.loads((out / "run.json").read_text())["status"] == "time budget"
-    result = train(_cfg(out, max_minutes=1e-9, epochs=50), data=DATA, progress=False)
+    result = train(smoke_cfg(out, max_minutes=1e-9, epochs=50), data=DATA, progress=False)
     assert result.step == 2  # resumed, not restarted
 
 
 def test_samples_at_epochs_and_metrics_fields(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, epochs=5, sample_epochs=(1, 5), sample_every=8), data=DATA, progress=False)
+    train(smoke_cfg(out, epochs=5, sample_epochs=(1, 5), sample_every=8), data=DATA, progress=False)
     names = sorted(p.name for p in (out / "samples").iterdir())
     assert names == [
         "epoch_001.png",
@@ -149,26 +129,26 @@ def test_samples_at_epochs_and_metrics_fields(tmp_path):
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
     with pytest.raises(ConfigError, match="holds a run of model config 'smoke32'"):
-        train(_cfg(out, model=get_model_config("smoke32", ngf=16)), data=DATA, progress=False)
+        train(smoke_cfg(out, model=get_model_config("smoke32", ngf=16)), data=DATA, progress=False)
 
 
 def test_newer_checkpoint_format_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     ckpt["format"] = 99
     torch.save(ckpt, out / "checkpoint.pt")
     with pytest.raises(ConfigError, match="format 99, newer than this dcgan_lib"):
-        train(_cfg(out), data=DATA, progress=False)
+        train(smoke_cfg(out), data=DATA, progress=False)
 
 
 def test_too_few_images_for_a_batch(tmp_path):
     from dcgan_lib.data import DataError
 
     with pytest.raises(DataError, match="fewer than one batch of 128"):
-        train(_cfg(tmp_path / "r", batch_size=128), data=DATA, progress=False)
+        train(smoke_cfg(tmp_path / "r", batch_size=128), data=DATA, progress=False)
 
 
 def test_cli_train_and_clear_error(tmp_path, capsys):
@@ -271,8 +251,8 @@ def test_sigterm_saves_a_checkpoint_then_resumes(tmp_path):
 
 def test_checkpoint_loads_on_cpu_as_plain_tensors(tmp_path):
     out = tmp_path / "run"
-    train(_cfg(out, max_steps=2), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
     ckpt = load_checkpoint(Path(out) / "checkpoint.pt")
     assert ckpt["format"] == 1 and ckpt["step"] == 2
     assert all(t.device.type == "cpu" for t in ckpt["G"].values())
-    assert TrainConfig.from_dict(ckpt["config"]) == _cfg(out, max_steps=2)
+    assert TrainConfig.from_dict(ckpt["config"]) == smoke_cfg(out, max_steps=2)
