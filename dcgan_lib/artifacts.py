@@ -47,6 +47,10 @@ PRODUCERS = {
         "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
     ),
+    "celeba_attributes": (
+        "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
+        "classifier.pt and metrics.json)"
+    ),
 }
 
 
