@@ -130,6 +130,15 @@ def _stat(path: Path) -> list:
     return [str(path.resolve()), st.st_size, st.st_mtime_ns]
 
 
+def _folder_fingerprint(paths: Iterable[Path], base: Path) -> list:
+    """(path relative to base, size, mtime_ns) per file: a changed file rebuilds the cache."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append([str(p.relative_to(base)), st.st_size, st.st_mtime_ns])
+    return out
+
+
 def _tar_items(path: Path, prefix: str = "") -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) for the image files in a tar(.gz), in archive order."""
     try:
@@ -350,7 +359,7 @@ def _source_celeba(root: Path, split: str) -> Source:
     if folder is not None:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTS)
         items = ((n, d, attrs(n)) for n, d, _ in _file_items([(p, None) for p in files], folder))
-        fp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        fp = _folder_fingerprint(files, folder)
         desc = f"CelebA aligned ({folder})"
         total = len(files)
     elif tar is not None:
@@ -404,7 +413,7 @@ def _source_tinyimagenet(root: Path, split: str) -> Source:
         return Source(
             "tinyimagenet",
             _file_items(files, folder),
-            [[str(p.relative_to(folder)), p.stat().st_size] for p, _ in files],
+            _folder_fingerprint((p for p, _ in files), folder),
             total=len(files),
             label_names=wnids,
             description=f"Tiny ImageNet {split} ({folder})",
@@ -495,7 +504,7 @@ def _source_imagefolder(root: Path, split: str) -> Source:
     return Source(
         "imagefolder",
         _file_items(files, root),
-        [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in files],
+        _folder_fingerprint((p for p, _ in files), root),
         total=len(files),
         label_names=classes,
         description=f"image folder {root}",
