@@ -4,10 +4,9 @@ import json
 
 import pytest
 import torch
+from _smoke import DATA, smoke_cfg
 
 from dcgan_lib.artifacts import ArtifactMissing, export_run, load_generator, load_weights, require
-from dcgan_lib.config import TrainConfig, get_model_config
-from dcgan_lib.data import load_dataset
 from dcgan_lib.models import generate, sample_z
 from dcgan_lib.train import train
 
@@ -15,16 +14,8 @@ from dcgan_lib.train import train
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(
-        model=get_model_config("smoke32"),
-        data="synthetic",
-        out=str(out),
-        epochs=1,
-        batch_size=16,
-        sample_epochs=(1,),
-        device="cpu",
-    )
-    train(cfg, data=load_dataset("synthetic", image_size=32, limit=64), progress=False)
+    cfg = smoke_cfg(out, epochs=1, deterministic=False)
+    train(cfg, data=DATA, progress=False)
     return out
 
 

@@ -73,24 +73,15 @@ def test_protocol_names():
 def test_fid_during_training_logs_and_keeps_the_best(tmp_path, monkeypatch):
     import json
 
+    from _smoke import smoke_cfg
+
     import dcgan_lib.metrics as M
     from dcgan_lib.artifacts import load_generator
     from dcgan_lib.config import TrainConfig
     from dcgan_lib.train import load_checkpoint, train
 
     out = tmp_path / "run"
-    cfg = TrainConfig(
-        model=get_model_config("smoke32"),
-        data="synthetic",
-        limit=64,
-        out=str(out),
-        epochs=1,
-        batch_size=16,
-        max_steps=2,
-        fid_every=2,
-        fid_n=8,
-        device="cpu",
-    )
+    cfg = smoke_cfg(out, epochs=1, limit=64, max_steps=2, fid_every=2, fid_n=8, deterministic=False)
     train(cfg, progress=False)
     rows = [json.loads(line) for line in (out / "fid.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["step"] == 2 and rows[0]["best"]
