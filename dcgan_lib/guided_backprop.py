@@ -1,0 +1,436 @@
+"""Guided backpropagation of the discriminator's features (paper §6.2, Fig. 5).
+
+Paper §6.2: "we show that the features learnt by the discriminator activate on typical parts of a
+bedroom, like beds and windows", with "guided backpropagation visualizations of maximal
+axis-aligned responses for the first 6 learned convolutional features from the last convolution
+layer in the discriminator", next to "a baseline for randomly initialized features".
+
+What this module does, and the choices the paper leaves open:
+
+- **Features.** Channel ``k`` (``k = 0..5``: "the first 6") of the output of D's last conv block,
+  after its LeakyReLU (``D.features(x)[-1]``: 4x4 maps for a 64 px D).
+- **Maximal axis-aligned responses.** The strength of image ``i`` for feature ``k`` is the largest
+  value of channel ``k`` over the spatial positions; the images shown are the real training images
+  with the largest strengths, and the position of that maximum is the unit that is explained.
+- **Guided backpropagation** (Springenberg et al. 2014): the gradient of that single activation
+  with respect to the input image, where at every rectifier only positive gradient is passed back.
+- **BatchNorm** in eval mode (its running statistics), so that each image's map depends on that
+  image only. Deviation: the running statistics of a trained D average its real and generated
+  training batches; the paper does not say what it used.
+- **The rule for LeakyReLU.** Guided backpropagation is defined for ReLU: gradient passes where the
+  forward input was positive *and* the incoming gradient is positive. D uses LeakyReLU (slope 0.2),
+  whose negative side also passes gradient. Two rules, both implemented and compared:
+
+  * ``"zero"`` (the default, the figure's rule): treat LeakyReLU as ReLU in the guided pass,
+    ``g_in = max(g_out, 0) * [x > 0]``;
+  * ``"slope"``: keep the negative side's slope, ``g_in = max(g_out, 0) * (1 if x > 0 else 0.2)``.
+    This is what clamping the ordinary LeakyReLU gradient to be non-negative gives (captum's rule
+    for ReLU, ``relu(grad_input)``, applied to LeakyReLU).
+
+  ``"none"`` is the plain gradient (no rule), for comparison. ``rule_similarity`` measures how much
+  the maps change between rules (cosine and Spearman correlation per map).
+- **Implementation.** captum's ``GuidedBackprop`` overrides the backward of ``nn.ReLU`` modules
+  only (``isinstance(module, torch.nn.ReLU)``; ``nn.LeakyReLU`` is not a subclass), so it would leave
+  every rectifier of D unchanged, and captum is not a dependency here. We register full backward
+  hooks (``register_full_backward_hook``) on the LeakyReLU modules of a *copy* of D whose
+  activations are not in-place (hooks on in-place modules fail, and the stored D must never
+  change); a forward hook records the sign of each rectifier's input for the ``"zero"`` rule.
+
+Paper: §6.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcgan_lib.config import ModelConfig, get_model_config
+from dcgan_lib.data import to_float
+from dcgan_lib.models import Discriminator, Generator, eval_mode
+
+RULES = ("zero", "slope", "none")
+# which trained model explains which data: (artifact name, dataset of its training images)
+MODELS = {
+    "faces": ("celeba_dcgan64", "celeba"),
+    "scenes": ("tinyimagenet_dcgan64", "tinyimagenet"),  # the LSUN stand-in at 64 px
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The guided rule
+
+
+def guided_copy(D: nn.Module) -> nn.Module:
+    """A copy of D in eval mode, with no in-place activations and frozen parameters.
+
+    Guided backprop runs on this copy: D itself (its mode, hooks, ``inplace`` flags and weights)
+    is never touched.
+    """
+    model = copy.deepcopy(D).eval()
+    for m in model.modules():
+        if isinstance(m, (nn.ReLU, nn.LeakyReLU)):
+            m.inplace = False
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@contextlib.contextmanager
+def guided_rule(model: nn.Module, rule: str = "zero") -> Iterator[nn.Module]:
+    """Within the block, every ReLU / LeakyReLU of ``model`` backpropagates by ``rule``.
+
+    ``model`` must have no in-place activations (use ``guided_copy``). The hooks are removed on
+    exit, also after an error. Rules: see the module docstring.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+    rectifiers = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
+    if any(m.inplace for m in rectifiers):
+        raise ValueError("guided_rule needs a model without in-place activations: use guided_copy")
+    handles = []
+    if rule != "none":
+        positive: dict[nn.Module, torch.Tensor] = {}
+
+        def record(m: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+            positive[m] = inputs[0].detach() > 0
+
+        def backward(
+            m: nn.Module,
+            grad_input: tuple[torch.Tensor, ...],
+            grad_output: tuple[torch.Tensor, ...],
+        ) -> tuple[torch.Tensor]:
+            g_out = grad_output[0].clamp(min=0)  # guided: only positive gradient flows back
+            if rule == "zero":  # LeakyReLU treated as ReLU
+                return (torch.where(positive[m], g_out, torch.zeros_like(g_out)),)
+            slope = getattr(m, "negative_slope", 0.0)  # "slope": keep the negative side's slope
+            return (torch.where(positive[m], g_out, g_out * slope),)
+
+        for m in rectifiers:
+            handles.append(m.register_forward_hook(record))
+            handles.append(m.register_full_backward_hook(backward))
+    try:
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _block_index(model: nn.Module, layer: int) -> int:
+    n = len(model.blocks)  # type: ignore[arg-type]
+    if not -n <= layer < n:
+        raise ValueError(f"layer {layer} is out of range for a model with {n} blocks")
+    return layer % n
+
+
+def guided_backprop(
+    D: nn.Module,
+    images: torch.Tensor,
+    feature: int,
+    positions: torch.Tensor | np.ndarray | None = None,
+    rule: str = "zero",
+    layer: int = -1,
+) -> torch.Tensor:
+    """Guided-backprop maps (B, nc, S, S) of one unit per image.
+
+    images (B, nc, S, S) in [-1, 1]; the unit is channel ``feature`` of the output of
+    ``D.blocks[layer]`` at ``positions`` (B, 2) as (row, col) in that layer's map (default: each
+    image's argmax). BatchNorm in eval mode; D is not changed. Paper: §6.2.
+    """
+    model = guided_copy(D)
+    last = _block_index(model, layer)
+    x = images.detach().float().clone().requires_grad_(True)
+    with guided_rule(model, rule):
+        h = x
+        for block in model.blocks[: last + 1]:  # type: ignore[index]
+            h = block(h)
+        if not 0 <= feature < h.shape[1]:
+            raise ValueError(f"feature {feature} is out of range: the layer has {h.shape[1]} maps")
+        fmap = h[:, feature]  # (B, h, w)
+        if positions is None:
+            flat = fmap.detach().flatten(1).argmax(1)
+            pos = torch.stack([flat // fmap.shape[2], flat % fmap.shape[2]], 1)
+        else:
+            pos = torch.as_tensor(np.asarray(positions), dtype=torch.long).view(-1, 2)
+        unit = fmap[torch.arange(len(x)), pos[:, 0], pos[:, 1]]  # (B,)
+        (grad,) = torch.autograd.grad(unit.sum(), x)  # eval-mode BN: images are independent
+    return grad.detach()
+
+
+# ---------------------------------------------------------------------------------------------
+# Maximal axis-aligned responses
+
+
+@torch.no_grad()
+def layer_activations(
+    D: nn.Module, images: np.ndarray | torch.Tensor, layer: int = -1, batch_size: int = 256
+) -> torch.Tensor:
+    """Output of ``D.blocks[layer]`` (N, C, h, w), BatchNorm in eval mode.
+
+    images: uint8 (N, S, S, nc) as stored by ``dcgan_lib.data``, or float (N, nc, S, S) in [-1, 1].
+    """
+    last = _block_index(D, layer)
+    out = []
+    with eval_mode(D):
+        for i in range(0, len(images), batch_size):
+            x = _as_float(images[i : i + batch_size])
+            for block in D.blocks[: last + 1]:  # type: ignore[index]
+                x = block(x)
+            out.append(x)
+    return torch.cat(out)
+
+
+def _as_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if images.dtype == torch.uint8:
+        return to_float(images)  # (B, S, S, 3) uint8 -> (B, 3, S, S) in [-1, 1]
+    return images.float()
+
+
+@dataclass
+class TopResponses:
+    """The images with the largest response of one feature, strongest first."""
+
+    feature: int
+    index: np.ndarray  # (n_top,) image indices
+    strength: np.ndarray  # (n_top,) max over positions of the feature's activation
+    position: np.ndarray  # (n_top, 2) (row, col) of that maximum in the feature map
+
+
+def top_responses(acts: torch.Tensor, features: list[int], n_top: int) -> list[TopResponses]:
+    """For each feature k: the ``n_top`` images whose channel-k map has the largest maximum.
+
+    acts (N, C, h, w). Ties go to the lower image index. Paper: §6.2 ("maximal axis-aligned
+    responses").
+    """
+    n, _, _, w = acts.shape
+    out = []
+    for k in features:
+        flat = acts[:, k].flatten(1)  # (N, h*w)
+        strength, where = flat.max(1)
+        # stable sort on -strength: equal strengths keep index order
+        order = np.argsort(-strength.numpy(), kind="stable")[: min(n_top, n)]
+        pos = where.numpy()[order]
+        out.append(
+            TopResponses(
+                feature=k,
+                index=order,
+                strength=strength.numpy()[order],
+                position=np.stack([pos // w, pos % w], 1),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing rules, showing maps
+
+
+def rule_similarity(a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-map cosine similarity and Spearman rank correlation of maps a, b (B, ...)."""
+    from scipy.stats import spearmanr
+
+    a2, b2 = a.flatten(1).double(), b.flatten(1).double()
+    cos = torch.nn.functional.cosine_similarity(a2, b2, dim=1).numpy()
+    rho = np.array([spearmanr(x, y).statistic for x, y in zip(a2.numpy(), b2.numpy(), strict=True)])
+    return {"cosine": cos, "spearman": rho}
+
+
+def to_display(maps: torch.Tensor, clip_std: float = 3.0) -> np.ndarray:
+    """Maps (B, 3, S, S) -> (B, S, S, 3) in [0, 1]: each map centred, scaled by its own std.
+
+    0.5 is zero gradient; ``clip_std`` standard deviations reach black or white.
+    """
+    m = maps.double()
+    m = m - m.mean(dim=(1, 2, 3), keepdim=True)
+    m = m / (m.std(dim=(1, 2, 3), keepdim=True) * clip_std * 2 + 1e-12)
+    return (m + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# The §6.2 study: one entry point for the CLI, the notebook and the tests
+
+
+@dataclass(frozen=True)
+class GuidedConfig:
+    """Sizes of the §6.2 study. ``n_features`` and ``layer`` are the paper's."""
+
+    n_images: int = 4096  # real training images searched for the maximal responses
+    n_features: int = 6  # paper: "the first 6 learned convolutional features"
+    n_top: int = 8  # images shown per feature
+    layer: int = -1  # paper: "the last convolution layer in the discriminator"
+    rules: tuple[str, ...] = ("zero", "slope", "none")  # the first is the one shown
+    seed: int = 0  # which images are searched, and the random D's initialization
+    batch_size: int = 256
+    smoke_steps: int = 0  # smoke mode: train a tiny GAN this many steps on synthetic images
+
+
+STUDY_CONFIGS = {
+    "smoke": GuidedConfig(n_images=256, n_top=4, smoke_steps=60, batch_size=64),
+    "book": GuidedConfig(n_images=4096),
+    "full": GuidedConfig(n_images=10_000),
+}
+
+
+@dataclass
+class ModelMaps:
+    """One D's top images per feature and their maps under each rule."""
+
+    top: list[TopResponses]
+    images: list[np.ndarray]  # per feature: (n_top, S, S, 3) uint8, the top images
+    maps: dict[str, list[torch.Tensor]]  # rule -> per feature: (n_top, 3, S, S) gradients
+
+
+@dataclass
+class GuidedResult:
+    models: dict[str, ModelMaps]  # "trained" (when given) and "random"
+    metrics: dict = field(default_factory=dict)
+
+
+def random_discriminator(cfg: ModelConfig, seed: int = 0) -> Discriminator:
+    """The paper's baseline: D with the paper's random initialization, N(0, 0.02)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        D = Discriminator(cfg)
+    return D.eval()
+
+
+def smoke_discriminator(steps: int, seed: int = 0, n_images: int = 256) -> Discriminator:
+    """A tiny ``smoke64`` GAN trained ``steps`` steps on synthetic shapes; its D (smoke mode)."""
+    from dcgan_lib.data import synthetic_images
+    from dcgan_lib.models import sample_z
+    from dcgan_lib.train import TrainConfig, make_optimizers, train_step
+
+    cfg = get_model_config("smoke64")
+    images, _ = synthetic_images(n_images, cfg.image_size, seed=seed)
+    x_all = to_float(torch.from_numpy(images))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G, D = Generator(cfg), Discriminator(cfg)
+        opt_g, opt_d = make_optimizers(G, D, TrainConfig(model=cfg, batch_size=32))
+        g = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            idx = torch.randint(0, len(x_all), (32,), generator=g)
+            train_step(G, D, opt_g, opt_d, x_all[idx], sample_z(32, cfg, generator=g))
+    return D.eval()
+
+
+def explain(D: nn.Module, images: np.ndarray, cfg: GuidedConfig) -> ModelMaps:
+    """Top images of the first ``cfg.n_features`` features of D and their maps per rule."""
+    acts = layer_activations(D, images, cfg.layer, cfg.batch_size)
+    top = top_responses(acts, list(range(cfg.n_features)), cfg.n_top)
+    maps: dict[str, list[torch.Tensor]] = {r: [] for r in cfg.rules}
+    shown = []
+    for t in top:
+        x = _as_float(images[t.index])
+        shown.append(np.asarray(images[t.index]))
+        for r in cfg.rules:
+            maps[r].append(guided_backprop(D, x, t.feature, t.position, rule=r, layer=cfg.layer))
+    return ModelMaps(top=top, images=shown, maps=maps)
+
+
+def _summary(mm: ModelMaps, rules: tuple[str, ...]) -> dict:
+    out: dict = {
+        "features": [
+            {
+                "feature": t.feature,
+                "index": t.index.tolist(),
+                "strength": [round(float(s), 5) for s in t.strength],
+                "position": t.position.tolist(),
+            }
+            for t in mm.top
+        ]
+    }
+    base = rules[0]
+    for r in rules[1:]:
+        sim = rule_similarity(torch.cat(mm.maps[base]), torch.cat(mm.maps[r]))
+        out[f"{base}_vs_{r}"] = {
+            k: {"mean": float(v.mean()), "min": float(v.min()), "n_maps": len(v)}
+            for k, v in sim.items()
+        }
+    return out
+
+
+def run_guided_study(
+    cfg: GuidedConfig,
+    images: np.ndarray,
+    D: nn.Module | None,
+    model_cfg: ModelConfig,
+) -> GuidedResult:
+    """The §6.2 study on ``images`` (N, S, S, 3) uint8, real training images.
+
+    ``cfg.n_images`` of them (drawn with ``cfg.seed``, in index order) are searched; the trained D
+    (``None``: random baseline only) and a random D of ``model_cfg`` are each explained. Metrics:
+    the top images and strengths per feature, and the similarity of the first rule's maps to the
+    others'. Paper: §6.2.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    n = min(cfg.n_images, len(images))
+    chosen = np.sort(rng.choice(len(images), size=n, replace=False))
+    pool = np.asarray(images[chosen])
+    models = {}
+    if D is not None:
+        models["trained"] = explain(D, pool, cfg)
+    models["random"] = explain(random_discriminator(model_cfg, cfg.seed), pool, cfg)
+    for mm in models.values():
+        for t in mm.top:  # indices into the whole data set, not into the pool
+            t.index = chosen[t.index]
+    metrics = {
+        "config": asdict(cfg),
+        "n_searched": n,
+        **{name: _summary(mm, cfg.rules) for name, mm in models.items()},
+    }
+    return GuidedResult(models=models, metrics=metrics)
+
+
+def load_trained_discriminator(model: str = "faces") -> Discriminator:
+    """The exported D of ``MODELS[model]`` (``artifacts/<name>/D.pt``); raises ArtifactMissing."""
+    from dcgan_lib.artifacts import load_weights, require
+
+    return load_weights(require(MODELS[model][0], "D.pt"), "D")  # type: ignore[return-value]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m dcgan_lib.guided_backprop --model faces --data-root DIR [--mode book]``."""
+    from dcgan_lib.data import load_dataset
+
+    p = argparse.ArgumentParser(
+        prog="python -m dcgan_lib.guided_backprop",
+        description="guided backprop of D's last-layer features (paper §6.2)",
+    )
+    p.add_argument("--model", default="faces", choices=sorted(MODELS))
+    p.add_argument("--mode", default="book", choices=sorted(STUDY_CONFIGS))
+    p.add_argument("--data-root", default=None, help="folder holding the data (or DCGAN_DATA)")
+    p.add_argument("--random-only", action="store_true", help="only the random-D baseline")
+    p.add_argument("--out", default=None, help="write the metrics JSON here")
+    a = p.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg = STUDY_CONFIGS[a.mode]
+    if a.mode == "smoke":
+        D: nn.Module | None = smoke_discriminator(cfg.smoke_steps, cfg.seed)
+        images = load_dataset("synthetic", image_size=64, limit=cfg.n_images).images
+        model_cfg = get_model_config("smoke64")
+    else:
+        D = None if a.random_only else load_trained_discriminator(a.model)
+        model_cfg = D.cfg if D is not None else get_model_config("dcgan64")  # type: ignore[union-attr]
+        images = load_dataset(MODELS[a.model][1], a.data_root, image_size=64).images
+    metrics = run_guided_study(cfg, images, D, model_cfg).metrics
+    text = json.dumps(metrics, indent=1)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
