@@ -1,0 +1,853 @@
+"""Forgetting to draw certain objects (paper §6.3.1, Fig. 6).
+
+Paper §6.3.1: "On 150 samples, 52 window bounding boxes were drawn manually. On the second highest
+convolution layer features, logistic regression was fit to predict whether a feature activation
+was on a window (or not), by using the criterion that activations inside the drawn bounding boxes
+are positives and random samples from the same images are negatives. Using this simple model, all
+feature maps with weights greater than zero (~200 in total) were dropped from all spatial
+locations. Then, random new samples were generated with and without the feature map removal."
+
+The general tool (any generator with ``project_z`` and ``blocks``, any object):
+
+1. **Boxes** on generated samples, in a JSON file (``parse_boxes``, ``write_annotation_images`` to
+   draw them): each sample given by a seed or by its z, each box ``[x0, y0, x1, y1]`` in pixels of
+   the generated image (``x1``, ``y1`` exclusive).
+2. **Box -> feature-map locations** (``feature_mask``): cell (i, j) of a layer with stride
+   ``s = image_size / h`` covers pixels ``[j*s, (j+1)*s)``; it is inside a box when its centre is
+   (along an axis where a box is thinner than a cell: the cell holding the box's middle). Positives: the activation vectors
+   (all channels) at every cell inside a box. Negatives: random cells outside every box of the same
+   image, ``neg_per_pos`` times as many as that image's positives (an image with no boxes gets the
+   average count of the boxed images). The paper does not give the ratio; 1 is ours.
+3. **Logistic regression** (``fit_object_maps``): sklearn's ``LogisticRegression`` (L2, C = 1) on
+   the standardized activation vectors; the paper gives no regularization. Standardizing divides
+   each map by a positive number, so the signs of the weights are those of the raw maps.
+4. **The maps to drop**: every map with weight > 0 (the paper's rule), zeroed at every spatial
+   location (``DroppedGenerator``; ``forward_to`` / ``forward_from`` split G at that layer).
+
+Which layer. "The second highest convolution layer": in the paper's Fig. 1 (the LSUN generator:
+CONV 1-4, CONV 4 giving the 64x64x3 image) that is CONV 3's output, 32x32 with 128 maps, which is
+``G.blocks[-2]`` (``DEFAULT_LAYER``; 64 maps in our ``dcgan64``). The paper's "~200" dropped maps
+do not fit a 128-map layer; they fit CONV 2's 16x16x256 (``layer=-3``) or a wider model than
+Fig. 1. We follow the figure's numbering and keep ``layer`` a parameter.
+
+The faces case (ours; the paper used windows in bedrooms, which need LSUN and hand-drawn boxes):
+the object is one the CelebA attribute classifier (``dcgan_lib.attributes``) can judge. On
+aligned CelebA every face sits in the same place, so each object has a fixed box: the region where
+the mean image of faces with the attribute differs most from the mean image of faces without it
+(``attribute_band``, measured on CelebA-10k: ``BANDS``). The boxes are that band, on generated
+samples the classifier says have the object. Measured (``run_forgetting_study``): the classifier's
+rate of the object on fresh samples before and after dropping; how much of the image outside the
+box changes; the same for as many randomly chosen maps (a control the paper lacks).
+
+Paper: §6.3.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcgan_lib.config import ModelConfig, get_model_config
+from dcgan_lib.models import eval_mode, generate, sample_z
+
+FORMAT = "dcgan-object-boxes/1"
+DEFAULT_LAYER = -2  # "second highest convolution layer": CONV 3 of the paper's Fig. 1
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels, x1 and y1 exclusive
+
+# Fixed boxes of objects in the aligned 64x64 CelebA crop, as measured by attribute_band on
+# CelebA-10k (fraction 0.5): python -m dcgan_lib.forgetting bands --data-root ../shared/data
+BANDS: dict[str, Box] = {
+    "Eyeglasses": (19, 30, 45, 40),  # the eyes and the frames around them
+    "Wearing_Hat": (22, 19, 43, 31),  # the forehead, where a hat's brim sits
+    "Smiling": (23, 50, 40, 59),  # the mouth
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting G at a layer
+
+
+def _block_index(G: nn.Module, layer: int) -> int:
+    n = len(G.blocks)  # type: ignore[arg-type]
+    if not -n <= layer < n or layer % n == n - 1:
+        raise ValueError(f"layer {layer}: G has {n} blocks; choose one before the output block")
+    return layer % n
+
+
+def forward_to(G: nn.Module, z: torch.Tensor, layer: int = DEFAULT_LAYER) -> torch.Tensor:
+    """z (B, nz) -> the output of ``G.blocks[layer]`` (B, C, h, w). Mode as set by the caller."""
+    h = G.project_z(z)  # type: ignore[operator]
+    for block in G.blocks[: _block_index(G, layer) + 1]:  # type: ignore[index]
+        h = block(h)
+    return h
+
+
+def forward_from(
+    G: nn.Module,
+    h: torch.Tensor,
+    layer: int = DEFAULT_LAYER,
+    drop: Sequence[int] | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The output of ``G.blocks[layer]`` (B, C, h, w), maps ``drop`` zeroed at every location,
+    -> images (B, nc, S, S) in [-1, 1]. Paper: §6.3.1 ("dropped from all spatial locations")."""
+    if drop is not None and len(drop) > 0:
+        idx = torch.as_tensor(drop, dtype=torch.long, device=h.device)
+        if idx.min() < 0 or idx.max() >= h.shape[1]:
+            raise ValueError(f"map indices must lie in [0, {h.shape[1]}), got {idx.tolist()}")
+        h = h.clone()
+        h[:, idx] = 0
+    for block in G.blocks[_block_index(G, layer) + 1 :]:  # type: ignore[index]
+        h = block(h)
+    return h
+
+
+class DroppedGenerator(nn.Module):
+    """G with feature maps ``maps`` of ``G.blocks[layer]`` set to zero at every location.
+
+    Shares G's weights (no copy); ``dcgan_lib.models.generate(DroppedGenerator(G, maps), z)``
+    samples from it in eval mode. Paper: §6.3.1.
+    """
+
+    def __init__(self, G: nn.Module, maps: Sequence[int], layer: int = DEFAULT_LAYER) -> None:
+        super().__init__()
+        _block_index(G, layer)
+        self.G = G
+        self.layer = layer
+        self.register_buffer("maps", torch.as_tensor(list(maps), dtype=torch.long))
+        self.train(G.training)  # a new module is in training mode; keep G's mode instead
+
+    @property
+    def cfg(self) -> ModelConfig:
+        return self.G.cfg  # type: ignore[return-value]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return forward_from(self.G, forward_to(self.G, z, self.layer), self.layer, self.maps)
+
+
+@torch.no_grad()
+def layer_output(
+    G: nn.Module, z: torch.Tensor, layer: int = DEFAULT_LAYER, batch_size: int = 256
+) -> torch.Tensor:
+    """``G.blocks[layer]``'s output (N, C, h, w) for z (N, nz), BatchNorm in eval mode."""
+    with eval_mode(G):
+        return torch.cat(
+            [forward_to(G, z[i : i + batch_size], layer) for i in range(0, len(z), batch_size)]
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Boxes: the JSON format
+
+
+@dataclass
+class BoxSet:
+    """Generated samples with object boxes: z (N, nz) and per sample a list of boxes (pixels)."""
+
+    z: torch.Tensor
+    boxes: list[list[Box]]
+    image_size: int
+    seeds: list[int | None] = field(default_factory=list)
+    object: str = ""
+
+    def to_json(self) -> dict:
+        samples = []
+        for i, b in enumerate(self.boxes):
+            s = self.seeds[i] if i < len(self.seeds) else None
+            entry: dict = {"seed": s} if s is not None else {"z": self.z[i].tolist()}
+            entry["boxes"] = [[float(v) for v in box] for box in b]
+            samples.append(entry)
+        return {
+            "format": FORMAT,
+            "object": self.object,
+            "image_size": self.image_size,
+            "nz": int(self.z.shape[1]),
+            "scale": 1,
+            "samples": samples,
+        }
+
+
+def z_from_seed(seed: int, cfg: ModelConfig) -> torch.Tensor:
+    """The z (nz,) of sample ``seed``: ``sample_z(1, cfg, torch.Generator().manual_seed(seed))``."""
+    return sample_z(1, cfg, generator=torch.Generator().manual_seed(int(seed)))[0]
+
+
+def z_from_seeds(seeds: Sequence[int], cfg: ModelConfig) -> torch.Tensor:
+    """(len(seeds), nz): one ``z_from_seed`` per seed, so a sample never depends on the others."""
+    if len(seeds) == 0:
+        return torch.zeros(0, cfg.nz)
+    return torch.stack([z_from_seed(s, cfg) for s in seeds])
+
+
+def parse_boxes(obj: dict | str | os.PathLike, cfg: ModelConfig) -> BoxSet:
+    """Read and check a box file (a dict, or a path to JSON) for a generator of config ``cfg``.
+
+    Format (``FORMAT``)::
+
+        {"format": "dcgan-object-boxes/1", "object": "window", "image_size": 64, "nz": 100,
+         "scale": 1,
+         "samples": [{"seed": 12, "boxes": [[x0, y0, x1, y1], ...]},
+                     {"z": [100 numbers], "boxes": []}, ...]}
+
+    Boxes are in pixels of the generated image times ``scale`` (annotate images enlarged
+    ``scale`` times: ``write_annotation_images``); ``x1``, ``y1`` exclusive. Errors name the sample.
+    """
+    if not isinstance(obj, dict):
+        path = Path(obj)
+        try:
+            obj = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e})") from e
+    assert isinstance(obj, dict)
+    if obj.get("format") != FORMAT:
+        raise ValueError(f"box file: 'format' must be {FORMAT!r}, got {obj.get('format')!r}")
+    size = int(obj.get("image_size", cfg.image_size))
+    if size != cfg.image_size:
+        raise ValueError(
+            f"box file is for {size}px images; this generator makes {cfg.image_size}px"
+        )
+    if int(obj.get("nz", cfg.nz)) != cfg.nz:
+        raise ValueError(f"box file is for nz={obj.get('nz')}; this generator has nz={cfg.nz}")
+    scale = float(obj.get("scale", 1))
+    if scale <= 0:
+        raise ValueError(f"box file: 'scale' must be positive, got {scale}")
+    samples = obj.get("samples")
+    if not isinstance(samples, list) or not samples:
+        raise ValueError("box file: 'samples' must be a non-empty list")
+    zs, boxes, seeds = [], [], []
+    for i, s in enumerate(samples):
+        where = f"box file, sample {i}"
+        if not isinstance(s, dict) or ("seed" in s) == ("z" in s):
+            raise ValueError(f"{where}: give exactly one of 'seed' or 'z'")
+        if "seed" in s:
+            if not isinstance(s["seed"], int) or s["seed"] < 0:
+                raise ValueError(f"{where}: 'seed' must be a non-negative integer")
+            zs.append(z_from_seed(s["seed"], cfg))
+            seeds.append(s["seed"])
+        else:
+            z = torch.as_tensor(s["z"], dtype=torch.float32)
+            if z.shape != (cfg.nz,) or not torch.isfinite(z).all():
+                raise ValueError(f"{where}: 'z' must be {cfg.nz} finite numbers")
+            zs.append(z)
+            seeds.append(None)
+        own = []
+        for j, b in enumerate(s.get("boxes", [])):
+            if len(b) != 4:
+                raise ValueError(f"{where}, box {j}: need [x0, y0, x1, y1], got {b}")
+            x0, y0, x1, y1 = (float(v) / scale for v in b)
+            if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
+                raise ValueError(
+                    f"{where}, box {j}: {b} is empty or outside the {size * scale:g}px image "
+                    "(need 0 <= x0 < x1 <= size, 0 <= y0 < y1 <= size)"
+                )
+            own.append((x0, y0, x1, y1))
+        boxes.append(own)
+    if not any(boxes):
+        raise ValueError("box file: no sample has a box")
+    return BoxSet(torch.stack(zs), boxes, size, seeds, str(obj.get("object", "")))
+
+
+def write_annotation_images(
+    G: nn.Module, seeds: Sequence[int], folder: str | os.PathLike, scale: int = 4, obj: str = ""
+) -> Path:
+    """Write ``seed_NNNNNN.png`` (enlarged ``scale`` times) for each seed, and a ``boxes.json``
+    skeleton (empty boxes, ``"scale": scale``) to fill in with any box-drawing tool."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = generate(G, z_from_seeds(seeds, G.cfg))  # type: ignore[arg-type]
+    pix = ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    for s, img in zip(seeds, pix, strict=True):
+        big = Image.fromarray(img).resize(
+            (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST
+        )
+        big.save(folder / f"seed_{s:06d}.png")
+    skeleton = {
+        "format": FORMAT,
+        "object": obj,
+        "image_size": int(G.cfg.image_size),  # type: ignore[union-attr]
+        "nz": int(G.cfg.nz),  # type: ignore[union-attr]
+        "scale": scale,
+        "samples": [{"seed": int(s), "boxes": []} for s in seeds],
+    }
+    path = folder / "boxes.json"
+    path.write_text(json.dumps(skeleton, indent=1) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Boxes -> feature-map samples -> logistic regression -> maps to drop
+
+
+def feature_mask(boxes: Sequence[Box], image_size: int, feat_size: int) -> np.ndarray:
+    """(feat_size, feat_size) bool: the cells of a feat_size map inside any of ``boxes``.
+
+    A cell is inside a box when its centre is; along an axis where the box holds no cell centre
+    (a box thinner than a cell), the cell holding the box's middle counts. Paper: §6.3.1 ("activations inside the drawn bounding boxes").
+    """
+    s = image_size / feat_size
+    centres = (np.arange(feat_size) + 0.5) * s
+    mask = np.zeros((feat_size, feat_size), bool)
+
+    def cells(lo: float, hi: float) -> np.ndarray:
+        inside = (centres >= lo) & (centres < hi)
+        if not inside.any():  # thinner than a cell: the cell holding the box's middle
+            inside[min(int((lo + hi) / 2 / s), feat_size - 1)] = True
+        return inside
+
+    for x0, y0, x1, y1 in boxes:
+        mask[np.ix_(cells(y0, y1), cells(x0, x1))] = True
+    return mask
+
+
+def sample_locations(
+    feats: torch.Tensor,
+    boxes: Sequence[Sequence[Box]],
+    image_size: int,
+    neg_per_pos: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Activation vectors of positives and negatives: X (M, C) float32, y (M,) 0/1, image (M,).
+
+    feats (N, C, h, w) of N annotated samples. Positives: every cell inside a box; negatives:
+    random cells outside every box of the same image (see the module docstring). Paper: §6.3.1.
+    """
+    rng = rng or np.random.default_rng(0)
+    n, c, h, w = feats.shape
+    if len(boxes) != n:
+        raise ValueError(f"{n} feature maps but {len(boxes)} box lists")
+    masks = [feature_mask(b, image_size, h) for b in boxes]
+    n_pos = np.array([m.sum() if b else 0 for m, b in zip(masks, boxes, strict=True)])
+    boxed = n_pos[n_pos > 0]
+    per_empty = int(round(neg_per_pos * boxed.mean())) if len(boxed) else 0
+    f = feats.permute(0, 2, 3, 1).reshape(n, h * w, c).numpy()
+    xs, ys, img = [], [], []
+    for i, (m, b) in enumerate(zip(masks, boxes, strict=True)):
+        inside = np.flatnonzero(m.ravel()) if b else np.zeros(0, np.int64)
+        outside = np.flatnonzero(~m.ravel()) if b else np.arange(h * w)
+        k = int(round(neg_per_pos * len(inside))) if b else per_empty
+        neg = rng.choice(outside, size=min(k, len(outside)), replace=False)
+        for cells, label in ((inside, 1), (neg, 0)):
+            xs.append(f[i, cells])
+            ys.append(np.full(len(cells), label, np.int64))
+            img.append(np.full(len(cells), i, np.int64))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(img)
+
+
+@dataclass
+class ObjectRegression:
+    """The fitted logistic regression and the maps it says to drop."""
+
+    weights: np.ndarray  # (C,) per map, in standardized units
+    intercept: float
+    maps: np.ndarray  # indices of the maps with weight > 0 (the paper's rule)
+    n_positive: int
+    n_negative: int
+    train_accuracy: float
+    heldout_accuracy: float | None  # fitted on the first 80% of the images, scored on the rest
+
+    def summary(self) -> dict:
+        return {
+            "n_maps": len(self.weights),
+            "n_dropped": len(self.maps),
+            "maps": self.maps.tolist(),
+            "n_positive": self.n_positive,
+            "n_negative": self.n_negative,
+            "train_accuracy": round(self.train_accuracy, 4),
+            "heldout_accuracy": None
+            if self.heldout_accuracy is None
+            else round(self.heldout_accuracy, 4),
+        }
+
+
+def _logistic(X: np.ndarray, y: np.ndarray, C: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    )
+    return model.fit(X, y)
+
+
+def fit_object_maps(
+    X: np.ndarray, y: np.ndarray, image: np.ndarray | None = None, C: float = 1.0, seed: int = 0
+) -> ObjectRegression:
+    """Logistic regression of y (1 = inside a box) on X (M, C); maps with weight > 0 are dropped.
+
+    With ``image`` (M,) the sample's image index, also a held-out accuracy (fit on the first 80 %
+    of the images, scored on the rest); the weights always come from the fit on everything.
+    Paper: §6.3.1.
+    """
+    if len(np.unique(y)) < 2:
+        raise ValueError("the regression needs both positives (inside boxes) and negatives")
+    model = _logistic(X, y, C, seed)
+    lr = model[-1]
+    weights = lr.coef_[0].copy()
+    held = None
+    if image is not None:
+        cut = np.quantile(np.unique(image), 0.8)
+        tr, te = image <= cut, image > cut
+        if te.any() and len(np.unique(y[tr])) == 2:
+            held = float((_logistic(X[tr], y[tr], C, seed).predict(X[te]) == y[te]).mean())
+    return ObjectRegression(
+        weights=weights,
+        intercept=float(lr.intercept_[0]),
+        maps=np.flatnonzero(weights > 0),
+        n_positive=int(y.sum()),
+        n_negative=int((y == 0).sum()),
+        train_accuracy=float((model.predict(X) == y).mean()),
+        heldout_accuracy=held,
+    )
+
+
+def fit_from_boxes(
+    G: nn.Module,
+    boxset: BoxSet,
+    layer: int = DEFAULT_LAYER,
+    neg_per_pos: float = 1.0,
+    C: float = 1.0,
+    seed: int = 0,
+) -> ObjectRegression:
+    """Boxes on samples of G -> G's layer activations -> the regression and the maps to drop.
+
+    The whole §6.3.1 tool: ``DroppedGenerator(G, fit_from_boxes(G, boxes).maps)`` then draws
+    without the object. Paper: §6.3.1.
+    """
+    feats = layer_output(G, boxset.z, layer)
+    X, y, image = sample_locations(
+        feats, boxset.boxes, boxset.image_size, neg_per_pos, np.random.default_rng(seed)
+    )
+    return fit_object_maps(X, y, image, C, seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a face attribute lives in the aligned crop
+
+
+def attribute_band(images: np.ndarray, has: np.ndarray, fraction: float = 0.5) -> Box:
+    """The box where faces with an attribute differ most from faces without it.
+
+    images (N, S, S, 3) uint8 aligned faces, has (N,) bool. The map |mean(with) - mean(without)|
+    (averaged over colour, 3x3 box-smoothed); the box bounds the connected region around its peak
+    where it is at least ``fraction`` of the peak. (ours: the faces stand-in for hand-drawn boxes)
+    """
+    from scipy import ndimage
+
+    has = np.asarray(has, bool)
+    if has.all() or not has.any():
+        raise ValueError("attribute_band needs images with and without the attribute")
+    mean_with = np.zeros(images.shape[1:], np.float64)
+    mean_without = np.zeros(images.shape[1:], np.float64)
+    for i in range(0, len(images), 1024):  # chunks: the images may be a memory map
+        chunk = np.asarray(images[i : i + 1024], np.float64)
+        mean_with += chunk[has[i : i + 1024]].sum(0)
+        mean_without += chunk[~has[i : i + 1024]].sum(0)
+    diff = np.abs(mean_with / has.sum() - mean_without / (~has).sum()).mean(-1)
+    diff = ndimage.uniform_filter(diff, 3)
+    labels, _ = ndimage.label(diff >= fraction * diff.max())
+    peak = np.unravel_index(diff.argmax(), diff.shape)
+    ys, xs = np.nonzero(labels == labels[peak])
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judges: the attribute classifier for faces, a pixel rule for the toy generator
+
+
+@dataclass
+class Judge:
+    """Says whether generated images show each object: (B, 3, S, S) in [-1, 1] -> (B, A) in [0, 1]."""
+
+    attributes: tuple[str, ...]
+    predict: Callable[[torch.Tensor], torch.Tensor]
+    bands: dict[str, Box]
+    description: str = ""
+
+
+def face_judge(classifier: nn.Module | None = None) -> Judge:
+    """The stored CelebA attribute classifier (``artifacts/celeba_attributes``) with ``BANDS``."""
+    from dcgan_lib.attributes import load_stored_classifier, predict_proba
+
+    model = classifier if classifier is not None else load_stored_classifier()
+    return Judge(
+        attributes=tuple(model.cfg.attributes),  # type: ignore[union-attr]
+        predict=lambda x: predict_proba(model, x),  # type: ignore[arg-type]
+        bands=dict(BANDS),
+        description="the CelebA attribute classifier (artifacts/celeba_attributes)",
+    )
+
+
+class _PlantedMaps(nn.Module):
+    """z -> (B, n_maps, 32, 32): smooth random textures, and ``planted`` maps that are on only
+    inside ``band`` (at 32x32) and only when z[0] > 0, with strength z[0]."""
+
+    def __init__(self, nz: int, n_maps: int, planted: Sequence[int], band: Box, seed: int) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("basis", torch.randn(n_maps, nz, 8, 8, generator=g) / nz**0.5)
+        mask = torch.as_tensor(feature_mask([band], 64, 32), dtype=torch.float32)
+        self.register_buffer("band", mask)
+        self.register_buffer("planted", torch.as_tensor(list(planted), dtype=torch.long))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.flatten(1)
+        low = torch.einsum("bk,ckhw->bchw", z, self.basis)
+        h = torch.relu(
+            nn.functional.interpolate(low, size=32, mode="bilinear", align_corners=False)
+        )
+        on = torch.relu(z[:, 0])[:, None, None] * self.band  # (B, 32, 32)
+        h = h.clone()
+        h[:, self.planted] = 2.0 * on[:, None]
+        return h
+
+
+class PlantedGenerator(nn.Module):
+    """A toy generator with G's interface (``cfg``, ``project_z``, ``blocks``): maps ``planted`` of
+    ``blocks[-2]`` (32x32) paint a red bar in ``band`` when z[0] > 0; the other maps paint grey
+    textures everywhere. For smoke mode and tests: the regression must find the planted maps."""
+
+    def __init__(
+        self,
+        n_maps: int = 16,
+        planted: Sequence[int] = (3, 11),
+        band: Box = (16, 26, 48, 38),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.cfg = get_model_config("smoke64")  # 64 px, nz = 16, uniform z
+        self.planted = tuple(planted)
+        self.band = band
+        out = nn.Conv2d(n_maps, 3, 1)
+        g = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            out.weight.copy_(torch.randn(3, n_maps, 1, 1, generator=g) * 0.15)
+            out.weight[:, list(planted)] = (
+                torch.tensor([1.0, -0.5, -0.5])[:, None, None, None] * 1.5
+            )
+            out.bias.zero_()
+        self.blocks = nn.ModuleList(
+            [
+                _PlantedMaps(self.cfg.nz, n_maps, planted, band, seed),  # (n_maps) x 32 x 32
+                nn.Sequential(nn.Upsample(scale_factor=2), out, nn.Tanh()),  # 3 x 64 x 64
+            ]
+        )
+
+    def project_z(self, z: torch.Tensor) -> torch.Tensor:
+        return z.view(-1, self.cfg.nz, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project_z(z)
+        for block in self.blocks:
+            h = block(h)
+        return h
+
+
+def toy_judge(band: Box = (16, 26, 48, 38)) -> Judge:
+    """ "Red_Bar": the probability that the band is red (mean of R - (G + B) / 2 above 0.25)."""
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        x0, y0, x1, y1 = (int(v) for v in band)
+        patch = x[:, :, y0:y1, x0:x1]
+        red = (patch[:, 0] - (patch[:, 1] + patch[:, 2]) / 2).mean(dim=(1, 2))
+        return torch.sigmoid((red - 0.25) * 20)[:, None]
+
+    return Judge(("Red_Bar",), predict, {"Red_Bar": band}, "redness of the band (toy)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The study: one entry point for the CLI, the notebook and the tests
+
+
+@dataclass(frozen=True)
+class ForgettingConfig:
+    """Sizes and choices of the §6.3.1 measurement. Comments give the paper's value."""
+
+    objects: tuple[str, ...] = ("Eyeglasses", "Wearing_Hat", "Smiling")  # paper: windows
+    n_pool: int = 3000  # samples judged, to find the annotated ones
+    n_annotated: int = 150  # paper: 150 samples (52 of them had windows)
+    n_eval: int = 1000  # fresh samples judged before and after dropping
+    n_random: int = 5  # random-map control draws (not in the paper)
+    layer: int = DEFAULT_LAYER  # paper: "second highest convolution layer"
+    threshold: float = 0.5  # the judge's probability that counts as "has the object"
+    neg_per_pos: float = 1.0  # paper: "random samples from the same images", ratio not given
+    C: float = 1.0  # logistic regression L2 (sklearn default); paper: not given
+    seed: int = 0  # negatives, random maps
+    eval_seed: int = 1_000_000  # eval samples are seeds eval_seed, eval_seed + 1, ...
+    n_figure: int = 8  # samples per figure
+    batch_size: int = 250
+
+
+FORGETTING_CONFIGS = {
+    "smoke": ForgettingConfig(
+        objects=("Red_Bar",), n_pool=400, n_annotated=60, n_eval=200, n_random=3, n_figure=6
+    ),
+    "book": ForgettingConfig(),
+    "full": ForgettingConfig(n_pool=10_000, n_eval=5000, n_random=10),
+}
+
+
+@dataclass
+class ForgettingResult:
+    metrics: dict
+    boxes: dict[str, BoxSet]  # per object: the annotated samples (writable with .to_json())
+    regressions: dict[str, ObjectRegression]
+    figures: dict[str, dict[str, np.ndarray]]  # per object: "before", "dropped", "random" uint8
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    return ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def _box_mask(box: Box, size: int) -> torch.Tensor:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    m = torch.zeros(size, size, dtype=torch.bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+@torch.no_grad()
+def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> ForgettingResult:
+    """The §6.3.1 measurement for each object of ``cfg.objects``.
+
+    1. ``n_pool`` samples (seeds 0, 1, ...) are judged; the first ``n_annotated`` the judge says
+       show the object get the object's band as their box;
+    2. ``fit_from_boxes`` on them gives the maps to drop;
+    3. ``n_eval`` fresh samples (seeds from ``eval_seed``) are drawn unmodified, with those maps
+       dropped, and with as many random maps dropped (``n_random`` draws), and judged.
+
+    Metrics per object: the object's rate before / after / after the random control; the share
+    of samples with the object that keep it; the mean absolute pixel change (grey levels of 255)
+    outside and inside the box; every judged attribute's rate before and after. Paper: §6.3.1.
+    """
+    missing = [o for o in cfg.objects if o not in judge.attributes or o not in judge.bands]
+    if missing:
+        raise ValueError(f"the judge cannot judge {missing}, or has no box for it")
+    mcfg: ModelConfig = G.cfg  # type: ignore[assignment]
+    size = mcfg.image_size
+    col = {a: judge.attributes.index(a) for a in judge.attributes}
+    rng = np.random.default_rng(cfg.seed)
+
+    # 1. the annotated samples
+    pool_seeds = np.arange(cfg.n_pool)
+    probs = []
+    for i in range(0, cfg.n_pool, cfg.batch_size):
+        probs.append(
+            judge.predict(generate(G, z_from_seeds(pool_seeds[i : i + cfg.batch_size], mcfg)))
+        )
+    pool_p = torch.cat(probs).numpy()
+    boxes, regs, random_maps = {}, {}, {}
+    for obj in cfg.objects:
+        pos = pool_seeds[pool_p[:, col[obj]] > cfg.threshold][: cfg.n_annotated]
+        if len(pos) == 0:
+            raise ValueError(f"no sample of {cfg.n_pool} shows {obj!r}: raise n_pool")
+        chosen = [int(s) for s in pos]
+        boxes[obj] = BoxSet(
+            z_from_seeds(chosen, mcfg), [[judge.bands[obj]]] * len(chosen), size, chosen, obj
+        )
+        regs[obj] = fit_from_boxes(G, boxes[obj], cfg.layer, cfg.neg_per_pos, cfg.C, cfg.seed)
+        n_all, k = len(regs[obj].weights), len(regs[obj].maps)
+        random_maps[obj] = [
+            np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)
+        ]
+
+    # 2. before / after on fresh samples, streamed in batches
+    variants = [(o, "dropped", 0) for o in cfg.objects] + [
+        (o, "random", r) for o in cfg.objects for r in range(cfg.n_random)
+    ]
+    n_attr = len(judge.attributes)
+    pos_before = np.zeros(n_attr)
+    pos_after = {v: np.zeros(n_attr) for v in variants}
+    kept = dict.fromkeys(variants, 0)
+    change_out = dict.fromkeys(variants, 0.0)
+    change_in = dict.fromkeys(variants, 0.0)
+    figs: dict[str, dict[str, list]] = {
+        o: {"before": [], "dropped": [], "random": []} for o in cfg.objects
+    }
+    eval_seeds = cfg.eval_seed + np.arange(cfg.n_eval)
+    with eval_mode(G):
+        for i in range(0, cfg.n_eval, cfg.batch_size):
+            h = forward_to(G, z_from_seeds(eval_seeds[i : i + cfg.batch_size], mcfg), cfg.layer)
+            x0 = forward_from(G, h, cfg.layer)
+            has0 = (judge.predict(x0) > cfg.threshold).numpy()
+            pos_before += has0.sum(0)
+            for v in variants:
+                obj, kind, r = v
+                maps = regs[obj].maps if kind == "dropped" else random_maps[obj][r]
+                x1 = forward_from(G, h, cfg.layer, maps)
+                has1 = (judge.predict(x1) > cfg.threshold).numpy()
+                pos_after[v] += has1.sum(0)
+                kept[v] += int((has0[:, col[obj]] & has1[:, col[obj]]).sum())
+                inside = _box_mask(judge.bands[obj], size)
+                d = (x1 - x0).abs().mean(1) * 127.5  # (B, S, S) grey levels
+                change_out[v] += float(d[:, ~inside].mean(1).sum())
+                change_in[v] += float(d[:, inside].mean(1).sum())
+                if r == 0:  # figure: the first samples that show the object
+                    sel = np.flatnonzero(has0[:, col[obj]])
+                    sel = sel[: max(0, cfg.n_figure - len(figs[obj][kind]))]
+                    figs[obj][kind] += list(_uint8(x1[sel]))
+                    if kind == "dropped":
+                        figs[obj]["before"] += list(_uint8(x0[sel]))
+
+    n = cfg.n_eval
+    per_obj = {}
+    for obj in cfg.objects:
+        c, n_has = col[obj], max(pos_before[col[obj]], 1)
+        d = (obj, "dropped", 0)
+        rand = [(obj, "random", r) for r in range(cfg.n_random)]
+        rate_rand = [pos_after[v][c] / n for v in rand]
+        per_obj[obj] = {
+            "box": list(judge.bands[obj]),
+            "n_annotated": len(boxes[obj].boxes),
+            "pool_rate": float((pool_p[:, c] > cfg.threshold).mean()),
+            "regression": regs[obj].summary(),
+            "rate_before": pos_before[c] / n,
+            "rate_dropped": pos_after[d][c] / n,
+            "rate_random": rate_rand,
+            "rate_random_mean": float(np.mean(rate_rand)) if rand else None,
+            "kept_dropped": kept[d] / n_has,  # of the samples with the object, share keeping it
+            "kept_random": [kept[v] / n_has for v in rand],
+            "change_outside_dropped": change_out[d] / n,
+            "change_inside_dropped": change_in[d] / n,
+            "change_outside_random": [change_out[v] / n for v in rand],
+            "change_inside_random": [change_in[v] / n for v in rand],
+            "attribute_rates": {
+                a: {
+                    "before": pos_before[j] / n,
+                    "dropped": pos_after[d][j] / n,
+                    "random_mean": float(np.mean([pos_after[v][j] / n for v in rand]))
+                    if rand
+                    else None,
+                }
+                for a, j in col.items()
+            },
+        }
+    metrics = {
+        "config": asdict(cfg),
+        "model": getattr(mcfg, "name", ""),
+        "layer_shape": list(layer_output(G, z_from_seeds([0], mcfg), cfg.layer).shape[1:]),
+        "judge": judge.description,
+        "objects": _plain(per_obj),
+    }
+    figures = {
+        o: {k: np.stack(v) if v else np.zeros((0, size, size, 3), np.uint8) for k, v in f.items()}
+        for o, f in figs.items()
+    }
+    return ForgettingResult(metrics, boxes, regs, figures)
+
+
+def _plain(x):
+    """numpy scalars -> Python numbers, recursively (for JSON)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def load_faces_generator() -> nn.Module:
+    """The exported faces G (``artifacts/celeba_dcgan64/G.pt``); raises ArtifactMissing."""
+    from dcgan_lib.artifacts import load_generator, require
+
+    return load_generator(require("celeba_dcgan64", "G.pt"))
+
+
+def study_inputs(mode: str) -> tuple[nn.Module, Judge]:
+    """(G, judge) for a mode: smoke = the planted toy; book / full = the stored faces models."""
+    if mode == "smoke":
+        G = PlantedGenerator()
+        return G, toy_judge(G.band)
+    return load_faces_generator(), face_judge()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dcgan_lib.forgetting {study,fit,annotate,bands} ...``."""
+    p = argparse.ArgumentParser(
+        prog="python -m dcgan_lib.forgetting",
+        description="forgetting to draw objects: drop G's feature maps of an object (paper §6.3.1)",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("study", help="the faces measurement (smoke: the planted toy)")
+    s.add_argument("--mode", default="book", choices=sorted(FORGETTING_CONFIGS))
+    s.add_argument("--out", default=None, help="write the metrics JSON here")
+    f = sub.add_parser("fit", help="boxes JSON -> the maps to drop (JSON)")
+    f.add_argument("--generator", required=True, help="an exported G.pt or a run's checkpoint.pt")
+    f.add_argument("--boxes", required=True, help="the box file (see parse_boxes)")
+    f.add_argument("--layer", type=int, default=DEFAULT_LAYER)
+    f.add_argument("--neg-per-pos", type=float, default=1.0)
+    f.add_argument("--out", default=None, help="write the maps JSON here")
+    f.add_argument("--samples", default=None, help="also write a before/after PNG grid here")
+    a = sub.add_parser("annotate", help="write sample images and a box-file skeleton to fill in")
+    a.add_argument("--generator", required=True)
+    a.add_argument("--seeds", default="0-149", help="e.g. 0-149 (the paper: 150 samples)")
+    a.add_argument("--out", required=True, help="folder for the PNGs and boxes.json")
+    a.add_argument("--scale", type=int, default=4)
+    a.add_argument("--object", default="window")
+    b = sub.add_parser("bands", help="measure the face-attribute boxes on aligned CelebA")
+    b.add_argument("--data-root", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    if args.cmd == "study":
+        G, judge = study_inputs(args.mode)
+        metrics = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge).metrics
+        text = json.dumps(metrics, indent=1)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text)
+    elif args.cmd == "fit":
+        from dcgan_lib.artifacts import load_generator
+
+        G = load_generator(args.generator)
+        boxset = parse_boxes(args.boxes, G.cfg)
+        reg = fit_from_boxes(G, boxset, args.layer, args.neg_per_pos)
+        out = {"object": boxset.object, "layer": args.layer, **reg.summary()}
+        text = json.dumps(out, indent=1)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text)
+        if args.samples:
+            from torchvision.utils import save_image
+
+            z = sample_z(8, G.cfg, generator=torch.Generator().manual_seed(0))
+            grid = torch.cat(
+                [generate(G, z), generate(DroppedGenerator(G, reg.maps, args.layer), z)]
+            )
+            save_image(grid * 0.5 + 0.5, args.samples, nrow=8)
+    elif args.cmd == "annotate":
+        from dcgan_lib.artifacts import load_generator
+
+        lo, _, hi = args.seeds.partition("-")
+        seeds = list(range(int(lo), int(hi or lo) + 1))
+        path = write_annotation_images(
+            load_generator(args.generator), seeds, args.out, args.scale, args.object
+        )
+        print(f"wrote {len(seeds)} images and {path}; draw boxes, then run 'fit --boxes {path}'")
+    else:
+        from dcgan_lib.attributes import attribute_targets
+        from dcgan_lib.data import load_dataset
+
+        packed = load_dataset("celeba", args.data_root, image_size=64)
+        for attr in BANDS:
+            has = attribute_targets(packed, (attr,))[:, 0] > 0.5
+            print(attr, attribute_band(packed.images, has))
+    return 0
+
+
+if __name__ == "__main__":
+    main()
