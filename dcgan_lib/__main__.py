@@ -13,7 +13,11 @@ from dcgan_lib.config import MODEL_CONFIGS, ConfigError, TrainConfig, get_model_
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train (or resume) a DCGAN run; paper §4")
+    p = sub.add_parser(
+        "train",
+        help="train (or resume) a DCGAN run; paper §4 (several GPUs: torchrun --nproc-per-node "
+        "N -m dcgan_lib train ...)",
+    )
     d = TrainConfig()
     p.add_argument(
         "--config", default="dcgan64", choices=sorted(MODEL_CONFIGS), help="model config"
@@ -62,6 +66,18 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fid-data", default=None, help="reference dataset (default: --data)")
     p.add_argument("--fid-split", default=None, help="reference split (default: --split)")
+    p.add_argument(
+        "--engine",
+        default=d.engine,
+        choices=["auto", "eager", "fast"],
+        help="auto: fast on CUDA (GPU-resident data, bf16, channels_last, CUDA graph), "
+        "eager fp32 elsewhere",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -94,6 +110,8 @@ def _run_train(a: argparse.Namespace) -> int:
         fid_n=a.fid_n,
         fid_data=a.fid_data,
         fid_split=a.fid_split,
+        engine=a.engine,
+        sync_bn=a.sync_bn,
     )
     result = train(cfg, progress=not a.no_progress)
     print(f"{result.status}: step {result.step}, epoch {result.epoch}, run folder {result.out}")
@@ -154,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import features_run  # `features` (paper §5: D features + L2-SVM)
 
     features_run.add_cli(sub)
+    from dcgan_lib import experiments  # `experiment` (paper §4 runs: train, FID, export)
+
+    experiments.add_cli(sub)
     a = parser.parse_args(argv)
 
     from dcgan_lib.data import DataError
@@ -164,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             return dedup.run_cli(a)
         if a.command == "features":
             return features_run.run_cli(a)
+        if a.command == "experiment":
+            return experiments.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "fid":

@@ -17,17 +17,13 @@ from pathlib import Path
 import torch
 
 from dcgan_lib.config import ModelConfig
+from dcgan_lib.experiments import EXPERIMENTS
 from dcgan_lib.models import Discriminator, Generator
 
 MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository per call
 
 # What the book expects, and the command that makes each (full mode, on a GPU).
 PRODUCERS = {
-    "imagenet32_tinyimagenet": (
-        "python -m dcgan_lib train --config imagenet32 --data tinyimagenet --data-root ../shared/data "
-        "--out runs/imagenet32-tinyimagenet --epochs 30 --max-minutes 9  (repeat until done), then "
-        "python -m dcgan_lib export runs/imagenet32-tinyimagenet --name imagenet32_tinyimagenet"
-    ),
     "features_cifar10": (
         "python -m dcgan_lib features cifar10 --size full --data-root ../shared/data "
         "--max-minutes 5  (on a GPU, after imagenet32_tinyimagenet; no unit starts after 5 "
@@ -38,11 +34,6 @@ PRODUCERS = {
         "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 5  (on a GPU, "
         "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
     ),
-    "celeba_dcgan64": (
-        "python -m dcgan_lib train --config dcgan64 --data celeba --data-root ../shared/data "
-        "--out runs/celeba-dcgan64 --epochs 25 --max-minutes 9  (repeat until done), then "
-        "python -m dcgan_lib export runs/celeba-dcgan64 --name celeba_dcgan64"
-    ),
     "dedup_ae": (
         "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
@@ -52,6 +43,10 @@ PRODUCERS = {
         "classifier.pt and metrics.json)"
     ),
 }
+
+
+# The §4 training runs (dcgan_lib.experiments): celeba_dcgan64, imagenet32_tinyimagenet, ...
+PRODUCERS.update({e.name: e.command() for e in EXPERIMENTS.values()})
 
 
 class ArtifactMissing(FileNotFoundError):
@@ -129,9 +124,16 @@ def load_generator(path: str | os.PathLike) -> Generator:
 
 
 def export_run(
-    run_dir: str | os.PathLike, name: str, command: str = "", root: Path | None = None
+    run_dir: str | os.PathLike,
+    name: str,
+    command: str = "",
+    root: Path | None = None,
+    weights: bool = True,
 ) -> list[Path]:
-    """Copy a finished run's small results into ``artifacts/name/`` and record them."""
+    """Copy a finished run's small results into ``artifacts/name/`` and record them.
+
+    ``weights=False`` copies only metrics, run info and sample grids (for models whose fp16
+    weights are over the 16 MiB limit, or that the book does not load)."""
     from dcgan_lib.train import TrainConfig, load_checkpoint
 
     run, root = Path(run_dir), root or artifacts_dir()
@@ -142,9 +144,10 @@ def export_run(
     G, D = Generator(cfg.model), Discriminator(cfg.model)
     G.load_state_dict(ckpt["G"])
     D.load_state_dict(ckpt["D"])
-    written = [dest / "G.pt", dest / "D.pt"]
-    save_weights(G, written[0])
-    save_weights(D, written[1])
+    written = [dest / "G.pt", dest / "D.pt"] if weights else []
+    if weights:
+        save_weights(G, written[0])
+        save_weights(D, written[1])
     for f in ["metrics.jsonl", "run.json"] + [
         f"samples/{p.name}"
         for p in sorted((run / "samples").glob("*.png"))

@@ -188,8 +188,9 @@ def evaluate_generator(
         raise MetricsError(
             f"the reference set {dataset}/{split} has {len(ref)} images, fewer than n={n}"
         )
+    idx = reference_indices(len(ref), n)
     net = InceptionFeatures()
-    real = inception_features(ref.images[:n], net, device, progress=progress)
+    real = inception_features(ref.images[idx], net, device, progress=progress)
     fake = generator_features(G, n, seed, net, device, progress=progress)
     result = fid_kid(real, fake)
     name = REFERENCE_NAMES.get((dataset, split), f"{dataset}-{split}")
@@ -197,6 +198,18 @@ def evaluate_generator(
         protocol=protocol_name(n, name),
         sampling="BatchNorm eval mode (running statistics)",
         reference=ref.meta.get("description", dataset),
+        reference_images=(
+            f"all {n:,}" if n == len(ref) else f"a random {n:,} of {len(ref):,} (seed 0)"
+        ),
         image_size=size,
     )
     return result
+
+
+def reference_indices(n_available: int, n: int) -> np.ndarray:
+    """Which reference images an FID uses: all when there are exactly ``n``, else a fixed random
+    ``n`` (seed 0, sorted), so that a class-sorted split (Tiny ImageNet train) is not cut to its
+    first classes."""
+    if n >= n_available:
+        return np.arange(n_available)
+    return np.sort(np.random.default_rng(0).choice(n_available, n, replace=False))
