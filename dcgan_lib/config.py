@@ -170,6 +170,10 @@ class TrainConfig:
     cache_dir: str | None = None  # packed-uint8 cache; default $DCGAN_CACHE or ~/.cache
     device: str = "auto"  # "auto" = cuda if available, else cpu
     deterministic: bool = False  # torch.use_deterministic_algorithms (CPU exact resume)
+    # "auto" = the fast engine on CUDA (GPU-resident data, bf16 autocast, channels_last, fused
+    # Adam, one CUDA graph per iteration), the eager fp32 engine elsewhere; or "eager" / "fast"
+    engine: str = "auto"
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
     def __post_init__(self) -> None:
         if self.batch_size < 2:
@@ -180,6 +184,8 @@ class TrainConfig:
             raise ConfigError("lr must be > 0 and 0 <= beta1, beta2 < 1")
         if self.fid_every is not None and (self.fid_every < 1 or self.fid_n < 2):
             raise ConfigError("fid_every must be at least 1 and fid_n at least 2")
+        if self.engine not in ("auto", "eager", "fast"):
+            raise ConfigError(f"engine must be 'auto', 'eager' or 'fast', not {self.engine!r}")
         for what in ("log_every", "sample_every", "checkpoint_every"):
             if getattr(self, what) < 1:
                 raise ConfigError(f"{what} must be at least 1")

@@ -8,10 +8,17 @@ A run folder holds everything: ``checkpoint.pt`` (the full state, written atomic
 ``metrics.jsonl`` (one JSON line every ``log_every`` steps), ``samples/`` (a grid from a fixed z),
 ``run.json`` (config and status) and ``skipped_images.txt`` when the data had unreadable files.
 Running the same command again resumes exactly where the last checkpoint left off.
+
+Two engines run the same ``train_step``: ``eager`` (fp32, batches gathered on the host, the
+reference) and ``fast`` (``dcgan_lib.engine``: data resident on the GPU as uint8, bf16 autocast,
+channels_last, fused Adam, the whole iteration replayed as one CUDA graph). ``engine="auto"``
+picks fast on CUDA and eager elsewhere. Under ``torchrun`` the run is data-parallel
+(``dcgan_lib.distributed``): the global batch stays 128, rank 0 alone writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
@@ -20,14 +27,17 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
+from dcgan_lib import distributed
 from dcgan_lib.config import ConfigError, TrainConfig
 from dcgan_lib.data import DataError, Packed, epoch_order, load_dataset, read_keep_list, to_float
 from dcgan_lib.models import Discriminator, Generator, generate, sample_z
@@ -69,6 +79,9 @@ def g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
 
 
+STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+
+
 def train_step(
     G: Generator,
     D: Discriminator,
@@ -76,33 +89,176 @@ def train_step(
     opt_d: torch.optim.Optimizer,
     x_real: torch.Tensor,
     z: torch.Tensor,
+    amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    reduce_grads: Callable[[nn.Module], None] | None = None,
 ) -> torch.Tensor:
-    """One D update then one G update. Returns [loss_d, loss_g, D(x), D(G(z))] (detached)."""
-    x_fake = G(z)
-    logits_real = D(x_real)
-    logits_fake = D(x_fake.detach())
-    loss_d = d_loss(logits_real, logits_fake)
+    """One D update then one G update: x_real (B, nc, S, S) in [-1, 1], z (B, nz).
+
+    Returns the detached stats named by ``STAT_NAMES``: [loss_d, loss_g, D(x), D(G(z)), the
+    fraction of real images with D(x) > 0.5, the fraction of fakes with D(G(z)) < 0.5] (a
+    probability above one half is a positive logit). ``amp`` wraps the forward passes (the fast
+    engine's bf16 autocast); ``reduce_grads`` averages a net's gradients over data-parallel ranks
+    before its optimizer step. Both engines and every rank run this one function. Paper: §4.
+    """
+    with amp():
+        x_fake = G(z)
+        logits_real = D(x_real).float()
+        logits_fake = D(x_fake.detach()).float()
+        loss_d = d_loss(logits_real, logits_fake)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
+    if reduce_grads is not None:
+        reduce_grads(D)
     opt_d.step()
 
-    logits_gen = D(x_fake)  # D after its update, as in the standard algorithm
-    loss_g = g_loss(logits_gen)
+    with amp():
+        logits_gen = D(x_fake).float()  # D after its update, as in the standard algorithm
+        loss_g = g_loss(logits_gen)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
+    if reduce_grads is not None:
+        reduce_grads(G)
     opt_g.step()
     return torch.stack(
-        [loss_d, loss_g, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()]
+        [
+            loss_d,
+            loss_g,
+            torch.sigmoid(logits_real).mean(),
+            torch.sigmoid(logits_fake).mean(),
+            (logits_real > 0).float().mean(),
+            (logits_fake < 0).float().mean(),
+        ]
     ).detach()
 
 
 def make_optimizers(
-    G: Generator, D: Discriminator, cfg: TrainConfig
+    G: Generator, D: Discriminator, cfg: TrainConfig, fused: bool | None = None, capturable=False
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for each net. ``fused``/``capturable``: the fast engine's kernels (same update rule)."""
     betas = (cfg.beta1, cfg.beta2)  # paper §4: beta1 0.5 ("0.9 ... instability")
-    return torch.optim.Adam(G.parameters(), cfg.lr, betas), torch.optim.Adam(
-        D.parameters(), cfg.lr, betas
+    kw = {"fused": fused, "capturable": capturable}
+    return torch.optim.Adam(G.parameters(), cfg.lr, betas, **kw), torch.optim.Adam(
+        D.parameters(), cfg.lr, betas, **kw
     )
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict) -> None:
+    """Load Adam state written by either engine into ``opt``, keeping ``opt``'s own kernel flags.
+
+    ``Optimizer.load_state_dict`` would also copy the writer's ``fused``/``capturable`` flags;
+    here they stay this optimizer's, the step counter goes where its kernels want it (on the
+    parameter's device for fused/capturable Adam, else on the CPU), and the moment estimates
+    take their parameter's memory format (channels_last under the fast engine).
+    """
+    flags = {k: opt.param_groups[0].get(k) for k in ("fused", "capturable", "foreach")}
+    opt.load_state_dict(state)
+    on_device = bool(flags["fused"] or flags["capturable"])
+    for group in opt.param_groups:
+        group.update(flags)
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if not st:
+                continue
+            if torch.is_tensor(st.get("step")):
+                st["step"] = st["step"].to(
+                    device=p.device if on_device else "cpu", dtype=torch.float32
+                )
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in st:
+                    st[key] = torch.empty_like(p).copy_(st[key])
+
+
+class WindowStats:
+    """``train_step``'s stats summed on the device between two log lines: no host sync per step.
+
+    Also remembers, on the device, the first step of the window whose stats were NaN or Inf.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.sum = torch.zeros(len(STAT_NAMES), device=device)
+        self.count = torch.zeros((), dtype=torch.long, device=device)
+        self.bad = torch.full((), -1, dtype=torch.long, device=device)
+
+    def add(self, stats: torch.Tensor) -> None:
+        """In-place device ops only (the fast engine records them inside its CUDA graph)."""
+        self.count += 1
+        first_bad = (self.bad < 0) & ~torch.isfinite(stats).all()
+        self.bad.copy_(torch.where(first_bad, self.count, self.bad))
+        self.sum += stats
+
+    def read(self, dist: distributed.Dist) -> tuple[list[float], int]:
+        """(mean stats over the window and over ranks, 1-based index in the window of the first
+        non-finite step or -1); one host sync, then the window starts again."""
+        mean = self.sum / self.count.clamp(min=1)
+        bad = self.bad.clone()
+        if dist.enabled:
+            mean = distributed.mean_across(mean)
+            bad = distributed.max_across(bad)
+        values = torch.cat([mean, bad.float().view(1)]).tolist()
+        self.sum.zero_()
+        self.count.zero_()
+        self.bad.fill_(-1)
+        return values[:-1], int(values[-1])
+
+
+class _EagerRunner:
+    """The reference engine: fp32, batches gathered on the host and copied, ``train_step``."""
+
+    name = "eager"
+
+    def __init__(
+        self,
+        G: Generator,
+        D: Discriminator,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        cfg: TrainConfig,
+        data: Packed,
+        device: torch.device,
+        z_rng: torch.Generator,
+        dist: distributed.Dist,
+    ) -> None:
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        self.cfg, self.data, self.device, self.z_rng, self.dist = cfg, data, device, z_rng, dist
+        self.rows = dist.batch_slice(cfg.batch_size)  # this rank's part of the global batch
+        # sets that fit in memory are read once; larger ones (LSUN) stay memory-mapped
+        self.images = (
+            torch.from_numpy(np.array(data.images))
+            if data.images.nbytes < IN_MEMORY_BYTES
+            else None
+        )
+        self.window = WindowStats(device)
+        self.options: dict = {}
+
+    def set_epoch(self, order: torch.Tensor) -> None:
+        self.order = order
+
+    def step(self, it: int) -> None:
+        b = self.cfg.batch_size
+        idx = self.order[it * b : (it + 1) * b][self.rows]
+        batch = (
+            self.images[idx]
+            if self.images is not None
+            else torch.from_numpy(self.data.images[np.sort(idx.numpy())])
+        )
+        x_real = to_float(batch.to(self.device, non_blocking=True))
+        z = sample_z(b, self.cfg.model, self.z_rng, self.device)[self.rows]  # the global z
+        kw = {"reduce_grads": self.dist.average_gradients} if self.dist.enabled else {}
+        stats = train_step(self.G, self.D, self.opt_g, self.opt_d, x_real, z, **kw)
+        self.window.add(stats)
+
+    def read_window(self) -> tuple[list[float], int]:
+        return self.window.read(self.dist)
+
+    def close(self) -> None:
+        pass
+
+
+def resolve_engine(name: str, device: torch.device) -> str:
+    """ "auto" -> "fast" on CUDA, "eager" elsewhere; "eager" and "fast" as asked."""
+    if name == "auto":
+        return "fast" if device.type == "cuda" else "eager"
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +329,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _prepare_data(cfg: TrainConfig, out: Path, data: Packed | None, progress: bool) -> Packed:
+def _prepare_data(
+    cfg: TrainConfig, out: Path, data: Packed | None, progress: bool, write: bool = True
+) -> Packed:
     if data is None:
         data = load_dataset(
             cfg.data,
@@ -189,7 +347,7 @@ def _prepare_data(cfg: TrainConfig, out: Path, data: Packed | None, progress: bo
             f"data of shape {data.images.shape[1:]} does not fit model config "
             f"{cfg.model.name!r} ({cfg.model.image_size}px, {cfg.model.nc} channels)"
         )
-    if data.skipped:
+    if data.skipped and write:
         (out / "skipped_images.txt").write_text(
             "".join(f"{name}\t{why}\n" for name, why in data.skipped)
         )
@@ -221,34 +379,54 @@ def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -
     """Train (or resume) the run in ``cfg.out``. Paper: §4.
 
     Stops cleanly, with a checkpoint, at the end of the last epoch, at ``max_steps``, when
-    ``max_minutes`` run out, or on SIGINT/SIGTERM; run the same call again to resume.
+    ``max_minutes`` run out, or on SIGINT/SIGTERM; run the same call again to resume. Launched by
+    ``torchrun`` (``WORLD_SIZE`` > 1), every rank calls this and trains its slice of each batch;
+    only rank 0 writes, and a stop takes effect on every rank at the next log step.
     """
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "samples").mkdir(exist_ok=True)
-    device = resolve_device(cfg.device)
-    started = time.monotonic()
-
-    lock = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
+    dist, device_name = distributed.from_env(cfg.device)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise ConfigError(
-            f"another training process is using the run folder {out}; wait for it, stop it, "
-            "or pass another --out"
-        ) from None
-    for stale in out.glob(".*.tmp"):  # left by a process killed mid-write; never read
-        stale.unlink(missing_ok=True)
-    for stale in (out / "samples").glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+        device = resolve_device(device_name)
+        dist.check_batch(cfg.batch_size)
+        return _train_locked(cfg, data, progress, device, dist)
+    finally:
+        dist.shutdown()
+
+
+def _train_locked(
+    cfg: TrainConfig,
+    data: Packed | None,
+    progress: bool,
+    device: torch.device,
+    dist: distributed.Dist,
+) -> TrainResult:
+    out = Path(cfg.out)
+    started = time.monotonic()
+    lock = None
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        lock = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ConfigError(
+                f"another training process is using the run folder {out}; wait for it, stop "
+                "it, or pass another --out"
+            ) from None
+        for stale in out.glob(".*.tmp"):  # left by a process killed mid-write; never read
+            stale.unlink(missing_ok=True)
+        for stale in (out / "samples").glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    dist.barrier()  # the other ranks read the folder only once rank 0 holds it
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.deterministic or was_deterministic)
     try:
-        return _train(cfg, data, progress, out, device, started)
+        return _train(cfg, data, progress, out, device, started, dist)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
-        lock.close()
+        if lock is not None:
+            lock.close()
 
 
 def _train(
@@ -258,13 +436,28 @@ def _train(
     out: Path,
     device: torch.device,
     started: float,
+    dist: distributed.Dist | None = None,
 ) -> TrainResult:
+    dist = dist or distributed.Dist()
+    main = dist.is_main  # rank 0 alone writes files
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     diag_path = out / "diagnostics.jsonl"
     fid_path = out / "fid.jsonl"
-    torch.manual_seed(cfg.seed)  # weight init
-    G, D = Generator(cfg.model).to(device), Discriminator(cfg.model).to(device)
-    opt_g, opt_d = make_optimizers(G, D, cfg)
+    engine_name = resolve_engine(cfg.engine, device)
+    torch.manual_seed(cfg.seed)  # weight init, the same on every rank
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    if cfg.sync_bn and dist.enabled:
+        G, D = distributed.convert_sync_batchnorm(G), distributed.convert_sync_batchnorm(D)
+    G, D = G.to(device), D.to(device)
+    options = None
+    if engine_name == "fast":
+        from dcgan_lib import engine
+
+        options = engine.FastOptions.for_device(device, dist.world_size)
+        G, D = options.prepare(G), options.prepare(D)
+        opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
+    else:
+        opt_g, opt_d = make_optimizers(G, D, cfg)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_samples, cfg.model, torch.Generator().manual_seed(cfg.seed + 2))
     step, epoch, it = 0, 0, 0
@@ -280,8 +473,8 @@ def _train(
             )
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
+        load_optimizer_state(opt_g, ckpt["opt_g"])  # either engine's checkpoint
+        load_optimizer_state(opt_d, ckpt["opt_d"])
         try:
             z_rng.set_state(ckpt["z_rng"])
         except RuntimeError:  # a CUDA generator's state on a CPU machine, or the reverse
@@ -293,33 +486,60 @@ def _train(
             )
         step, epoch, it = ckpt["step"], ckpt["epoch"], ckpt["it"]
         best_fid = ckpt.get("best_fid", math.inf)
-    # lines logged after the checkpoint (or, with none, by a run killed before its first one)
-    # are dropped: those steps are redone and logged again
-    _truncate_metrics(metrics_path, step)
-    _truncate_metrics(diag_path, step)
-    _truncate_metrics(fid_path, step)
-    data = _prepare_data(cfg, out, data, progress)
+    if main:
+        # lines logged after the checkpoint (or, with none, by a run killed before its first
+        # one) are dropped: those steps are redone and logged again
+        _truncate_metrics(metrics_path, step)
+        _truncate_metrics(diag_path, step)
+        _truncate_metrics(fid_path, step)
+    data = _prepare_data(cfg, out, data, progress and main, write=main)
 
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last: every batch has 128 images
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
+    if engine_name == "fast":
+        runner = engine.FastRunner(
+            G, D, opt_g, opt_d, cfg, data.images, device, z_rng, options, dist
+        )
+    else:
+        runner = _EagerRunner(G, D, opt_g, opt_d, cfg, data, device, z_rng, dist)
     run_info = {
         "config": cfg.to_dict(),
         "data": {k: v for k, v in data.meta.items() if k != "skipped"},
         "n_images": len(data),
         "steps_per_epoch": steps_per_epoch,
         "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "engine": engine_name,
+        "engine_options": runner.options,
+        "world_size": dist.world_size,
         "status": "running",
         "torch": torch.__version__,
     }
-    atomic_write(out / "run.json", lambda f: f.write(json.dumps(run_info, indent=1).encode()))
+
+    def write_run_info() -> None:
+        if main:
+            blob = json.dumps(run_info, indent=1).encode()
+            atomic_write(out / "run.json", lambda f: f.write(blob))
+
+    write_run_info()
+
+    def sync_buffers() -> None:
+        # without SyncBN each rank's BatchNorm running statistics differ: samples and
+        # checkpoints use their average (a collective: every rank calls this at the same steps)
+        if dist.enabled and not cfg.sync_bn:
+            dist.average_buffers(G)
+            dist.average_buffers(D)
 
     def save_checkpoint() -> None:
+        sync_buffers()
         if not weights_finite(G, D):
             raise TrainingDiverged(
                 f"non-finite weights at step {step}; kept the last good checkpoint {ckpt_path}"
             )
+        if not main:
+            return
         state = {
             "format": CHECKPOINT_FORMAT,
             "config": cfg.to_dict(),
@@ -333,12 +553,16 @@ def _train(
             "z_rng": z_rng.get_state(),
             "fixed_z": fixed_z,
             "best_fid": best_fid,
+            "engine": engine_name,
         }
         atomic_write(ckpt_path, lambda f: torch.save(state, f))
 
     def save_samples(name: str) -> None:
         import torchvision.utils as vutils
 
+        sync_buffers()
+        if not main:
+            return
         x = generate(G, fixed_z)
         diversity = sample_diversity(x)
         diag = {
@@ -363,7 +587,7 @@ def _train(
             out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png")
         )
 
-    fid_tracker = _FidTracker(cfg, out, device, progress) if cfg.fid_every else None
+    fid_tracker = _FidTracker(cfg, out, device, progress) if cfg.fid_every and main else None
     stop = {"signal": None}
 
     def on_signal(signum, _frame):  # checkpoint at the next step boundary, then exit
@@ -375,78 +599,62 @@ def _train(
             handlers[s] = signal.signal(s, on_signal)
 
     status = "done"
-    window = torch.zeros(4, device=device)
-    bad_step = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step
     window_steps, window_t0 = 0, time.perf_counter()
     bar = tqdm(
         total=total_steps,
         initial=step,
         desc=f"train {cfg.model.name}",
         unit="step",
-        disable=not progress,
-    )
-    # sets that fit in memory are read once; larger ones (LSUN) stay memory-mapped
-    images = (
-        torch.from_numpy(np.array(data.images)) if data.images.nbytes < IN_MEMORY_BYTES else None
+        disable=not (progress and main),
     )
     try:
         while step < total_steps:
-            order = epoch_order(len(data), epoch, cfg.seed)
+            runner.set_epoch(epoch_order(len(data), epoch, cfg.seed))
             while it < steps_per_epoch and step < total_steps:
-                idx = order[it * cfg.batch_size : (it + 1) * cfg.batch_size]
-                batch = (
-                    images[idx]
-                    if images is not None
-                    else torch.from_numpy(data.images[np.sort(idx.numpy())])
-                )
-                x_real = to_float(batch.to(device, non_blocking=True))
-                z = sample_z(cfg.batch_size, cfg.model, z_rng, device)
-                stats = train_step(G, D, opt_g, opt_d, x_real, z)
-                # found on the device, read at log time: no host sync per step
-                bad_step.masked_fill_((bad_step < 0) & ~torch.isfinite(stats).all(), step + 1)
-                window += stats
+                runner.step(it)  # stats stay on the device: no host sync per step
                 window_steps += 1
                 step, it = step + 1, it + 1
                 bar.update(1)
 
-                if step % cfg.log_every == 0 or step == total_steps:
-                    mean = (window / window_steps).tolist()
+                logged = step % cfg.log_every == 0 or step == total_steps
+                if logged:
+                    mean, bad = runner.read_window()
                     elapsed = time.perf_counter() - window_t0
+                    if bad >= 0:
+                        raise TrainingDiverged(
+                            f"a loss became NaN or Inf at step {step - window_steps + bad}; "
+                            f"stopped at step {step}. The last good checkpoint ({ckpt_path}) is "
+                            "kept; lower --lr, check the data, or resume from it with another seed."
+                        )
                     row = {
                         "step": step,
                         "epoch": epoch + it / steps_per_epoch,
-                        "loss_d": mean[0],
-                        "loss_g": mean[1],
-                        "d_real": mean[2],
-                        "d_fake": mean[3],
+                        **dict(zip(STAT_NAMES, mean, strict=True)),
                         "img_per_s": window_steps * cfg.batch_size / max(elapsed, 1e-9),
                         "time": time.monotonic() - started,
                     }
-                    if int(bad_step) >= 0:
-                        raise TrainingDiverged(
-                            f"a loss became NaN or Inf at step {int(bad_step)}; stopped at step "
-                            f"{step}. The last good checkpoint ({ckpt_path}) is kept; lower --lr, "
-                            "check the data, or resume from it with another seed."
-                        )
-                    with open(metrics_path, "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                    if main:
+                        with open(metrics_path, "a") as f:
+                            f.write(json.dumps(row) + "\n")
                     bar.set_postfix(loss_d=f"{mean[0]:.3f}", loss_g=f"{mean[1]:.3f}")
-                    window.zero_()
                     window_steps, window_t0 = 0, time.perf_counter()
                 if step % cfg.sample_every == 0:
                     save_samples(f"step_{step:07d}")
                 if cfg.fid_every and step % cfg.fid_every == 0:
-                    best_fid = fid_tracker.evaluate(G, D, step, best_fid)
+                    sync_buffers()
+                    if fid_tracker is not None:
+                        best_fid = fid_tracker.evaluate(G, D, step, best_fid)
                 if step % cfg.checkpoint_every == 0:
                     save_checkpoint()
-                if stop["signal"]:
-                    status = "interrupted"
-                    break
-                if (
+                over_time = (
                     cfg.max_minutes is not None
                     and time.monotonic() - started > cfg.max_minutes * 60
-                ):
-                    status = "time budget"
+                )
+                reason = "interrupted" if stop["signal"] else "time budget" if over_time else None
+                if dist.enabled:  # the ranks agree on stopping, at log steps only
+                    reason = dist.agree_stop(reason) if logged else None
+                if reason:
+                    status = reason
                     break
             if status != "done":
                 break
@@ -462,11 +670,12 @@ def _train(
         status = "diverged"
         raise
     finally:
+        runner.close()
         bar.close()
         for s, h in handlers.items():
             signal.signal(s, h)
         run_info.update(status=status, step=step, epoch=epoch)
-        atomic_write(out / "run.json", lambda f: f.write(json.dumps(run_info, indent=1).encode()))
+        write_run_info()
     return TrainResult(out, step, epoch, status)
 
 

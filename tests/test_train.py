@@ -37,8 +37,9 @@ def test_one_step_changes_both_nets_and_gives_finite_losses():
     before_d = [p.clone() for p in D.parameters()]
     x = torch.rand(16, 3, 32, 32) * 2 - 1
     stats = train_step(G, D, opt_g, opt_d, x, sample_z(16, cfg.model))
-    assert stats.shape == (4,) and torch.isfinite(stats).all()
+    assert stats.shape == (6,) and torch.isfinite(stats).all()
     assert 0 < stats[2] < 1 and 0 < stats[3] < 1  # D(x) and D(G(z)) are probabilities
+    assert 0 <= stats[4] <= 1 and 0 <= stats[5] <= 1  # D's accuracy on real and on fake
     assert all(not torch.equal(a, b) for a, b in zip(before_g, G.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(before_d, D.parameters(), strict=True))
     assert opt_g.param_groups[0]["lr"] == 2e-4 and opt_g.param_groups[0]["betas"] == (0.5, 0.999)
@@ -117,6 +118,8 @@ def test_samples_at_epochs_and_metrics_fields(tmp_path):
         "loss_g",
         "d_real",
         "d_fake",
+        "d_acc_real",
+        "d_acc_fake",
         "img_per_s",
         "time",
     }
