@@ -82,6 +82,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(a: argparse.Namespace) -> int:
+    import os
+
     from dcgan_lib.train import train
 
     overrides = {"image_size": a.image_size} if a.image_size else {}
@@ -114,6 +116,8 @@ def _run_train(a: argparse.Namespace) -> int:
         sync_bn=a.sync_bn,
     )
     result = train(cfg, progress=not a.no_progress)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun, rank 0 reports
     print(f"{result.status}: step {result.step}, epoch {result.epoch}, run folder {result.out}")
     if result.status in ("time budget", "interrupted"):
         print("resume with the same command")
