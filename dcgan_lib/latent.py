@@ -618,6 +618,28 @@ def pose_cue_reliability(
     }
 
 
+def export_pose_reliability(data_root=None, root=None) -> dict:
+    """Recompute ``pose_cue_reliability`` on CelebA-10k from the stored labels and write
+    ``artifacts/celeba_pose/reliability.json`` (registered in the manifest). CPU, about 15 s."""
+    from dcgan_lib.artifacts import artifacts_dir, register, require
+    from dcgan_lib.data import load_dataset
+
+    labels = json.loads(require(POSE_LABELS, "labels.json", root).read_text())
+    packed = load_dataset("celeba", data_root, image_size=64, progress=False)
+    result = pose_cue_reliability(packed.images, labels)
+    result["data"] = "CelebA-10k (first 10,000 aligned CelebA images), 64 px"
+    result["command"] = POSE_COMMAND
+    path = (root or artifacts_dir()) / POSE_LABELS / "reliability.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    register(f"{POSE_LABELS}/reliability.json", path, POSE_COMMAND, "PoseCue()", root=root)
+    return result
+
+
+POSE_COMMAND = (
+    "python -m dcgan_lib.latent --pose-reliability --data-root ../shared/data  (CPU, 15 s)"
+)
+
+
 def turn_vector(
     z: torch.Tensor,
     scores: np.ndarray,
@@ -1051,6 +1073,11 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default=None, help="G.pt or checkpoint (default: the stored one)")
     p.add_argument("--data-root", default=None, help="folder holding celeba/ (default $DCGAN_DATA)")
     p.add_argument("--out", default=None, help="write the metrics here as JSON")
+    p.add_argument(
+        "--pose-reliability",
+        action="store_true",
+        help="only re-measure the pose cue against the stored labels (artifacts/celeba_pose)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -1059,6 +1086,9 @@ def run_cli(a: argparse.Namespace) -> int:
     from dcgan_lib.attributes import load_stored_classifier
     from dcgan_lib.data import load_dataset
 
+    if a.pose_reliability:
+        print(json.dumps(export_pose_reliability(a.data_root), indent=1))
+        return 0
     cfg = STUDY_CONFIGS[a.mode]
     pose_fn = None
     if a.mode == "smoke":
