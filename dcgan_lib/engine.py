@@ -108,7 +108,7 @@ class DeviceBatches:
             self.images = torch.empty(images.shape, dtype=torch.uint8, device=device)
             chunk = max(1, (256 * 2**20) // max(1, images[0].nbytes))  # 256 MB at a time
             for i in range(0, self.n, chunk):
-                part = torch.from_numpy(np.ascontiguousarray(images[i : i + chunk]))
+                part = torch.from_numpy(np.array(images[i : i + chunk]))  # a writable copy
                 self.images[i : i + chunk].copy_(part)
         else:
             self.host = images
@@ -120,8 +120,9 @@ class DeviceBatches:
 
     def set_epoch(self, order: torch.Tensor) -> None:
         self.order_cpu = order
-        if self.resident:
-            self.order = order.to(self.device)
+        if self.resident:  # through pinned memory: no wait for the GPU once per epoch
+            pinned = order.pin_memory() if self.device.type == "cuda" else order
+            self.order = pinned.to(self.device, non_blocking=True)
 
     def fill(self, it: int, out: torch.Tensor) -> torch.Tensor:
         b = self.batch_size
