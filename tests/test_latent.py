@@ -70,16 +70,14 @@ def test_a_path_does_not_depend_on_the_rest_of_the_batch():
     G = Generator(get_model_config("smoke64"))
     G.train()
     with torch.no_grad():  # give BatchNorm non-trivial running statistics
-        for _ in range(3):
-            G(sample_z(32, G.cfg, torch.Generator().manual_seed(_)))
+        for seed in range(2):
+            G(sample_z(16, G.cfg, torch.Generator().manual_seed(seed)))
     path = L.walk(sample_z(3, G.cfg, torch.Generator().manual_seed(9)), 4)
-    d = L.batch_dependence(G, path, n_others=40)
-    assert d["eval"] < 1e-5, d  # alone or inside a batch of 49: the same images
+    d = L.batch_dependence(G, path, n_others=16)
+    assert d["eval"] < 1e-5, d  # alone or inside a batch of 25: the same images
     assert d["train"] > 1e-2, d  # with batch statistics it would not be
     assert G.training  # batch_dependence left G's mode alone
-    x1 = generate(G, path, batch_size=2)
-    x2 = generate(G, path, batch_size=256)
-    assert torch.allclose(x1, x2, atol=1e-5)
+    assert torch.allclose(generate(G, path, batch_size=2), generate(G, path), atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
