@@ -1,0 +1,118 @@
+"""What the book's Compute page reads: throughput benchmarks, the engine numerics check, and the
+wall time and speed of every exported training run.
+
+- ``artifacts/benchmarks/throughput.json``: ``benchmarks/throughput.py`` (``step`` and ``e2e``);
+- ``artifacts/numerics/engines.json``: ``benchmarks/numerics.py`` (eager fp32 vs the fast engine);
+- ``artifacts/<run>/metrics.jsonl`` + ``run.json``: copied by ``python -m dcgan_lib export``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from dcgan_lib.artifacts import ArtifactMissing, artifacts_dir, read_manifest, sha256
+
+THROUGHPUT = "benchmarks/throughput.json"
+NUMERICS = "numerics/engines.json"
+# the commands that make them (on a GPU)
+COMMANDS = {
+    THROUGHPUT: (
+        "python benchmarks/throughput.py --mode step --peak-tflops 800 && "
+        "python benchmarks/throughput.py --mode e2e --data-root ../shared/data  (on a GPU; "
+        "about 5 minutes; writes artifacts/benchmarks/throughput.json)"
+    ),
+    NUMERICS: (
+        "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
+        "repeat until it writes artifacts/numerics/engines.json: dcgan64 on CelebA-10k, 25 "
+        "epochs, seeds 1 and 2, each under both engines, FID-10k)"
+    ),
+}
+
+
+def load_result(name: str, root: Path | None = None) -> dict:
+    """A benchmark JSON from ``artifacts/`` (checked against the manifest), or ArtifactMissing
+    naming the command that makes it."""
+    root = root or artifacts_dir()
+    path = root / name
+    if not path.exists():
+        raise ArtifactMissing(f"{name}: not produced yet: run {COMMANDS[name]}")
+    entry = read_manifest(root)["files"].get(name)
+    if entry is None or entry["sha256"] != sha256(path):
+        raise ArtifactMissing(
+            f"{name} is missing from artifacts/manifest.json or does not match its sha256; "
+            f"produce it again: {COMMANDS[name]}"
+        )
+    return json.loads(path.read_text())
+
+
+def wall_seconds(rows: list[dict]) -> float:
+    """Training wall time from a run's metrics rows. ``time`` restarts at 0 in each process (a
+    resumed run), so the total is the sum of each process's last ``time``; steps redone after a
+    kill count twice, as they cost twice."""
+    total, last = 0.0, 0.0
+    for r in rows:
+        if r["time"] < last:  # a new process: the previous one ended at `last`
+            total += last
+        last = r["time"]
+    return total + last
+
+
+def run_summary(folder: str | os.PathLike) -> dict:
+    """Config, data, device, engine, steps, wall time and median img/s of a run (a run folder or
+    an exported ``artifacts/<name>/``)."""
+    from dcgan_lib.train import read_metrics
+
+    folder = Path(folder)
+    rows = read_metrics(folder / "metrics.jsonl")
+    info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    cfg = info.get("config", {})
+    speeds = sorted(r["img_per_s"] for r in rows[1:] or rows)  # the first window holds startup
+    return {
+        "name": folder.name,
+        "config": cfg.get("model", {}).get("name"),
+        "data": cfg.get("data"),
+        "device": info.get("device"),
+        "gpu": info.get("gpu"),
+        "engine": info.get("engine", "eager"),  # runs from before the engines were eager
+        "world_size": info.get("world_size", 1),
+        "steps": rows[-1]["step"] if rows else 0,
+        "wall_s": wall_seconds(rows) if rows else 0.0,
+        "median_img_per_s": speeds[len(speeds) // 2] if speeds else None,
+    }
+
+
+def exported_runs(root: Path | None = None) -> list[dict]:
+    """``run_summary`` of every exported training run under ``artifacts/``."""
+    root = root or artifacts_dir()
+    if not root.exists():
+        return []
+    return [
+        run_summary(d)
+        for d in sorted(root.iterdir())
+        if (d / "metrics.jsonl").exists() and (d / "run.json").exists()
+    ]
+
+
+def throughput_rows(result: dict) -> list[dict]:
+    """One row per (config, loop) of a ``--mode step`` result, for a table."""
+    rows = []
+    for name, cfg in result["configs"].items():
+        for loop, r in cfg["engines"].items():
+            rows.append(
+                {
+                    "config": name,
+                    "loop": loop,
+                    "img/s": round(r["img_per_s"]),
+                    "ms/step": round(r["ms_per_step"], 2),
+                    "TFLOP/s": round(r["tflops"], 1),
+                    "speed-up": round(cfg["speedup"].get(loop, 1.0), 2),
+                    "peak MiB": (
+                        None
+                        if r["peak_memory_bytes"] is None
+                        else round(r["peak_memory_bytes"] / 2**20)
+                    ),
+                }
+            )
+    return rows
