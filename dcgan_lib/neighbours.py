@@ -111,7 +111,7 @@ class Neighbours:
 def _images_of(reference: Packed | np.ndarray, idx: np.ndarray | slice) -> torch.Tensor:
     """(n, 3, S, S) float in [-1, 1] from uint8 (N, S, S, 3) images."""
     images = reference.images if isinstance(reference, Packed) else reference
-    return to_float(torch.from_numpy(np.ascontiguousarray(images[idx])))
+    return to_float(torch.from_numpy(np.array(images[idx])))  # a writable copy of the rows
 
 
 def _vectors(space: Space, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
