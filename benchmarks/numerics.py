@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dcgan_lib.artifacts import artifacts_dir
 from dcgan_lib.compute import wall_seconds
 from dcgan_lib.config import TrainConfig, get_model_config
 from dcgan_lib.train import read_metrics, resolve_device, train
 
-DEFAULT_OUT = "artifacts/numerics/engines.json"
+DEFAULT_OUT = artifacts_dir() / "numerics/engines.json"
 CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
 ENGINES = ("eager", "fast")
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
     out = a.out or (None if a.smoke else DEFAULT_OUT)
     if out:
-        from dcgan_lib.artifacts import artifacts_dir, register
+        from dcgan_lib.artifacts import register
 
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""benchmarks/throughput.py runs on a CPU for a tiny config and prints the JSON the book reads."""
+"""benchmarks/throughput.py (dcgan_lib.throughput) runs on a CPU for a tiny config and prints the JSON the book reads."""
 
 import importlib.util
 import json
@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from dcgan_lib.throughput import flops_per_step
 
 _spec = importlib.util.spec_from_file_location(
     "throughput", Path(__file__).parent.parent / "benchmarks" / "throughput.py"
@@ -49,8 +51,8 @@ def test_flops_grow_with_the_batch_and_match_a_hand_count():
 
     cpu = torch.device("cpu")
     cfg = TrainConfig(model=get_model_config("smoke32"), batch_size=8)
-    f8 = TP.flops_per_step(cfg, cpu)
-    f16 = TP.flops_per_step(TrainConfig(model=cfg.model, batch_size=16), cpu)
+    f8 = flops_per_step(cfg, cpu)
+    f16 = flops_per_step(TrainConfig(model=cfg.model, batch_size=16), cpu)
     assert f16 == 2 * f8
     # D's first conv (3 -> 8 channels, 5x5, 32 -> 16 px): 2*8*16*16*3*25 FLOPs per image per
     # forward; it runs forward 3 times per iteration (real, fake, G's step) and backward

@@ -1,0 +1,385 @@
+"""Training throughput: a pytorch/examples-style reference loop against this library's engines.
+
+Measures what ``benchmarks/throughput.py`` prints (and the Compute page shows). ``run_step``
+(one process, one device, per model config):
+
+- ``reference``: the loop of pytorch/examples' dcgan ``main.py``, step for step (D on real, then
+  on detached fakes, then G; a ``.item()`` host sync for each logged value, every step), eager
+  fp32, cudnn.benchmark on as in that script, its data already on the device as float;
+- ``eager``: this library's eager engine (fp32, batches gathered on the host, stats read every
+  ``log_every`` steps);
+- ``fast``: ``dcgan_lib.engine`` (GPU-resident uint8 data, bf16 autocast, channels_last, fused
+  Adam, one CUDA graph per iteration; no graph on a CPU).
+
+For each: images/s, ms per step, achieved TFLOP/s (the FLOPs of one fp32 step counted by
+``torch.utils.flop_counter.FlopCounterMode``, divided by the measured step time), peak device
+memory (``torch.cuda.max_memory_allocated``), and the speed-up over the reference.
+
+``run_e2e`` (one epoch from the image archive): ours = the one-time decode into the packed uint8
+cache (``dcgan_lib.data.load_dataset``, timed on its own), the upload to the device, then an
+epoch of the fast engine; against pytorch/examples' data path: torchvision ``ImageFolder`` with
+its transforms (Resize, CenterCrop, ToTensor, Normalize) and ``DataLoader(batch_size=128,
+shuffle=True, num_workers=2)`` feeding the reference loop (the archive is unpacked for it first,
+timed apart: that script reads a folder).
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dcgan_lib import engine
+from dcgan_lib.config import TrainConfig, get_model_config
+from dcgan_lib.data import Packed, epoch_order, load_dataset
+from dcgan_lib.distributed import Dist
+from dcgan_lib.models import Discriminator, Generator, sample_z
+from dcgan_lib.train import _EagerRunner, make_optimizers, train_step
+
+CONFIGS = ("paper64", "dcgan64", "imagenet32", "examples64")
+LOG_EVERY = 50  # the engines read their stats this often (TrainConfig's default)
+
+
+def reference_step(
+    G: Generator,
+    D: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x_real: torch.Tensor,
+    z: torch.Tensor,
+) -> tuple[float, ...]:
+    """pytorch/examples dcgan ``main.py``'s iteration, with its host syncs (the ``.item()`` of
+    each printed value), on logits (BCE-with-logits for Sigmoid + BCELoss)."""
+    D.zero_grad()
+    out = D(x_real)
+    err_real = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    err_real.backward()
+    d_x = torch.sigmoid(out).mean().item()
+    fake = G(z)
+    out = D(fake.detach())
+    err_fake = F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
+    err_fake.backward()
+    d_g_z1 = torch.sigmoid(out).mean().item()
+    err_d = err_real + err_fake
+    opt_d.step()
+    G.zero_grad()
+    out = D(fake)
+    err_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    err_g.backward()
+    d_g_z2 = torch.sigmoid(out).mean().item()
+    opt_g.step()
+    return err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _nets(cfg: TrainConfig, device: torch.device) -> tuple[Generator, Discriminator]:
+    torch.manual_seed(cfg.seed)
+    return Generator(cfg.model).to(device), Discriminator(cfg.model).to(device)
+
+
+def flops_per_step(cfg: TrainConfig, device: torch.device) -> int:
+    """FLOPs of one D+G iteration (forward and backward, fp32 eager) at ``cfg.batch_size``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    G, D = _nets(cfg, device)
+    opt_g, opt_d = make_optimizers(G, D, cfg)
+    m = cfg.model
+    x = torch.rand(cfg.batch_size, m.nc, m.image_size, m.image_size, device=device) * 2 - 1
+    z = sample_z(cfg.batch_size, m, device=device)
+    with FlopCounterMode(display=False) as counter:
+        train_step(G, D, opt_g, opt_d, x, z)
+    return int(counter.get_total_flops())
+
+
+def _measure(step, n_steps: int, warmup: int, device: torch.device, finish=None) -> dict:
+    """Run ``warmup`` untimed steps, then time ``n_steps`` (``finish``: the engines' stats read,
+    every ``LOG_EVERY`` steps and at the end, as ``train`` does)."""
+    for i in range(warmup):
+        step(i)
+    if finish:
+        finish()
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + n_steps):
+        step(i)
+        if finish and (i + 1) % LOG_EVERY == 0:
+            finish()
+    if finish:
+        finish()
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "steps": n_steps}
+
+
+def _start(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak(device: torch.device) -> int | None:
+    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+
+
+def bench_reference(
+    cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int, device: torch.device
+) -> dict:
+    """pytorch/examples' loop: data already on the device as float, ``.item()`` every step."""
+    _start(device)
+    benchmark_was = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # pytorch/examples sets it
+    G, D = _nets(cfg, device)
+    opt_g, opt_d = make_optimizers(G, D, cfg)
+    x_all = (
+        torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+    ).contiguous()
+    z_rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    b, n_batches = cfg.batch_size, len(images) // cfg.batch_size
+
+    def step(i: int) -> None:
+        k = i % n_batches
+        z = sample_z(b, cfg.model, z_rng, device)
+        reference_step(G, D, opt_g, opt_d, x_all[k * b : (k + 1) * b], z)
+
+    try:
+        return _measure(step, steps, warmup, device) | {"peak_memory_bytes": _peak(device)}
+    finally:
+        torch.backends.cudnn.benchmark = benchmark_was
+
+
+def bench_engine(
+    kind: str, cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int, device: torch.device
+) -> dict:
+    """The library's ``eager`` or ``fast`` engine, built as ``train`` builds it."""
+    _start(device)
+    G, D = _nets(cfg, device)
+    z_rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    if kind == "fast":
+        options = engine.FastOptions.for_device(device)
+        G, D = options.prepare(G), options.prepare(D)
+        opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
+        runner = engine.FastRunner(
+            G, D, opt_g, opt_d, cfg, images, device, z_rng, options, resident=True
+        )
+    else:
+        opt_g, opt_d = make_optimizers(G, D, cfg)
+        packed = Packed(images, None, [str(i) for i in range(len(images))], {})
+        runner = _EagerRunner(G, D, opt_g, opt_d, cfg, packed, device, z_rng, Dist())
+    n_batches = len(images) // cfg.batch_size
+
+    def step(i: int) -> None:
+        if i % n_batches == 0:
+            runner.set_epoch(epoch_order(len(images), i // n_batches, cfg.seed))
+        runner.step(i % n_batches)
+
+    try:
+        row = _measure(step, steps, warmup, device, finish=runner.read_window)
+    finally:
+        runner.close()
+    row["peak_memory_bytes"] = _peak(device)
+    if kind == "fast":
+        row.update(options=runner.options, graph_captured=runner.graph is not None)
+    return row
+
+
+def bench_config(
+    name: str, batch: int, steps: int, warmup: int, device: torch.device, seed: int = 1
+) -> dict:
+    """The three loops on one model config; returns their rows and the speed-ups."""
+    cfg = TrainConfig(model=get_model_config(name), batch_size=batch, seed=seed, device=str(device))
+    m = cfg.model
+    n_batches = 16  # the data: 16 batches of random images, resident on the device
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch * n_batches, m.image_size, m.image_size, m.nc), np.uint8)
+    flops = flops_per_step(cfg, device)
+    rows = {"reference": bench_reference(cfg, images, steps, warmup, device)}
+    for kind in ("eager", "fast"):
+        rows[kind] = bench_engine(kind, cfg, images, steps, warmup, device)
+    for row in rows.values():
+        sec = row.pop("seconds") / row["steps"]
+        row.update(img_per_s=batch / sec, ms_per_step=1000 * sec, tflops=flops / sec / 1e12)
+    ref_rate = rows["reference"]["img_per_s"]
+    return {
+        "gflop_per_step": flops / 1e9,
+        "gflop_per_img": flops / batch / 1e9,
+        "engines": rows,
+        "speedup": {k: rows[k]["img_per_s"] / ref_rate for k in ("eager", "fast")},
+    }
+
+
+def _device_info(device: torch.device) -> dict:
+    info = {"device": str(device), "torch": torch.__version__}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def run_step(
+    configs: list[str],
+    device: torch.device,
+    batch_size: int = 128,
+    steps: int = 200,
+    warmup: int = 10,
+    peak_tflops: float | None = None,
+) -> dict:
+    """``bench_config`` for each config, with the device and the settings."""
+    result = {
+        "mode": "step",
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup": warmup,
+        **_device_info(device),
+        "peak_tflops": peak_tflops,
+        "configs": {},
+    }
+    for name in configs:
+        row = bench_config(name, batch_size, steps, warmup, device)
+        if peak_tflops:
+            row["fraction_of_peak"] = row["engines"]["fast"]["tflops"] / peak_tflops
+        result["configs"][name] = row
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: one epoch from the archive
+
+
+def _folder_for_imagefolder(data: str, root: Path, tmp: Path) -> tuple[Path, float]:
+    """A folder torchvision's ImageFolder reads (images in class subfolders), and the seconds
+    spent unpacking an archive into it (0 for a folder already on disk)."""
+    if data == "celeba":
+        for cand in ("celeba/img_align_celeba", "img_align_celeba"):
+            if (root / cand).is_dir():
+                return (root / cand).parent, 0.0
+        for cand in ("celeba", "."):
+            tars = sorted((root / cand).glob("celeba-align-*.tar.gz"))
+            if tars:
+                t0 = time.perf_counter()
+                with tarfile.open(tars[0]) as tar:
+                    tar.extractall(tmp / "celeba", filter="data")
+                return tmp / "celeba", time.perf_counter() - t0
+        raise FileNotFoundError(f"no CelebA folder or archive under {root}")
+    if data == "imagefolder":
+        if any(p.is_dir() for p in root.iterdir()):
+            return root, 0.0
+        (tmp / "folder").mkdir()
+        (tmp / "folder" / "images").symlink_to(root.resolve())
+        return tmp / "folder", 0.0
+    raise ValueError("--mode e2e reads --data celeba or --data imagefolder")
+
+
+def run_e2e(
+    config: str,
+    data: str,
+    data_root: str | Path,
+    device: torch.device,
+    batch_size: int = 128,
+    workers: int = 2,
+) -> dict:
+    """One epoch, ours (decode once, upload, fast engine) against pytorch/examples' data path."""
+    import torchvision.datasets as dset
+    import torchvision.transforms as transforms
+
+    cfg = TrainConfig(model=get_model_config(config), batch_size=batch_size, device=str(device))
+    m = cfg.model
+    root = Path(data_root)
+    with tempfile.TemporaryDirectory(prefix="dcgan-e2e-") as tmp_name:
+        tmp = Path(tmp_name)
+        # ours: decode once into the packed cache (a fresh cache, so the decode is measured)
+        t0 = time.perf_counter()
+        packed = load_dataset(data, root, "train", m.image_size, tmp / "cache", progress=False)
+        decode_s = time.perf_counter() - t0
+        steps = len(packed) // batch_size
+        G, D = _nets(cfg, device)
+        options = engine.FastOptions.for_device(device)
+        G, D = options.prepare(G), options.prepare(D)
+        opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
+        z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        _sync(device)
+        t0 = time.perf_counter()
+        runner = engine.FastRunner(G, D, opt_g, opt_d, cfg, packed.images, device, z_rng, options)
+        _sync(device)
+        upload_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        runner.set_epoch(epoch_order(len(packed), 0, cfg.seed))
+        for it in range(steps):
+            runner.step(it)
+            if (it + 1) % LOG_EVERY == 0:
+                runner.read_window()
+        runner.read_window()
+        _sync(device)
+        epoch_s = time.perf_counter() - t0
+        ours = {
+            "decode_s": decode_s,
+            "upload_s": upload_s,
+            "epoch_s": epoch_s,
+            "images": steps * batch_size,
+            "img_per_s": steps * batch_size / epoch_s,
+            "total_s": decode_s + upload_s + epoch_s,
+            "data_on_device": runner.options["data_on_device"],
+            "graph_captured": runner.graph is not None,
+        }
+        runner.close()
+        del runner, G, D, opt_g, opt_d
+
+        # pytorch/examples: ImageFolder + DataLoader(num_workers=2) + its loop
+        folder, extract_s = _folder_for_imagefolder(data, root, tmp)
+        dataset = dset.ImageFolder(
+            root=str(folder),
+            transform=transforms.Compose(
+                [
+                    transforms.Resize(m.image_size),
+                    transforms.CenterCrop(m.image_size),
+                    transforms.ToTensor(),
+                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                ]
+            ),
+        )
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=True, num_workers=workers
+        )
+        G, D = _nets(cfg, device)
+        opt_g, opt_d = make_optimizers(G, D, cfg)
+        benchmark_was = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        seen = 0
+        _sync(device)
+        t0 = time.perf_counter()
+        for x, _ in loader:
+            x = x.to(device)
+            z = sample_z(len(x), m, device=device)
+            reference_step(G, D, opt_g, opt_d, x, z)
+            seen += len(x)
+        _sync(device)
+        base_s = time.perf_counter() - t0
+        torch.backends.cudnn.benchmark = benchmark_was
+    baseline = {
+        "extract_s": extract_s,
+        "epoch_s": base_s,
+        "images": seen,
+        "img_per_s": seen / base_s,
+        "num_workers": workers,
+    }
+    return {
+        "mode": "e2e",
+        "config": config,
+        "data": data,
+        "data_description": packed.meta.get("description", data),
+        "n_images": len(packed),
+        "batch_size": batch_size,
+        **_device_info(device),
+        "ours": ours,
+        "pytorch_examples": baseline,
+        "speedup_epoch": ours["img_per_s"] / baseline["img_per_s"],
+        "speedup_with_decode": base_s / ours["total_s"],
+    }
