@@ -14,10 +14,11 @@ The general tool (any generator with ``project_z`` and ``blocks``, any object):
    the generated image (``x1``, ``y1`` exclusive).
 2. **Box -> feature-map locations** (``feature_mask``): cell (i, j) of a layer with stride
    ``s = image_size / h`` covers pixels ``[j*s, (j+1)*s)``; it is inside a box when its centre is
-   (along an axis where a box is thinner than a cell: the cell holding the box's middle). Positives: the activation vectors
-   (all channels) at every cell inside a box. Negatives: random cells outside every box of the same
-   image, ``neg_per_pos`` times as many as that image's positives (an image with no boxes gets the
-   average count of the boxed images). The paper does not give the ratio; 1 is ours.
+   (along an axis where a box is thinner than a cell: the cell holding the box's middle).
+   Positives: the activation vectors (all channels) at every cell inside a box. Negatives: random
+   cells outside every box of the same image, ``neg_per_pos`` times as many as that image's
+   positives (an image with no boxes gets the average count of the boxed images). The paper does
+   not give the ratio; 1 is ours.
 3. **Logistic regression** (``fit_object_maps``): sklearn's ``LogisticRegression`` (L2, C = 1) on
    the standardized activation vectors; the paper gives no regularization. Standardizing divides
    each map by a positive number, so the signs of the weights are those of the raw maps.
@@ -291,7 +292,8 @@ def feature_mask(boxes: Sequence[Box], image_size: int, feat_size: int) -> np.nd
     """(feat_size, feat_size) bool: the cells of a feat_size map inside any of ``boxes``.
 
     A cell is inside a box when its centre is; along an axis where the box holds no cell centre
-    (a box thinner than a cell), the cell holding the box's middle counts. Paper: §6.3.1 ("activations inside the drawn bounding boxes").
+    (a box thinner than a cell), the cell holding the box's middle counts.
+    Paper: §6.3.1 ("activations inside the drawn bounding boxes").
     """
     s = image_size / feat_size
     centres = (np.arange(feat_size) + 0.5) * s
@@ -434,26 +436,33 @@ def fit_from_boxes(
 # Where a face attribute lives in the aligned crop
 
 
-def attribute_band(images: np.ndarray, has: np.ndarray, fraction: float = 0.5) -> Box:
-    """The box where faces with an attribute differ most from faces without it.
+def attribute_difference(images: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """(S, S): |mean image with the attribute - mean image without it|, averaged over colour.
 
-    images (N, S, S, 3) uint8 aligned faces, has (N,) bool. The map |mean(with) - mean(without)|
-    (averaged over colour, 3x3 box-smoothed); the box bounds the connected region around its peak
-    where it is at least ``fraction`` of the peak. (ours: the faces stand-in for hand-drawn boxes)
+    images (N, S, S, 3) uint8 aligned faces (may be a memory map), has (N,) bool.
     """
-    from scipy import ndimage
-
     has = np.asarray(has, bool)
     if has.all() or not has.any():
-        raise ValueError("attribute_band needs images with and without the attribute")
+        raise ValueError("attribute_difference needs images with and without the attribute")
     mean_with = np.zeros(images.shape[1:], np.float64)
     mean_without = np.zeros(images.shape[1:], np.float64)
     for i in range(0, len(images), 1024):  # chunks: the images may be a memory map
         chunk = np.asarray(images[i : i + 1024], np.float64)
         mean_with += chunk[has[i : i + 1024]].sum(0)
         mean_without += chunk[~has[i : i + 1024]].sum(0)
-    diff = np.abs(mean_with / has.sum() - mean_without / (~has).sum()).mean(-1)
-    diff = ndimage.uniform_filter(diff, 3)
+    return np.abs(mean_with / has.sum() - mean_without / (~has).sum()).mean(-1)
+
+
+def attribute_band(images: np.ndarray, has: np.ndarray, fraction: float = 0.5) -> Box:
+    """The box where faces with an attribute differ most from faces without it.
+
+    ``attribute_difference``, 3x3 box-smoothed; the box bounds the connected region around its
+    peak where it is at least ``fraction`` of the peak. (ours: the faces stand-in for hand-drawn
+    boxes)
+    """
+    from scipy import ndimage
+
+    diff = ndimage.uniform_filter(attribute_difference(images, has), 3)
     labels, _ = ndimage.label(diff >= fraction * diff.max())
     peak = np.unravel_index(diff.argmax(), diff.shape)
     ys, xs = np.nonzero(labels == labels[peak])
@@ -576,7 +585,7 @@ class ForgettingConfig:
     n_pool: int = 3000  # samples judged, to find the annotated ones
     n_annotated: int = 150  # paper: 150 samples (52 of them had windows)
     n_eval: int = 1000  # fresh samples judged before and after dropping
-    n_random: int = 5  # random-map control draws (not in the paper)
+    n_random: int = 4  # random-map control draws (not in the paper)
     layer: int = DEFAULT_LAYER  # paper: "second highest convolution layer"
     threshold: float = 0.5  # the judge's probability that counts as "has the object"
     neg_per_pos: float = 1.0  # paper: "random samples from the same images", ratio not given
@@ -592,7 +601,7 @@ FORGETTING_CONFIGS = {
         objects=("Red_Bar",), n_pool=400, n_annotated=60, n_eval=200, n_random=3, n_figure=6
     ),
     "book": ForgettingConfig(),
-    "full": ForgettingConfig(n_pool=10_000, n_eval=5000, n_random=10),
+    "full": ForgettingConfig(n_pool=20_000, n_eval=10_000, n_random=10),
 }
 
 
