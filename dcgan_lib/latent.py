@@ -352,7 +352,7 @@ def sample_pool(
 def _wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
     """95% Wilson score interval of a binomial rate."""
     if n == 0:
-        return [float("nan"), float("nan")]
+        return [0.0, 1.0]  # no data: every rate is possible
     p = successes / n
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
@@ -680,12 +680,12 @@ def pose_change(scores: np.ndarray, alphas: Sequence[float]) -> dict:
     from scipy.stats import spearmanr
 
     a = np.broadcast_to(np.asarray(alphas, dtype=np.float64)[None], scores.shape)
-    rho = spearmanr(a.ravel(), scores.ravel()).statistic if scores.std() > 0 else float("nan")
+    rho = spearmanr(a.ravel(), scores.ravel()).statistic if scores.std() > 0 else None
     rise = scores[:, -1] - scores[:, 0]
     return {
         "alphas": [float(x) for x in alphas],
         "mean_score": scores.mean(0).tolist(),
-        "spearman": float(rho),
+        "spearman": None if rho is None else float(rho),  # None: the cue never varied
         "rose": float((rise > 0).mean()),
         "fell": float((rise < 0).mean()),
         "mean_rise": float(rise.mean()),
