@@ -15,35 +15,15 @@ from the image archive, decode included and reported apart, against ImageFolder 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 from pathlib import Path
 
 from dcgan_lib.artifacts import artifacts_dir
-from dcgan_lib.throughput import CONFIGS, run_e2e, run_step
+from dcgan_lib.throughput import CONFIGS, run_e2e, run_step, store
 from dcgan_lib.train import resolve_device
 
 DEFAULT_OUT = artifacts_dir() / "benchmarks/throughput.json"
-
-
-def write_result(result: dict, out: Path, command: str) -> None:
-    """Merge ``result`` under its mode's key in ``out`` and, inside artifacts/, register it."""
-    from dcgan_lib.artifacts import register
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    blob = json.loads(out.read_text()) if out.exists() else {}
-    result = result | {
-        "command": command,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    blob[result["mode"]] = result
-    out.write_text(json.dumps(blob, indent=1) + "\n")
-    try:
-        name = out.resolve().relative_to(artifacts_dir().resolve()).as_posix()
-    except ValueError:
-        return
-    register(name, out, command=command)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -73,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = a.out or (DEFAULT_OUT if device.type == "cuda" else None)
     if out:
         command = " ".join(["python benchmarks/throughput.py", *(argv or sys.argv[1:])])
-        write_result(result, Path(out), command)
+        store(result, Path(out), command)
     return result
 
 

@@ -21,7 +21,7 @@ COMMANDS = {
     THROUGHPUT: (
         "python benchmarks/throughput.py --mode step --peak-tflops 800 && "
         "python benchmarks/throughput.py --mode e2e --data-root ../shared/data  (on a GPU; "
-        "about 5 minutes; writes artifacts/benchmarks/throughput.json)"
+        "writes artifacts/benchmarks/throughput.json)"
     ),
     NUMERICS: (
         "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
@@ -106,7 +106,7 @@ def throughput_rows(result: dict) -> list[dict]:
                     "loop": loop,
                     "img/s": round(r["img_per_s"]),
                     "ms/step": round(r["ms_per_step"], 2),
-                    "TFLOP/s": round(r["tflops"], 1),
+                    "TFLOP/s": float(f"{r['tflops']:.3g}"),
                     "speed-up": round(cfg["speedup"].get(loop, 1.0), 2),
                     "peak MiB": (
                         None
@@ -116,3 +116,14 @@ def throughput_rows(result: dict) -> list[dict]:
                 }
             )
     return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A list of same-keyed dicts as a Markdown table (None shown as a dash)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join("–" if r[k] is None else str(r[k]) for k in keys) + " |")
+    return "\n".join(lines)

@@ -383,3 +383,28 @@ def run_e2e(
         "speedup_epoch": ours["img_per_s"] / baseline["img_per_s"],
         "speedup_with_decode": base_s / ours["total_s"],
     }
+
+
+def store(result: dict, out: str | Path, command: str) -> Path:
+    """Merge ``result`` under its mode's key (``step`` or ``e2e``) into the JSON file ``out``;
+    inside ``artifacts/``, record it in the manifest."""
+    import datetime
+    import json
+
+    from dcgan_lib.artifacts import artifacts_dir, register
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    blob = json.loads(out.read_text()) if out.exists() else {}
+    result = result | {
+        "command": command,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    blob[result["mode"]] = result
+    out.write_text(json.dumps(blob, indent=1) + "\n")
+    try:
+        name = out.resolve().relative_to(artifacts_dir().resolve()).as_posix()
+    except ValueError:
+        return out
+    register(name, out, command=command)
+    return out

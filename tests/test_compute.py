@@ -103,3 +103,9 @@ def test_throughput_rows_and_exported_runs(tmp_path):
     (tmp_path / "artifacts" / "not_a_run").mkdir()
     found = compute.exported_runs(tmp_path / "artifacts")
     assert [r["name"] for r in found] == ["smoke_run"] and found[0]["steps"] == 4
+
+
+def test_markdown_table():
+    table = compute.markdown_table([{"a": 1, "b": None}, {"a": 2, "b": "x"}])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | – |", "| 2 | x |"]
+    assert compute.markdown_table([]) == ""
