@@ -281,3 +281,11 @@ def test_faces_study_on_the_toy_in_smoke_size():
     assert study.figures["turn:turn"].shape == (cfg.turn_shown, len(cfg.turn_alphas), 3, 64, 64)
     with pytest.raises(ValueError):
         L.run_faces_study(G_TOY, CLF_TOY, cfg, parts=("nope",))
+
+
+def test_cli_writes_the_metrics_as_json(tmp_path, capsys):
+    out = tmp_path / "latent.json"
+    assert L.main(["--mode", "smoke", "--parts", "walks", "--out", str(out), "--no-progress"]) == 0
+    m = json.loads(out.read_text())
+    assert m["mode"] == "smoke" and m["walk_endpoints_exact"] and "smoothness" in m
+    assert "wrote" in capsys.readouterr().out
