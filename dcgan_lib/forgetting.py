@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -811,7 +812,17 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--data-root", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
+    from dcgan_lib.artifacts import ArtifactMissing
+    from dcgan_lib.data import DataError
 
+    try:
+        return _cli(args)
+    except (ArtifactMissing, DataError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)  # one line saying what to do, no traceback
+        return 2
+
+
+def _cli(args: argparse.Namespace) -> int:
     if args.cmd == "study":
         G, judge = study_inputs(args.mode)
         metrics = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge).metrics
@@ -859,4 +870,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -46,6 +46,7 @@ import contextlib
 import copy
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -399,9 +400,14 @@ def load_trained_discriminator(model: str = "faces") -> Discriminator:
     return load_weights(require(MODELS[model][0], "D.pt"), "D")  # type: ignore[return-value]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """``python -m dcgan_lib.guided_backprop --model faces --data-root DIR [--mode book]``."""
-    from dcgan_lib.data import load_dataset
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dcgan_lib.guided_backprop --model faces --data-root DIR [--mode book]``.
+
+    Prints the metrics as JSON (and writes them to ``--out``); an error the user can fix (no
+    stored D, no data) prints one line and returns 2.
+    """
+    from dcgan_lib.artifacts import ArtifactMissing
+    from dcgan_lib.data import DataError, load_dataset
 
     p = argparse.ArgumentParser(
         prog="python -m dcgan_lib.guided_backprop",
@@ -415,22 +421,26 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     cfg = STUDY_CONFIGS[a.mode]
-    if a.mode == "smoke":
-        D: nn.Module | None = smoke_discriminator(cfg.smoke_steps, cfg.seed)
-        images = load_dataset("synthetic", image_size=64, limit=cfg.n_images).images
-        model_cfg = get_model_config("smoke64")
-    else:
-        D = None if a.random_only else load_trained_discriminator(a.model)
-        model_cfg = D.cfg if D is not None else get_model_config("dcgan64")  # type: ignore[union-attr]
-        images = load_dataset(MODELS[a.model][1], a.data_root, image_size=64).images
+    try:
+        if a.mode == "smoke":
+            D: nn.Module | None = smoke_discriminator(cfg.smoke_steps, cfg.seed)
+            images = load_dataset("synthetic", image_size=64, limit=cfg.n_images).images
+            model_cfg = get_model_config("smoke64")
+        else:
+            D = None if a.random_only else load_trained_discriminator(a.model)
+            model_cfg = D.cfg if D is not None else get_model_config("dcgan64")  # type: ignore[union-attr]
+            images = load_dataset(MODELS[a.model][1], a.data_root, image_size=64).images
+    except (ArtifactMissing, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     metrics = run_guided_study(cfg, images, D, model_cfg).metrics
     text = json.dumps(metrics, indent=1)
     if a.out:
         with open(a.out, "w") as f:
             f.write(text + "\n")
     print(text)
-    return metrics
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -169,3 +169,27 @@ def test_study_on_the_planted_toy():
     json.dumps(result.boxes["Red_Bar"].to_json())
     with pytest.raises(ValueError, match="cannot judge"):
         F.run_forgetting_study(F.ForgettingConfig(objects=("Eyeglasses",)), G, F.toy_judge())
+
+
+def test_cli_annotate_then_fit(tmp_path, capsys):
+    from dcgan_lib.artifacts import save_weights
+
+    torch.manual_seed(0)
+    save_weights(Generator(get_model_config("smoke64")), tmp_path / "G.pt")
+    g = str(tmp_path / "G.pt")
+    assert (
+        F.main(["annotate", "--generator", g, "--seeds", "0-9", "--out", str(tmp_path / "b")]) == 0
+    )
+    path = tmp_path / "b" / "boxes.json"
+    obj = json.loads(path.read_text())
+    for s in obj["samples"]:  # scale 4: a box over the top-left quarter of each sample
+        s["boxes"] = [[0, 0, 128, 128]]
+    path.write_text(json.dumps(obj))
+    out = tmp_path / "drop.json"
+    assert F.main(["fit", "--generator", g, "--boxes", str(path), "--out", str(out)]) == 0
+    fitted = json.loads(out.read_text())
+    assert fitted["n_maps"] == 8 and fitted["n_positive"] == 10 * 16 * 16
+    assert fitted["n_dropped"] == len(fitted["maps"])
+    # an error the user can fix: one line, status 2
+    assert F.main(["fit", "--generator", g, "--boxes", str(tmp_path / "none.json")]) == 2
+    assert "error:" in capsys.readouterr().err
