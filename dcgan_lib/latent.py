@@ -878,7 +878,6 @@ def run_faces_study(
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
     t0 = time.monotonic()
-    G = G.eval()
     overrides = dict(overrides or {})
     cfg_g: ModelConfig = G.cfg  # type: ignore[assignment]
     metrics: dict = {
