@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import experiments  # `experiment` (paper §4 runs: train, FID, export)
 
     experiments.add_cli(sub)
+    from dcgan_lib import latent  # `latent` (paper §6.1, §6.3.2: walks, arithmetic, turn)
+
+    latent.add_cli(sub)
     a = parser.parse_args(argv)
 
     from dcgan_lib.data import DataError
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return features_run.run_cli(a)
         if a.command == "experiment":
             return experiments.run_cli(a)
+        if a.command == "latent":
+            return latent.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "fid":

@@ -38,6 +38,10 @@ PRODUCERS = {
         "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
     ),
+    "celeba_pose": (
+        "python -m dcgan_lib latent --pose-reliability --data-root ../shared/data  (CPU, 15 s; "
+        "re-measures reliability.json; labels.json holds labels by eye, protocol in the file)"
+    ),
     "celeba_attributes": (
         "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"

@@ -636,7 +636,7 @@ def export_pose_reliability(data_root=None, root=None) -> dict:
 
 
 POSE_COMMAND = (
-    "python -m dcgan_lib.latent --pose-reliability --data-root ../shared/data  (CPU, 15 s)"
+    "python -m dcgan_lib latent --pose-reliability --data-root ../shared/data  (CPU, 15 s)"
 )
 
 
