@@ -167,6 +167,12 @@ def test_study_on_the_planted_toy():
     assert figs["before"].shape == figs["dropped"].shape == (3, 64, 64, 3)
     json.dumps(result.metrics)  # writable as JSON
     json.dumps(result.boxes["Red_Bar"].to_json())
+    rare = F.run_forgetting_study(
+        F.ForgettingConfig(objects=("Red_Bar",), n_pool=50, n_eval=20, min_annotated=1000),
+        G,
+        F.toy_judge(G.band),
+    )  # an object G (almost) never draws is skipped, and says why
+    assert "only" in rare.metrics["objects"]["Red_Bar"]["skipped"] and not rare.figures
     with pytest.raises(ValueError, match="cannot judge"):
         F.run_forgetting_study(F.ForgettingConfig(objects=("Eyeglasses",)), G, F.toy_judge())
 
