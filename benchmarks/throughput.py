@@ -1,7 +1,7 @@
 """Training throughput: a pytorch/examples-style reference loop against this library's engines.
 
     python benchmarks/throughput.py --mode step --peak-tflops 800   # on a GPU (minutes)
-    python benchmarks/throughput.py --mode e2e --data-root ../shared/data
+    python benchmarks/throughput.py --mode e2e --data-root ../shared/data   # examples64, CelebA-10k
     python benchmarks/throughput.py --configs smoke32 --steps 3 --device cpu   # the code, on a CPU
 
 Prints JSON. On CUDA it also writes ``artifacts/benchmarks/throughput.json`` (``--out`` to change;
@@ -29,7 +29,13 @@ DEFAULT_OUT = artifacts_dir() / "benchmarks/throughput.json"
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=["step", "e2e"], default="step")
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), help="e2e uses the first")
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        help=f"step: default {' '.join(CONFIGS)}; e2e: the first (default examples64, the model "
+        "of pytorch/examples' script)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=200, help="timed steps per loop (step mode)")
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
         a.warmup = 10 if device.type == "cuda" else 1
     if a.mode == "e2e" and not a.data_root:
         p.error("--mode e2e needs --data-root")
+    a.configs = a.configs or (list(CONFIGS) if a.mode == "step" else ["examples64"])
     if a.mode == "step":
         result = run_step(a.configs, device, a.batch_size, a.steps, a.warmup, a.peak_tflops)
     else:

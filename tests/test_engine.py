@@ -219,6 +219,21 @@ def test_fast_engine_on_cpu_resumes_eager_checkpoints_with_its_own_kernels(tmp_p
     assert all(float(st["step"]) == 12 for st in ckpt["opt_d"]["state"].values())
 
 
+def test_fast_engine_resume_is_bit_identical_on_cpu(tmp_path):
+    T.train(smoke_cfg(tmp_path / "full", engine="fast"), data=DATA, progress=False)
+    T.train(smoke_cfg(tmp_path / "cut", engine="fast", max_steps=6), data=DATA, progress=False)
+    T.train(smoke_cfg(tmp_path / "cut", engine="fast"), data=DATA, progress=False)
+    a, b = (T.load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
+    assert a["step"] == b["step"] == 12
+    for key in ("G", "D"):
+        for name, t in a[key].items():
+            assert torch.equal(t, b[key][name]), f"{key}.{name}"
+    for key in ("opt_g", "opt_d"):
+        for i, st in a[key]["state"].items():
+            for name, t in st.items():
+                assert torch.equal(t, b[key]["state"][i][name])
+
+
 def test_engine_name_is_checked():
     with pytest.raises(ConfigError, match="engine must be"):
         smoke_cfg("x", engine="turbo")
