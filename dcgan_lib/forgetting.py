@@ -433,6 +433,34 @@ def fit_from_boxes(
     return fit_object_maps(X, y, image, C, seed)
 
 
+def fit_contrast(
+    G: nn.Module,
+    with_object: BoxSet,
+    z_without: torch.Tensor,
+    layer: int = DEFAULT_LAYER,
+    C: float = 1.0,
+    seed: int = 0,
+) -> ObjectRegression:
+    """Ours, not the paper's: the same box cells on samples with and without the object.
+
+    Positives: the cells inside the boxes of ``with_object``; negatives: the same cells on the
+    samples ``z_without`` (N, nz) that do not show it (sample i takes the boxes of
+    ``with_object`` sample ``i mod n``). Where the object always sits at one place (aligned
+    faces), the paper's negatives (other places) let the regression pick maps that mark the
+    *place*; these negatives leave it only what differs at that place. Paper: §6.3.1 (a variant).
+    """
+    n = len(with_object.boxes)
+    boxes_without = [with_object.boxes[i % n] for i in range(len(z_without))]
+    size = with_object.image_size
+    pos = sample_locations(layer_output(G, with_object.z, layer), with_object.boxes, size, 0.0)
+    neg = sample_locations(layer_output(G, z_without, layer), boxes_without, size, 0.0)
+    X = np.concatenate([pos[0], neg[0]])
+    y = np.concatenate([pos[1], 1 - neg[1]])  # the cells inside the boxes, labelled 0 there
+    # interleaved image numbers: the held-out split (the last 20 % by number) gets both kinds
+    image = np.concatenate([2 * pos[2], 2 * neg[2] + 1])
+    return fit_object_maps(X, y, image, C, seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Where a face attribute lives in the aligned crop
 
@@ -591,6 +619,7 @@ class ForgettingConfig:
     layer: int = DEFAULT_LAYER  # paper: "second highest convolution layer"
     threshold: float = 0.5  # the judge's probability that counts as "has the object"
     neg_per_pos: float = 1.0  # paper: "random samples from the same images", ratio not given
+    contrast: bool = True  # also fit_contrast (ours): negatives at the box on samples without it
     C: float = 1.0  # logistic regression L2 (sklearn default); paper: not given
     seed: int = 0  # negatives, random maps
     eval_seed: int = 1_000_000  # eval samples are seeds eval_seed, eval_seed + 1, ...
@@ -610,9 +639,9 @@ FORGETTING_CONFIGS = {
 @dataclass
 class ForgettingResult:
     metrics: dict
-    boxes: dict[str, BoxSet]  # per object: the annotated samples (writable with .to_json())
-    regressions: dict[str, ObjectRegression]
-    figures: dict[str, dict[str, np.ndarray]]  # per object: "before", "dropped", "random" uint8
+    boxes: dict[str, BoxSet]  # per entry: the annotated samples (writable with .to_json())
+    regressions: dict[str, ObjectRegression]  # per entry ("Eyeglasses", "Eyeglasses, contrast")
+    figures: dict[str, dict[str, np.ndarray]]  # per entry: "before", "dropped", "random" uint8
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
@@ -632,7 +661,8 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
 
     1. ``n_pool`` samples (seeds 0, 1, ...) are judged; the first ``n_annotated`` the judge says
        show the object get the object's band as their box;
-    2. ``fit_from_boxes`` on them gives the maps to drop;
+    2. ``fit_from_boxes`` on them gives the maps to drop (entry ``obj``); with ``cfg.contrast``
+       also ``fit_contrast`` against as many samples without the object (entry ``"obj, contrast"``);
     3. ``n_eval`` fresh samples (seeds from ``eval_seed``) are drawn unmodified, with those maps
        dropped, and with as many random maps dropped (``n_random`` draws), and judged.
 
@@ -658,31 +688,46 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
             judge.predict(generate(G, z_from_seeds(pool_seeds[i : i + cfg.batch_size], mcfg)))
         )
     pool_p = torch.cat(probs).numpy()
-    boxes, regs, random_maps = {}, {}, {}
+    # targets: one per object and negative rule: "Eyeglasses" (the paper's negatives) and
+    # "Eyeglasses, contrast" (fit_contrast); each has its regression and random draws
+    boxes, regs, random_maps, target_obj = {}, {}, {}, {}
     skipped = {}
     for obj in cfg.objects:
-        pos = pool_seeds[pool_p[:, col[obj]] > cfg.threshold][: cfg.n_annotated]
+        has = pool_p[:, col[obj]] > cfg.threshold
+        pos = pool_seeds[has][: cfg.n_annotated]
         if len(pos) < cfg.min_annotated:  # G (almost) never draws it: nothing to learn from
             skipped[obj] = {
                 "skipped": f"only {len(pos)} of {cfg.n_pool} samples show {obj} "
                 f"(at least {cfg.min_annotated} needed)",
-                "pool_rate": float((pool_p[:, col[obj]] > cfg.threshold).mean()),
+                "pool_rate": float(has.mean()),
             }
             continue
         chosen = [int(s) for s in pos]
-        boxes[obj] = BoxSet(
+        boxset = BoxSet(
             z_from_seeds(chosen, mcfg), [[judge.bands[obj]]] * len(chosen), size, chosen, obj
         )
-        regs[obj] = fit_from_boxes(G, boxes[obj], cfg.layer, cfg.neg_per_pos, cfg.C, cfg.seed)
-        n_all, k = len(regs[obj].weights), len(regs[obj].maps)
-        random_maps[obj] = [
-            np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)
-        ]
+        names = [obj]
+        boxes[obj] = boxset
+        regs[obj] = fit_from_boxes(G, boxset, cfg.layer, cfg.neg_per_pos, cfg.C, cfg.seed)
+        if cfg.contrast:
+            without = [int(s) for s in pool_seeds[~has][: len(chosen)]]
+            name = f"{obj}, contrast"
+            boxes[name] = boxset
+            regs[name] = fit_contrast(
+                G, boxset, z_from_seeds(without, mcfg), cfg.layer, cfg.C, cfg.seed
+            )
+            names.append(name)
+        for name in names:
+            target_obj[name] = obj
+            n_all, k = len(regs[name].weights), len(regs[name].maps)
+            random_maps[name] = [
+                np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)
+            ]
 
     # 2. before / after on fresh samples, streamed in batches
-    objects = [o for o in cfg.objects if o not in skipped]
-    variants = [(o, "dropped", 0) for o in objects] + [
-        (o, "random", r) for o in objects for r in range(cfg.n_random)
+    targets = list(target_obj)
+    variants = [(t, "dropped", 0) for t in targets] + [
+        (t, "random", r) for t in targets for r in range(cfg.n_random)
     ]
     n_attr = len(judge.attributes)
     pos_before = np.zeros(n_attr)
@@ -691,7 +736,7 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
     change_out = dict.fromkeys(variants, 0.0)
     change_in = dict.fromkeys(variants, 0.0)
     figs: dict[str, dict[str, list]] = {
-        o: {"before": [], "dropped": [], "random": []} for o in objects
+        t: {"before": [], "dropped": [], "random": []} for t in targets
     }
     eval_seeds = cfg.eval_seed + np.arange(cfg.n_eval)
     with eval_mode(G):
@@ -701,35 +746,39 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
             has0 = (judge.predict(x0) > cfg.threshold).numpy()
             pos_before += has0.sum(0)
             for v in variants:
-                obj, kind, r = v
-                maps = regs[obj].maps if kind == "dropped" else random_maps[obj][r]
+                t, kind, r = v
+                c = col[target_obj[t]]
+                maps = regs[t].maps if kind == "dropped" else random_maps[t][r]
                 x1 = forward_from(G, h, cfg.layer, maps)
                 has1 = (judge.predict(x1) > cfg.threshold).numpy()
                 pos_after[v] += has1.sum(0)
-                kept[v] += int((has0[:, col[obj]] & has1[:, col[obj]]).sum())
-                inside = _box_mask(judge.bands[obj], size)
+                kept[v] += int((has0[:, c] & has1[:, c]).sum())
+                inside = _box_mask(judge.bands[target_obj[t]], size)
                 d = (x1 - x0).abs().mean(1) * 127.5  # (B, S, S) grey levels
                 change_out[v] += float(d[:, ~inside].mean(1).sum())
                 change_in[v] += float(d[:, inside].mean(1).sum())
                 if r == 0:  # figure: the first samples that show the object
-                    sel = np.flatnonzero(has0[:, col[obj]])
-                    sel = sel[: max(0, cfg.n_figure - len(figs[obj][kind]))]
-                    figs[obj][kind] += list(_uint8(x1[sel]))
+                    sel = np.flatnonzero(has0[:, c])
+                    sel = sel[: max(0, cfg.n_figure - len(figs[t][kind]))]
+                    figs[t][kind] += list(_uint8(x1[sel]))
                     if kind == "dropped":
-                        figs[obj]["before"] += list(_uint8(x0[sel]))
+                        figs[t]["before"] += list(_uint8(x0[sel]))
 
     n = cfg.n_eval
     per_obj: dict = dict(skipped)
-    for obj in objects:
+    for t in targets:
+        obj = target_obj[t]
         c, n_has = col[obj], max(pos_before[col[obj]], 1)
-        d = (obj, "dropped", 0)
-        rand = [(obj, "random", r) for r in range(cfg.n_random)]
+        d = (t, "dropped", 0)
+        rand = [(t, "random", r) for r in range(cfg.n_random)]
         rate_rand = [pos_after[v][c] / n for v in rand]
-        per_obj[obj] = {
+        per_obj[t] = {
+            "object": obj,
+            "negatives": "contrast" if t != obj else "same images (paper)",
             "box": list(judge.bands[obj]),
-            "n_annotated": len(boxes[obj].boxes),
+            "n_annotated": len(boxes[t].boxes),
             "pool_rate": float((pool_p[:, c] > cfg.threshold).mean()),
-            "regression": regs[obj].summary(),
+            "regression": regs[t].summary(),
             "rate_before": pos_before[c] / n,
             "rate_dropped": pos_after[d][c] / n,
             "rate_random": rate_rand,

@@ -67,6 +67,21 @@ def test_regression_picks_the_planted_maps():
     assert before.sum() >= 10 and after.sum() == 0
 
 
+def test_contrast_regression_uses_the_same_cells_without_the_object():
+    G = F.PlantedGenerator(n_maps=24, planted=(4, 17))
+    with_obj = planted_boxes(G, 30)
+    z = sample_z(400, G.cfg, generator=torch.Generator().manual_seed(3))
+    without = z[z[:, 0] < 0][:30]  # planted maps are off everywhere
+    reg = F.fit_contrast(G, with_obj, without)
+    cells = F.feature_mask([G.band], 64, 32).sum()
+    assert reg.n_positive == reg.n_negative == 30 * cells  # the box's cells, both sides
+    assert set(np.argsort(reg.weights)[-2:]) == set(G.planted)
+    assert reg.heldout_accuracy > 0.95
+    # the held-out images hold both kinds: a regression with no signal scores near chance there
+    noise = F.fit_contrast(G, planted_boxes(G, 30), z[z[:, 0] > 0.3][30:60])
+    assert 0.2 < noise.heldout_accuracy < 0.8
+
+
 def test_dropped_maps_are_zero_everywhere_and_only_there():
     torch.manual_seed(0)
     G = Generator(get_model_config("smoke64")).eval()
@@ -158,8 +173,11 @@ def test_study_on_the_planted_toy():
     )  # fmt: skip
     G = F.PlantedGenerator()
     result = F.run_forgetting_study(cfg, G, F.toy_judge(G.band))
+    assert set(result.metrics["objects"]) == {"Red_Bar", "Red_Bar, contrast"}
+    for m in result.metrics["objects"].values():
+        assert m["n_annotated"] == 40 and set(G.planted) <= set(m["regression"]["maps"])
+        assert m["rate_dropped"] == 0
     m = result.metrics["objects"]["Red_Bar"]
-    assert m["n_annotated"] == 40 and set(G.planted) <= set(m["regression"]["maps"])
     assert m["rate_before"] > 0.3 and m["rate_dropped"] == 0 and m["kept_dropped"] == 0
     assert len(m["rate_random"]) == 2 and m["change_inside_dropped"] > m["change_outside_dropped"]
     assert result.metrics["layer_shape"] == [16, 32, 32]
