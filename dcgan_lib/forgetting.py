@@ -38,7 +38,10 @@ the mean image of faces with the attribute differs most from the mean image of f
 (``attribute_band``, measured on CelebA-10k: ``BANDS``). The boxes are that band, on generated
 samples the classifier says have the object. Measured (``run_forgetting_study``): the classifier's
 rate of the object on fresh samples before and after dropping; how much of the image outside the
-box changes; the same for as many randomly chosen maps (a control the paper lacks).
+box changes; the same for as many randomly chosen maps (a control the paper lacks). Because an
+aligned object always sits at one place, the paper's negatives (other places) also reward maps
+that mark the place; a second fit (``fit_contrast``, ours) takes its negatives at the same cells of
+samples without the object, and is measured beside the paper's.
 
 Paper: §6.3.1.
 """
@@ -709,9 +712,14 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
         names = [obj]
         boxes[obj] = boxset
         regs[obj] = fit_from_boxes(G, boxset, cfg.layer, cfg.neg_per_pos, cfg.C, cfg.seed)
-        if cfg.contrast:
-            without = [int(s) for s in pool_seeds[~has][: len(chosen)]]
-            name = f"{obj}, contrast"
+        without = [int(s) for s in pool_seeds[~has][: len(chosen)]]
+        name = f"{obj}, contrast"
+        if cfg.contrast and len(without) < cfg.min_annotated:
+            skipped[name] = {
+                "skipped": f"only {len(without)} of {cfg.n_pool} samples do not show {obj}",
+                "pool_rate": float(has.mean()),
+            }
+        elif cfg.contrast:
             boxes[name] = boxset
             regs[name] = fit_contrast(
                 G, boxset, z_from_seeds(without, mcfg), cfg.layer, cfg.C, cfg.seed
