@@ -255,7 +255,7 @@ class _EagerRunner:
 
 
 def resolve_engine(name: str, device: torch.device) -> str:
-    """ "auto" -> "fast" on CUDA, "eager" elsewhere; "eager" and "fast" as asked."""
+    """The engine ``train`` runs: ``auto`` is ``fast`` on CUDA and ``eager`` elsewhere."""
     if name == "auto":
         return "fast" if device.type == "cuda" else "eager"
     return name
