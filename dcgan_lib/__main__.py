@@ -1,4 +1,4 @@
-"""Command line: ``python -m dcgan_lib {train,export,download} ...``.
+"""Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,...} ...``.
 
 Errors the user can fix (missing data, a bad config, a diverged run) print one line saying what to
 do and exit with status 2, never a traceback.
@@ -182,6 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import latent  # `latent` (paper §6.1, §6.3.2: walks, arithmetic, turn)
 
     latent.add_cli(sub)
+    # `guided-backprop` (§6.2) and `forgetting` (§6.3.1) keep their own parsers (their modules'
+    # main); everything after the subcommand's name is handed to them
+    delegated = {
+        "guided-backprop": ("dcgan_lib.guided_backprop", "guided backprop of D's features; §6.2"),
+        "forgetting": ("dcgan_lib.forgetting", "boxes -> maps to drop -> G without them; §6.3.1"),
+    }
+    for name, (_, text) in delegated.items():
+        sub.add_parser(name, help=text, add_help=False)
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in delegated:
+        import importlib
+
+        return importlib.import_module(delegated[args[0]][0]).main(args[1:])
     a = parser.parse_args(argv)
 
     from dcgan_lib.data import DataError

@@ -42,6 +42,15 @@ PRODUCERS = {
         "python -m dcgan_lib latent --pose-reliability --data-root ../shared/data  (CPU, 15 s; "
         "re-measures reliability.json; labels.json holds labels by eye, protocol in the file)"
     ),
+    "benchmarks": (
+        "python benchmarks/throughput.py --mode step --peak-tflops 800 && python "
+        "benchmarks/throughput.py --mode e2e --data-root ../shared/data  (on a GPU; writes "
+        "benchmarks/throughput.json)"
+    ),
+    "numerics": (
+        "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
+        "repeat until it writes numerics/engines.json)"
+    ),
     "celeba_attributes": (
         "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"

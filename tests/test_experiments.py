@@ -124,3 +124,14 @@ def test_the_reference_subset_is_fixed_spread_and_complete_when_exact():
     idx = reference_indices(100_000, 10_000)
     assert len(set(idx.tolist())) == 10_000 and (idx == reference_indices(100_000, 10_000)).all()
     assert idx.max() > 90_000  # not the first classes of a class-sorted split
+
+
+def test_the_cli_lists_experiments_and_hands_section_6_tools_their_arguments(tmp_path, capsys):
+    from dcgan_lib.__main__ import main
+
+    assert main(["experiment", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"experiment {name} --data-root" in listed for name in experiments.EXPERIMENTS)
+    # delegated to dcgan_lib.forgetting's own parser: an empty data root is a one-line error
+    assert main(["forgetting", "bands", "--data-root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error:")

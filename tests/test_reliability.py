@@ -185,7 +185,8 @@ def test_damaged_checkpoint_says_what_to_do(tmp_path):
 
 def test_missing_artifact_names_the_command(tmp_path):
     with pytest.raises(
-        ArtifactMissing, match=r"not produced yet: run python -m dcgan_lib train --config dcgan64"
+        ArtifactMissing,
+        match=r"not produced yet: run python -m dcgan_lib experiment celeba_dcgan64",
     ):
         require("celeba_dcgan64", "G.pt", root=tmp_path)
 
