@@ -59,7 +59,9 @@ CPU_BASELINES_COMMAND = (
     "python -m dcgan_lib features cifar10 --size book --data-root ../shared/data "
     "--metrics-name baselines_cpu.json, then python -m dcgan_lib features cifar10 --size book "
     "--regimes 400 --select-draws 1 --eval-draws 10 --data-root ../shared/data "
-    "--metrics-name baselines_cpu.json"
+    "--metrics-name baselines_cpu.json, then (the random-D control at 1,000 labels, about 16 "
+    "min) python -m dcgan_lib features cifar10 --size book --variants random --regimes 100 "
+    "--select-draws 2 --eval-draws 10 --data-root ../shared/data --metrics-name baselines_cpu.json"
 )
 VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # in the order they are run
 REGIMES = {"cifar10": ("all", 400, 100), "svhn": (100,), "synthetic": ("all", 20, 10)}
@@ -387,7 +389,13 @@ def run_protocol(
         {
             "data": data_label(train.meta),
             "data_description": [train.meta.get("description"), test.meta.get("description")],
-            "d_description": d_description if needs_d or "random" in size.variants else None,
+            "d_description": (
+                d_description
+                if needs_d
+                else f"{cfg_name} D, random untrained weights (seed {seed})"
+                if "random" in size.variants
+                else None
+            ),
             "d_weights": d_provenance,
             "feature_dim": {
                 "dcgan": feature_dim(get_model_config(cfg_name)),
