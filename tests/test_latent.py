@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from dcgan_lib import latent as L
+from dcgan_lib import pose as P
 from dcgan_lib.artifacts import artifacts_dir
 from dcgan_lib.attributes import predict_proba
 from dcgan_lib.config import get_model_config
@@ -235,22 +236,22 @@ def _yaw(img: np.ndarray, degrees: float) -> np.ndarray:
 
 def test_pose_cue_on_a_real_photo_and_its_mirror():
     face = _grace_hopper_64()
-    s, s_mirror = L.pose_score(face[None]), L.pose_score(face[None, :, ::-1])
+    s, s_mirror = P.pose_score(face[None]), P.pose_score(face[None, :, ::-1])
     assert s[0] == -s_mirror[0]  # mirroring negates the score exactly
-    votes = L.pose_votes(face[None])[0]
+    votes = P.pose_votes(face[None])[0]
     assert votes[2] > 10 * max(votes[0], votes[1], 1)  # the frontal cascade dominates
     assert abs(s[0]) < 0.1  # a near-frontal face: no turn
     # float input (as G gives) and uint8 NCHW give the same score as uint8 NHWC
     x = torch.from_numpy(face.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-    assert np.allclose(L.pose_score(x), s)
+    assert np.allclose(P.pose_score(x), s)
     # the same face foreshortened as if turned: the sign follows the turn, the mirror flips it
     left, right = _yaw(face, -60)[None], _yaw(face, 60)[None]
-    assert L.pose_score(left)[0] < 0 < L.pose_score(right)[0]
-    assert L.pose_score(left[:, :, ::-1])[0] > 0
+    assert P.pose_score(left)[0] < 0 < P.pose_score(right)[0]
+    assert P.pose_score(left[:, :, ::-1])[0] > 0
 
 
 def test_pose_labels_and_reliability_artifact():
-    folder = artifacts_dir() / L.POSE_LABELS
+    folder = artifacts_dir() / P.POSE_LABELS
     labels = json.loads((folder / "labels.json").read_text())
     assert len(labels["frontal"]) == 214 and len(labels["turned"]) == 36
     assert {t["facing"] for t in labels["turned"]} == {"L", "R"}
