@@ -1,4 +1,6 @@
-"""The tiny CPU training run that the training and reliability tests share."""
+"""The tiny CPU training run that the training, engine and reliability tests share."""
+
+import torch
 
 from dcgan_lib.config import TrainConfig, get_model_config
 from dcgan_lib.data import load_dataset
@@ -23,3 +25,14 @@ def smoke_cfg(out, **kw) -> TrainConfig:
     )
     base.update(kw)
     return TrainConfig(**base)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    """Two checkpoints hold bit-identical weights, BatchNorm buffers and Adam states."""
+    for key in ("G", "D"):
+        for name, t in a[key].items():
+            assert torch.equal(t, b[key][name]), f"{key}.{name} differs"
+    for key in ("opt_g", "opt_d"):
+        for i, st in a[key]["state"].items():
+            for name, t in st.items():
+                assert torch.equal(t, b[key]["state"][i][name]), f"{key}[{i}].{name} differs"

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _smoke import DATA, smoke_cfg
+from _smoke import DATA, assert_same_training_state, smoke_cfg
 
 import dcgan_lib.engine as E
 import dcgan_lib.train as T
@@ -184,13 +184,7 @@ def test_a_run_resumed_under_the_other_engine_is_the_same_run(tmp_path, monkeypa
     T.train(smoke_cfg(tmp_path / "cut", engine="eager"), data=DATA, progress=False)
     a, b = (T.load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
     assert a["step"] == b["step"] == 12
-    for key in ("G", "D"):
-        for name, t in a[key].items():
-            assert torch.equal(t, b[key][name]), f"{key}.{name}"
-    for key in ("opt_g", "opt_d"):
-        for i, st in a[key]["state"].items():
-            for name, t in st.items():
-                assert torch.equal(t, b[key]["state"][i][name])
+    assert_same_training_state(a, b)
     rows = [
         [{k: v for k, v in r.items() if k not in ("img_per_s", "time")} for r in T.read_metrics(p)]
         for p in (tmp_path / "full/metrics.jsonl", tmp_path / "cut/metrics.jsonl")
@@ -225,13 +219,7 @@ def test_fast_engine_resume_is_bit_identical_on_cpu(tmp_path):
     T.train(smoke_cfg(tmp_path / "cut", engine="fast"), data=DATA, progress=False)
     a, b = (T.load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
     assert a["step"] == b["step"] == 12
-    for key in ("G", "D"):
-        for name, t in a[key].items():
-            assert torch.equal(t, b[key][name]), f"{key}.{name}"
-    for key in ("opt_g", "opt_d"):
-        for i, st in a[key]["state"].items():
-            for name, t in st.items():
-                assert torch.equal(t, b[key]["state"][i][name])
+    assert_same_training_state(a, b)
 
 
 def test_engine_name_is_checked():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _smoke import DATA, smoke_cfg
+from _smoke import DATA, assert_same_training_state, smoke_cfg
 
 from dcgan_lib.__main__ import main
 from dcgan_lib.config import ConfigError, TrainConfig, get_model_config
@@ -63,13 +63,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
         load_checkpoint(tmp_path / "full/checkpoint.pt"),
         load_checkpoint(tmp_path / "cut/checkpoint.pt"),
     )
-    for key in ("G", "D"):
-        for name, t in a[key].items():
-            assert torch.equal(t, b[key][name]), f"{key}.{name} differs after resume"
-    for key in ("opt_g", "opt_d"):
-        for i, st in a[key]["state"].items():
-            for name, t in st.items():
-                assert torch.equal(t, b[key]["state"][i][name])
+    assert_same_training_state(a, b)
     assert torch.equal(a["z_rng"], b["z_rng"])
     assert _strip_timing(read_metrics(tmp_path / "full/metrics.jsonl")) == _strip_timing(
         read_metrics(tmp_path / "cut/metrics.jsonl")
