@@ -1,10 +1,14 @@
-"""Reliability report: SIGKILL a training run at random moments and feed the loaders bad input.
+"""Reliability report: SIGKILL a training run at random steps and feed the loaders bad input.
 
     python benchmarks/reliability.py --kills 40 > artifacts/reliability/report.json
 
 Prints JSON: interruptions survived (how many landed inside a checkpoint write), the most steps
 ever redone after a kill, whether the resumed run ended bit-identical to an uninterrupted one, and
 the bad inputs tried with what each produced. ``tests/test_reliability.py`` runs the same code.
+
+Each kill is aimed at a step the run has not logged yet (read from its ``metrics.jsonl``), never
+at a delay, and the run is sized from the number of kills: the trial takes as many steps on a slow
+machine as on a fast one, loaded or idle.
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ RUN_ARGS = [
     "--no-progress",
 ]
 CHECKPOINT_EVERY = 3
+STEPS_PER_EPOCH = 4  # 64 images in batches of 16
+WRITE_TRIES = 3  # checkpoints a write-aimed kill waits through before it kills anyway
+
+
+def run_epochs(n_kills: int) -> int:
+    """Epochs that leave room for ``n_kills`` kills, each aimed at most ``CHECKPOINT_EVERY`` steps
+    past the last step logged, with a margin of two for kills that land late, plus the checkpoints
+    a write-aimed kill may wait through."""
+    steps = 2 * n_kills * CHECKPOINT_EVERY + WRITE_TRIES * CHECKPOINT_EVERY
+    return max(8, -(-steps // STEPS_PER_EPOCH))
 
 
 def _cmd(out: Path, epochs: int) -> list[str]:
@@ -72,27 +86,32 @@ def _steps_logged(out: Path) -> int:
 
 
 def _one_trial(out: Path, epochs: int, rng: random.Random, during_write: bool) -> dict:
-    """Start (or resume) the run, wait for a new step, SIGKILL it; report what the kill left."""
-    before = _steps_logged(out)
+    """Start (or resume) the run and SIGKILL it at a step it has not logged yet.
+
+    The aim is a step, read from the metrics the run logs, never a delay: a random step 1 to
+    ``CHECKPOINT_EVERY`` past the last one logged, or, for ``during_write``, the moment this
+    process's temp file of the next checkpoint exists (up to ``WRITE_TRIES`` checkpoints)."""
+    logged = _steps_logged(out)  # steps past it are new: the resumed run must reach them again
+    if during_write:
+        first = (logged // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY
+        target = first + (WRITE_TRIES - 1) * CHECKPOINT_EVERY  # give up on a write after this
+    else:
+        target = logged + rng.randint(1, CHECKPOINT_EVERY)
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
         _cmd(out, epochs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
-    deadline = time.monotonic() + 180
-    while proc.poll() is None and _steps_logged(out) <= before and time.monotonic() < deadline:
-        time.sleep(0.005)
+    mine = f".checkpoint.pt.{proc.pid}."  # temp files of earlier, killed runs don't count
     in_write = False
-    if proc.poll() is None:
-        if during_write:  # kill the moment a checkpoint's temp file exists
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and time.monotonic() < deadline:
-                if any(p.name.startswith(".checkpoint.pt.") for p in out.iterdir()):
-                    proc.kill()
-                    in_write = True
-                    break
-        else:
-            time.sleep(rng.uniform(0.0, 0.4))
+    while proc.poll() is None:
+        if during_write and any(p.name.startswith(mine) for p in out.iterdir()):
             proc.kill()
+            in_write = True
+            break
+        if _steps_logged(out) >= target + (1 if during_write else 0):
+            proc.kill()
+            break
+        time.sleep(0.001 if during_write else 0.005)
     _, err = proc.communicate()
     killed = proc.returncode == -9
     if not killed and proc.returncode != 0:
@@ -103,6 +122,7 @@ def _one_trial(out: Path, epochs: int, rng: random.Random, during_write: bool) -
     return {
         "killed": killed,
         "in_checkpoint_write": in_write and killed,
+        "aimed_at_step": target,
         "steps_logged": _steps_logged(out),
         "checkpoint_step": ckpt_step,
         "redone_on_resume": _steps_logged(out) - ckpt_step,
@@ -113,7 +133,7 @@ def kill_trials(workdir: Path, n_kills: int = 20, seed: int = 0) -> dict:
     """SIGKILL a run ``n_kills`` times (every third kill aimed at a checkpoint write), resume it to
     the end, and compare with an uninterrupted run of the same command."""
     rng = random.Random(seed)
-    epochs = max(8, n_kills // 2)  # 4 steps an epoch: room for every kill to land mid-run
+    epochs = run_epochs(n_kills)
     t0 = time.monotonic()
     ref, run = workdir / "uninterrupted", workdir / "interrupted"
     subprocess.run(
@@ -123,12 +143,15 @@ def kill_trials(workdir: Path, n_kills: int = 20, seed: int = 0) -> dict:
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     trials = []
-    while len([t for t in trials if t["killed"]]) < n_kills:
+    while len(trials) < n_kills:
         trial = _one_trial(run, epochs, rng, during_write=len(trials) % 3 == 2)
         trials.append(trial)
         if not trial["killed"]:
             raise RuntimeError(
-                "the run finished before all kills landed; lengthen RUN_ARGS' epochs"
+                f"the run reached its last step ({epochs * STEPS_PER_EPOCH}) after "
+                f"{len(trials) - 1} of {n_kills} kills: the kills landed "
+                f"{trial['steps_logged']} steps in, later than the steps they aimed at "
+                f"({[t['aimed_at_step'] for t in trials]}); nothing was lost, the trial is void"
             )
     subprocess.run(
         _cmd(run, epochs),
