@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import latent  # `latent` (paper §6.1, §6.3.2: walks, arithmetic, turn)
 
     latent.add_cli(sub)
+    from dcgan_lib import status  # `status` (the README's table of every experiment)
+
+    status.add_cli(sub)
     # `guided-backprop` (§6.2) and `forgetting` (§6.3.1) keep their own parsers (their modules'
     # main); everything after the subcommand's name is handed to them
     delegated = {
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             return experiments.run_cli(a)
         if a.command == "latent":
             return latent.run_cli(a)
+        if a.command == "status":
+            return status.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "fid":

@@ -127,3 +127,13 @@ def markdown_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append("| " + " | ".join("–" if r[k] is None else str(r[k]) for k in keys) + " |")
     return "\n".join(lines)
+
+
+def machines(root: Path | None = None) -> dict[str, list[str]]:
+    """Each machine named in the manifest (its ``machine`` field: GPU, driver, CUDA, torch,
+    Python) -> the artifact files it produced, in name order."""
+    out: dict[str, list[str]] = {}
+    for name, entry in sorted(read_manifest(root)["files"].items()):
+        if entry.get("machine"):
+            out.setdefault(entry["machine"], []).append(name)
+    return out

@@ -1,0 +1,259 @@
+"""The status of every experiment of the book, read from ``artifacts/``: what each reproduces, on
+what data, whether its stored results exist, and its headline number.
+
+``status_markdown()`` is the table the README (and the book's intro) shows; nothing in it is
+typed by hand: a row is "stored" only when every file it names is in ``artifacts/`` with the
+sha256 the manifest records, and each headline is computed from those files. Regenerate the
+README's copy with ``python -m dcgan_lib status --write-readme``; a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dcgan_lib import artifacts, experiments
+
+Headline = Callable[[Path], str | None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One experiment of the paper as the book reproduces it."""
+
+    section: str  # the paper's section and figure or table
+    reproduces: str  # what the paper shows there
+    data: str  # the data we use (a stand-in where the paper's is not obtainable)
+    page: str  # the book page, e.g. "notebooks/02_training"
+    artifacts: tuple[str, ...] = ()  # files under artifacts/ the page loads ("name/file")
+    headline: Headline | None = None  # the number to show, from those files
+
+
+def _results(name: str) -> tuple[str, ...]:
+    """The result files of every seed of experiment ``name``."""
+    exp = experiments.get_experiment(name)
+    return tuple(f"{name}/{experiments.RESULT_PREFIX}{s}.json" for s in exp.seeds)
+
+
+def _fid(name: str, root: Path) -> str | None:
+    """'FID-10k/celeba10k 121.4 ± 7.1 (sd, 3 seeds)' from the stored results, or None."""
+    results = experiments.read_results(name, root)
+    if not results:
+        return None
+    dataset, split = experiments.get_experiment(name).references[0]
+    stats = experiments.summarize(results)[f"final:{dataset}/{split}"]
+    return f"{stats['protocol']} {experiments.fid_text(stats)}"
+
+
+def _anchor(name: str) -> str:
+    a = next(a for a in experiments.ANCHORS if a["experiment"] == name)
+    return f"{a['what']}: {a['fid']}"
+
+
+def _faces(root: Path) -> str | None:
+    ours = _fid("celeba_dcgan64", root)
+    return ours and f"{ours}; {_anchor('celeba_dcgan64')}"
+
+
+def _design(root: Path) -> str | None:
+    parts = [
+        f"`{experiments.get_experiment(n).config}` {f.split(' ', 1)[1]}"
+        for n in ("celeba_paper64", "celeba_dcgan64", "celeba_examples64")
+        if (f := _fid(n, root))
+    ]
+    return "FID-10k/celeba10k: " + ", ".join(parts) if parts else None
+
+
+def _cifar(root: Path) -> str | None:
+    ours = _fid("cifar10_imagenet32", root)
+    return ours and f"{ours}; {_anchor('cifar10_imagenet32')} (another network)"
+
+
+def _dedup(root: Path) -> str | None:
+    m = json.loads((root / "dedup_ae" / "metrics.json").read_text())
+    exact = m["planted"]["autoencoder"]["0"]
+    return (
+        f"exact hash collisions find {exact['recall']:.0%} of {exact['n_planted']:,} planted "
+        f"near-duplicates at precision {exact['precision_strict']:.2f}"
+    )
+
+
+def _compute(root: Path) -> str | None:
+    step = json.loads((root / "benchmarks" / "throughput.json").read_text())
+    speedups = [c["speedup"]["fast"] for c in step["step"]["configs"].values()]
+    e2e = step["e2e"]
+    return (
+        f"fast engine {min(speedups):.1f}-{max(speedups):.1f}x pytorch/examples' loop per step, "
+        f"{e2e['speedup_epoch']:.1f}x per epoch from the archive ({step['step']['gpu']})"
+    )
+
+
+_FACES_MODEL = ("celeba_dcgan64/G.pt", "celeba_dcgan64/D.pt")
+CELEBA = "CelebA-10k (for the unreleased 3M-image faces set)"
+
+ROWS: tuple[Row, ...] = (
+    Row("§3, Fig. 1", "the architecture guidelines; the 64 px generator", "none needed",
+        "notebooks/01_architecture"),
+    Row("§4, §4.2", "the training recipe; faces after 1 and 5 epochs and at the end", CELEBA,
+        "notebooks/02_training",
+        _results("celeba_dcgan64") + ("celeba_dcgan64/final.png", "celeba_dcgan64/G.pt"),
+        _faces),
+    Row("§4.1, Figs. 2-3", "LSUN bedrooms after 1 and 5 epochs",
+        "Tiny ImageNet at 64 px (LSUN is not obtainable here)", "notebooks/10_sample_quality",
+        _results("tinyimagenet_dcgan64"), lambda r: _fid("tinyimagenet_dcgan64", r)),
+    Row("§4.1.1", "de-duplication with an autoencoder hash",
+        "near-duplicates planted into Tiny ImageNet and CIFAR-10", "notebooks/03_dedup",
+        ("dedup_ae/metrics.json", "dedup_ae/ae.pt"), _dedup),
+    Row("§4.3", "ImageNet-1k at 32 px", "Tiny ImageNet at 32 px", "notebooks/10_sample_quality",
+        _results("imagenet32_tinyimagenet"), lambda r: _fid("imagenet32_tinyimagenet", r)),
+    Row("§4 (not in the paper)", "the paper's network against pytorch/examples' at equal updates",
+        "CelebA-10k", "notebooks/10_sample_quality",
+        _results("celeba_paper64") + _results("celeba_examples64"), _design),
+    Row("§4 (not in the paper)", "sample quality of a 32 px DCGAN; memorization",
+        "CIFAR-10 train, FID against test and train", "notebooks/10_sample_quality",
+        _results("cifar10_imagenet32"), _cifar),
+    Row("§4 (not in the paper)", "faces trained 200 epochs, best checkpoint kept", "CelebA-10k",
+        "notebooks/10_sample_quality", _results("celeba_dcgan64_long"),
+        lambda r: _fid("celeba_dcgan64_long", r)),
+    Row("§4 (not in the paper)", "training speed and the fast engine's numerics", "CelebA-10k",
+        "notebooks/11_compute", ("benchmarks/throughput.json", "numerics/engines.json"),
+        _compute),
+    Row("§5.1, Table 1", "CIFAR-10 accuracy of D's features + L2-SVM",
+        "D trained on Tiny ImageNet at 32 px", "notebooks/04_cifar10_features",
+        ("imagenet32_tinyimagenet/D.pt", "features_cifar10/metrics.json")),
+    Row("§5.2, Table 2", "SVHN error with 1,000 labels", "SVHN (not obtainable here; downloaded by the user)",
+        "notebooks/05_svhn", ("features_svhn/metrics.json",)),
+    Row("§6.1, Fig. 4", "walking in the latent space", "the faces model (`celeba_dcgan64`)",
+        "notebooks/06_latent_walks", _FACES_MODEL[:1]),
+    Row("§6.2, Fig. 5", "guided backpropagation of D's features",
+        "the faces model; the Tiny ImageNet 64 px model for scenes",
+        "notebooks/07_guided_backprop", _FACES_MODEL[1:] + ("tinyimagenet_dcgan64/D.pt",)),
+    Row("§6.3.1, Fig. 6", "forgetting to draw an object", "the faces model: eyeglasses, hats, smiles",
+        "notebooks/08_forgetting_objects", _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt",)),
+    Row("§6.3.2, Figs. 7-8", "vector arithmetic; the turn vector", "the faces model",
+        "notebooks/09_vector_arithmetic",
+        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "celeba_pose/reliability.json")),
+)  # fmt: skip
+
+
+def stored(name: str, root: Path) -> bool:
+    """Whether ``artifacts/<name>`` exists with the sha256 the manifest records."""
+    folder, filename = name.split("/", 1)
+    try:
+        artifacts.require(folder, filename, root)
+    except artifacts.ArtifactMissing:
+        return False
+    return True
+
+
+def status_rows(root: Path | None = None) -> list[dict]:
+    """Per row: its fields, ``stored`` (files present of files needed) and ``headline``."""
+    root = root or artifacts.artifacts_dir()
+    out = []
+    for row in ROWS:
+        have = sum(stored(a, root) for a in row.artifacts)
+        complete = have == len(row.artifacts)
+        headline = row.headline(root) if row.headline and have else None
+        if complete and headline is None and row.artifacts:
+            headline = "measured when the page is built"
+        if not row.artifacts:
+            state = "computed on the page"
+        elif complete:
+            state = "stored"
+        elif have:
+            state = f"partly stored ({have} of {len(row.artifacts)} files)"
+        else:
+            state = "**not produced yet**"
+        out.append(
+            {"row": row, "have": have, "need": len(row.artifacts), "state": state,
+             "headline": headline}
+        )  # fmt: skip
+    return out
+
+
+def _page_link(page: str, book: bool) -> str:
+    name = page.rsplit("/", 1)[-1]
+    return f"{{doc}}`../{page}`" if book else f"[{name}]({page}.ipynb)"
+
+
+def status_markdown(root: Path | None = None, book: bool = False) -> str:
+    """The status table as Markdown (``book=True``: page links as MyST ``{doc}`` roles)."""
+    lines = [
+        "| paper | what it shows | our data | results | headline (from `artifacts/`) | page |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in status_rows(root):
+        row = s["row"]
+        cells = [row.section, row.reproduces, row.data, s["state"], s["headline"] or "–",
+                 _page_link(row.page, book)]  # fmt: skip
+        if any("|" in c or "\n" in c for c in cells):
+            raise ValueError(f"a status cell of {row.page} holds '|' or a newline: {cells}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def machine_note(root: Path | None = None) -> str:
+    """Which machine made the stored GPU results, from the manifest's ``machine`` fields."""
+    from dcgan_lib.compute import machines
+
+    found = machines(root)
+    if not found:
+        return "No stored result was made on a GPU yet.\n"
+    return "".join(
+        f"The GPU results ({len(files)} files of `artifacts/`) were made on {machine}.\n"
+        for machine, files in found.items()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's copy
+
+BEGIN = "<!-- status: generated by `python -m dcgan_lib status --write-readme`; do not edit -->"
+END = "<!-- end of status -->"
+_BLOCK = re.compile(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), re.S)
+
+
+def readme_block(root: Path | None = None) -> str:
+    """What the README holds between its markers: the status table and the machine note."""
+    return f"{status_markdown(root)}\n{machine_note(root)}"
+
+
+def read_readme_block(text: str) -> str:
+    """What the README holds between its markers (see ``readme_block``)."""
+    match = _BLOCK.search(text)
+    if match is None:
+        raise ValueError(f"no status block in the README: add the lines\n{BEGIN}\n{END}")
+    return match.group(1)
+
+
+def write_readme(path: Path, root: Path | None = None) -> bool:
+    """Replace the README's status table with the current one; True when it changed."""
+    text = path.read_text()
+    read_readme_block(text)  # the markers must be there
+    new = _BLOCK.sub(lambda _: f"{BEGIN}\n{readme_block(root)}{END}", text, count=1)
+    path.write_text(new)
+    return new != text
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("status", help="the status table of every experiment, from artifacts/")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--write-readme", action="store_true", help="rewrite README.md's table")
+
+
+def run_cli(a) -> int:
+    from dcgan_lib.book import repo_root
+
+    if a.write_readme:
+        readme = repo_root() / "README.md"
+        print(f"{readme}: {'updated' if write_readme(readme) else 'already current'}")
+        return 0
+    if a.markdown:
+        print(status_markdown(), end="")
+        return 0
+    for s in status_rows():
+        print(f"{s['row'].section:<24} {s['state']:<32} {s['headline'] or ''}")
+    return 0

@@ -1,0 +1,145 @@
+"""The status table of every experiment: read from artifacts/, and the README's copy is current."""
+
+import json
+
+import pytest
+
+from dcgan_lib import artifacts, compute, status
+from dcgan_lib.__main__ import main
+from dcgan_lib.book import repo_root
+
+MACHINE = "one Test GPU (1 GB), driver 1.0, CUDA 9.9, torch 0.0.1, Python 3.0"
+
+
+def _result(name: str, seed: int, fids: dict[str, tuple[str, float]]) -> dict:
+    """A result_sN.json as run_experiment writes it (the fields the readers use)."""
+    return {
+        "experiment": name,
+        "seed": seed,
+        "steps": 1950,
+        "image_steps": 1950 * 128,
+        "train_minutes": 0.3,
+        "devices": ["Test GPU"],
+        "fid": {
+            key: {"fid": fid, "kid_mean": 0.1, "protocol": protocol, "step": 1950,
+                  "sampling": "BatchNorm eval mode (running statistics)"}
+            for key, (protocol, fid) in fids.items()
+        },
+    }  # fmt: skip
+
+
+def _store(root, name: str, payload: bytes | dict, machine: str | None = None) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+    artifacts.register(name, path, "a test", "", root)
+    if machine:
+        manifest = json.loads((root / "manifest.json").read_text())
+        manifest["files"][name]["machine"] = machine
+        (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _faces(root, fids=(100.0, 110.0, 120.0)) -> None:
+    for seed, fid in zip((1, 2, 3), fids, strict=True):
+        key = {"final:celeba/train": ("FID-10k/celeba10k", fid)}
+        _store(root, f"celeba_dcgan64/result_s{seed}.json", _result("celeba_dcgan64", seed, key),
+               MACHINE)  # fmt: skip
+    _store(root, "celeba_dcgan64/final.png", b"png bytes")
+    _store(root, "celeba_dcgan64/G.pt", b"weights")
+
+
+def _row(rows: list[dict], page: str, section: str | None = None) -> dict:
+    return next(r for r in rows if r["row"].page == page and section in (None, r["row"].section))
+
+
+def test_the_readme_holds_the_current_status_table():
+    readme = (repo_root() / "README.md").read_text()
+    assert status.read_readme_block(readme) == status.readme_block(), (
+        "README.md's status table is stale: run `python -m dcgan_lib status --write-readme`"
+    )
+
+
+def test_nothing_stored_means_not_produced_and_no_headline(tmp_path):
+    rows = status.status_rows(tmp_path)
+    assert len(rows) == len(status.ROWS)
+    for r in rows:
+        if r["row"].artifacts:
+            assert r["state"] == "**not produced yet**" and r["headline"] is None, r["row"]
+        else:
+            assert r["state"] == "computed on the page"
+    assert status.machine_note(tmp_path) == "No stored result was made on a GPU yet.\n"
+
+
+def test_stored_results_give_the_headline_from_their_numbers(tmp_path):
+    _faces(tmp_path)
+    r = _row(status.status_rows(tmp_path), "notebooks/02_training")
+    assert r["state"] == "stored" and r["have"] == r["need"] == 5
+    # mean and sample sd of 100, 110, 120; the anchor from experiments.ANCHORS
+    assert r["headline"].startswith("FID-10k/celeba10k 110.0 ± 10.0 (sd, 3 seeds); ")
+    assert r["headline"].endswith(": 89.1")
+    # the same files feed the §6 rows that need only G
+    assert _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")["state"] == "stored"
+    assert MACHINE in status.machine_note(tmp_path) and "(3 files" in status.machine_note(tmp_path)
+
+
+def test_some_seeds_stored_is_partly_stored(tmp_path):
+    key = {
+        "final:cifar10/test": ("FID-10k/cifar10-test", 44.0),
+        "final:cifar10/train": ("FID-10k/cifar10-train", 45.0),
+    }
+    _store(tmp_path, "cifar10_imagenet32/result_s1.json", _result("cifar10_imagenet32", 1, key))
+    rows = [x for x in status.status_rows(tmp_path) if "cifar10_imagenet32/result_s1.json"
+            in x["row"].artifacts]  # fmt: skip
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["state"] == "partly stored (1 of 3 files)"
+    assert r["headline"].startswith("FID-10k/cifar10-test 44.0 (1 seed); ")
+
+
+def test_a_changed_file_is_not_stored(tmp_path):
+    _faces(tmp_path)
+    (tmp_path / "celeba_dcgan64" / "G.pt").write_bytes(b"other weights")
+    r = _row(status.status_rows(tmp_path), "notebooks/02_training")
+    assert r["have"] == 4 and r["state"] == "partly stored (4 of 5 files)"
+    assert not status.stored("celeba_dcgan64/G.pt", tmp_path)
+
+
+def test_the_markdown_table_has_a_row_per_experiment_and_links_its_page(tmp_path):
+    _faces(tmp_path, fids=(90.0, 90.0, 96.0))
+    text = status.status_markdown(tmp_path)
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(status.ROWS)
+    assert all(line.count("|") == 7 for line in lines)  # 6 cells each, no stray pipes
+    assert "| stored | FID-10k/celeba10k 92.0 ± 3.5 (sd, 3 seeds)" in text
+    assert "[02_training](notebooks/02_training.ipynb)" in text
+    assert "{doc}`../notebooks/02_training`" in status.status_markdown(tmp_path, book=True)
+    for row in status.ROWS:  # every page the table links exists
+        assert (repo_root() / f"{row.page}.ipynb").is_file(), row.page
+
+
+def test_write_readme_replaces_only_the_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{status.BEGIN}\nold table\n{status.END}\n\n## After\n")
+    assert status.write_readme(readme, tmp_path / "artifacts")
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\n\n## After\n")
+    assert status.read_readme_block(text) == status.readme_block(tmp_path / "artifacts")
+    assert not status.write_readme(readme, tmp_path / "artifacts")  # already current
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no status block"):
+        status.write_readme(readme)
+
+
+def test_the_cli_prints_the_table(capsys):
+    assert main(["status", "--markdown"]) == 0
+    assert capsys.readouterr().out == status.status_markdown()
+
+
+def test_machines_group_the_manifest_by_machine(tmp_path):
+    _faces(tmp_path)
+    _store(tmp_path, "benchmarks/throughput.json", {"step": {}}, "another machine")
+    found = compute.machines(tmp_path)
+    assert found == {
+        MACHINE: [f"celeba_dcgan64/result_s{s}.json" for s in (1, 2, 3)],
+        "another machine": ["benchmarks/throughput.json"],
+    }
