@@ -137,3 +137,50 @@ def machines(root: Path | None = None) -> dict[str, list[str]]:
         if entry.get("machine"):
             out.setdefault(entry["machine"], []).append(name)
     return out
+
+
+def machine_of(name: str, root: Path | None = None) -> str | None:
+    """The machine the manifest records for ``artifacts/<name>``, or None."""
+    return read_manifest(root)["files"].get(name, {}).get("machine")
+
+
+def throughput_summary(step: dict) -> list[dict]:
+    """One row per model config of a ``--mode step`` result: each loop's img/s, the fast
+    engine's speed-up over the reference loop, its TFLOP/s and its fraction of the bf16 peak."""
+    rows = []
+    for name, cfg in step["configs"].items():
+        e = cfg["engines"]
+        fraction = cfg.get("fraction_of_peak")
+        rows.append(
+            {
+                "config": name,
+                "reference img/s": round(e["reference"]["img_per_s"]),
+                "eager img/s": round(e["eager"]["img_per_s"]),
+                "fast img/s": round(e["fast"]["img_per_s"]),
+                "fast / reference": f"{cfg['speedup']['fast']:.2f}x",
+                "fast TFLOP/s": round(e["fast"]["tflops"]),
+                "of bf16 peak": None if fraction is None else f"{fraction:.0%}",
+            }
+        )
+    return rows
+
+
+def experiment_times(results: dict[str, list[dict]]) -> list[dict]:
+    """Per experiment (name -> its stored ``result_s*.json`` dicts, see
+    ``dcgan_lib.experiments.read_results``): seeds, steps, and the training and FID seconds of
+    each seed, with the device; experiments with no stored result are left out."""
+    rows = []
+    for name, runs in results.items():
+        if not runs:
+            continue
+        rows.append(
+            {
+                "run": name,
+                "seeds": ", ".join(str(r["seed"]) for r in runs),
+                "steps": runs[0]["steps"],
+                "train s per seed": ", ".join(f"{r['train_minutes'] * 60:.0f}" for r in runs),
+                "FID s per seed": ", ".join(f"{r['fid_minutes'] * 60:.0f}" for r in runs),
+                "device": ", ".join(sorted({d for r in runs for d in r["devices"]})),
+            }
+        )
+    return rows

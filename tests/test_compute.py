@@ -109,3 +109,64 @@ def test_markdown_table():
     table = compute.markdown_table([{"a": 1, "b": None}, {"a": 2, "b": "x"}])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | – |", "| 2 | x |"]
     assert compute.markdown_table([]) == ""
+
+
+def _step_result() -> dict:
+    engines = {
+        "reference": {"img_per_s": 1000.4, "tflops": 10.0},
+        "eager": {"img_per_s": 1500.0, "tflops": 15.0},
+        "fast": {"img_per_s": 4000.0, "tflops": 316.0},
+    }
+    return {
+        "configs": {
+            "dcgan64": {
+                "engines": engines,
+                "speedup": {"eager": 1.5, "fast": 3.9984},
+                "fraction_of_peak": 0.4,
+            }
+        }
+    }
+
+
+def test_throughput_summary_reads_each_loop_and_the_fraction_of_peak():
+    (row,) = compute.throughput_summary(_step_result())
+    assert row == {
+        "config": "dcgan64",
+        "reference img/s": 1000,
+        "eager img/s": 1500,
+        "fast img/s": 4000,
+        "fast / reference": "4.00x",
+        "fast TFLOP/s": 316,
+        "of bf16 peak": "40%",
+    }
+    step = _step_result()
+    del step["configs"]["dcgan64"]["fraction_of_peak"]  # measured without --peak-tflops
+    assert compute.throughput_summary(step)[0]["of bf16 peak"] is None
+
+
+def test_experiment_times_per_seed_and_machine_of(tmp_path):
+    runs = [
+        {"seed": s, "steps": 1950, "train_minutes": m, "fid_minutes": 0.25, "devices": ["GPU A"]}
+        for s, m in ((1, 0.5), (2, 1.0))
+    ]
+    rows = compute.experiment_times({"faces": runs, "absent": []})
+    assert rows == [
+        {
+            "run": "faces",
+            "seeds": "1, 2",
+            "steps": 1950,
+            "train s per seed": "30, 60",
+            "FID s per seed": "15, 15",
+            "device": "GPU A",
+        }
+    ]
+    path = tmp_path / "benchmarks" / "throughput.json"
+    path.parent.mkdir()
+    path.write_text("{}")
+    register("benchmarks/throughput.json", path, "cmd", root=tmp_path)
+    assert compute.machine_of("benchmarks/throughput.json", tmp_path) is None
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["files"]["benchmarks/throughput.json"]["machine"] = "one GPU A"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert compute.machine_of("benchmarks/throughput.json", tmp_path) == "one GPU A"
+    assert compute.machine_of("nothing/here.json", tmp_path) is None
