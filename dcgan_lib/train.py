@@ -408,14 +408,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines written after the checkpoint we resume from (they will be redone)."""
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text().splitlines():
+    text, kept = path.read_text(), []
+    for line in text.splitlines():
         try:
             if json.loads(line)["step"] <= step:
                 kept.append(line + "\n")
         except (ValueError, KeyError):
             continue  # a line cut by a kill: drop it
-    atomic_write(path, lambda f: f.write("".join(kept).encode()))
+    if "".join(kept) != text:  # else the file stays as it is
+        atomic_write(path, lambda f: f.write("".join(kept).encode()))
 
 
 def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -> TrainResult:
