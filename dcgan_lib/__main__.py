@@ -34,7 +34,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", default=d.split)
     p.add_argument(
-        "--out", required=True, help="run folder; an existing checkpoint there is resumed"
+        "--out",
+        required=True,
+        help="run folder; an existing checkpoint there is resumed (with the settings it holds)",
     )
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument(

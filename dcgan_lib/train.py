@@ -7,7 +7,11 @@ batch), then one G step on the same z with the non-saturating loss -log D(G(z)).
 A run folder holds everything: ``checkpoint.pt`` (the full state, written atomically),
 ``metrics.jsonl`` (one JSON line every ``log_every`` steps), ``samples/`` (a grid from a fixed z),
 ``run.json`` (config and status) and ``skipped_images.txt`` when the data had unreadable files.
-Running the same command again resumes exactly where the last checkpoint left off.
+Running the same command again resumes exactly where the last checkpoint left off. A resume keeps
+the settings that define the run (``config.RESUME_KEEPS``: model, data, batch size, lr, betas,
+seed, ...) and the same images, or is refused; the settings it may change (``RESUME_MAY_CHANGE``:
+epochs, time budget, engine, ...) are recorded in ``run.json`` and the next metrics line. A refused
+start leaves no run folder behind.
 
 Two engines run the same ``train_step``: ``eager`` (fp32, batches gathered on the host, the
 reference) and ``fast`` (``dcgan_lib.engine``: data resident on the GPU as uint8, bf16 autocast,
