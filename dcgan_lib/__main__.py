@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from dcgan_lib.config import MODEL_CONFIGS, ConfigError, TrainConfig, get_model_config
 
@@ -33,7 +34,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", default=d.split)
     p.add_argument(
-        "--out", required=True, help="run folder; an existing checkpoint there is resumed"
+        "--out",
+        required=True,
+        help="run folder; an existing checkpoint there is resumed (with the settings it holds)",
     )
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument(
@@ -194,12 +197,25 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, text) in delegated.items():
         sub.add_parser(name, help=text, add_help=False)
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in delegated:
-        import importlib
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        if args and args[0] in delegated:
+            import importlib
 
-        return importlib.import_module(delegated[args[0]][0]).main(args[1:])
-    a = parser.parse_args(argv)
+            return importlib.import_module(delegated[args[0]][0]).main(args[1:])
+        return _run(parser.parse_args(argv))
 
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``warning: ...``, printed between progress bars (no source path)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def _run(a: argparse.Namespace) -> int:
+    """Run the parsed command; an error the user can fix prints ``error: ...`` and returns 2."""
+    from dcgan_lib import dedup, experiments, features_run, latent
     from dcgan_lib.data import DataError
     from dcgan_lib.train import TrainingDiverged
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib.config import ModelConfig
+from dcgan_lib.config import ConfigError, ModelConfig
 from dcgan_lib.experiments import EXPERIMENTS
 from dcgan_lib.models import Discriminator, Generator
 
@@ -124,10 +124,26 @@ def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
 
 
 def load_generator(path: str | os.PathLike) -> Generator:
-    """A float32 Generator in eval mode from an exported ``G.pt`` or a run's ``checkpoint.pt``."""
+    """A float32 Generator in eval mode from an exported ``G.pt`` or a run's ``checkpoint.pt``
+    (a run folder stands for its checkpoint)."""
     from dcgan_lib.train import TrainConfig, load_checkpoint
 
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if path.is_dir() and (path / "checkpoint.pt").is_file():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise ConfigError(
+            f"no generator at {path}: give an exported G.pt (`python -m dcgan_lib export RUN "
+            "--name NAME` writes artifacts/NAME/G.pt) or a run's checkpoint.pt (`python -m "
+            "dcgan_lib train ... --out RUN` writes RUN/checkpoint.pt)"
+        )
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a file it cannot read
+        raise ConfigError(
+            f"{path} is not a generator file ({type(e).__name__}); give an exported G.pt or a "
+            "run's checkpoint.pt"
+        ) from e
     if "format" not in blob:
         return load_weights(Path(path), "G")  # type: ignore[return-value]
     ckpt = load_checkpoint(path)

@@ -137,6 +137,47 @@ def get_model_config(name: str, **overrides: object) -> ModelConfig:
     return dataclasses.replace(MODEL_CONFIGS[name], **overrides)  # type: ignore[arg-type]
 
 
+# What a resumed run keeps: the settings that define the run (its data, its model, the algorithm
+# and its randomness). A resume that asks for another value is refused: it would train another run
+# under the first one's name. "model" stands for every ModelConfig field (image size, z
+# distribution, widths, ...).
+RESUME_KEEPS = (
+    "model",
+    "data",
+    "split",
+    "limit",
+    "keep_list",
+    "batch_size",
+    "lr",
+    "beta1",
+    "beta2",
+    "seed",
+    "n_samples",
+    "sync_bn",
+    "fid_n",
+    "fid_data",
+    "fid_split",
+)
+# What a resume may change (how long, how often to log, where the data and cache live, which
+# engine and device run it); each change is recorded in run.json and the metrics. ``device`` and
+# ``engine`` are recorded as what they resolve to (``auto`` -> cuda / fast, ...). ``out`` is the run.
+RESUME_MAY_CHANGE = (
+    "epochs",
+    "max_minutes",
+    "max_steps",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "sample_epochs",
+    "fid_every",
+    "data_root",
+    "cache_dir",
+    "deterministic",
+    "device",
+    "engine",
+)
+
+
 @dataclass
 class TrainConfig:
     """One training run. Defaults are the paper's §4 settings."""
@@ -192,6 +233,31 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def resume_conflicts(self, saved: TrainConfig) -> list[str]:
+        """How this config differs from a run's ``saved`` one in a setting it must keep
+        (``RESUME_KEEPS``), one "field: run value, asked value" entry each; model fields are
+        named ``model.<field>``. Empty when this config may resume that run."""
+        pairs = [
+            (f"model.{f.name}", getattr(saved.model, f.name), getattr(self.model, f.name))
+            for f in dataclasses.fields(ModelConfig)
+        ]
+        pairs += [
+            (name, getattr(saved, name), getattr(self, name))
+            for name in RESUME_KEEPS
+            if name != "model"
+        ]
+        return [f"{name}: the run has {a!r}, asked {b!r}" for name, a, b in pairs if a != b]
+
+    def resume_changes(self, saved: TrainConfig) -> dict[str, dict]:
+        """The settings a resume may change (``RESUME_MAY_CHANGE``) that this config changes,
+        as {field: {"from": run value, "to": new value}}; ``device`` and ``engine`` are left to
+        ``train``, which records what they resolve to."""
+        return {
+            name: {"from": getattr(saved, name), "to": getattr(self, name)}
+            for name in RESUME_MAY_CHANGE
+            if name not in ("device", "engine") and getattr(saved, name) != getattr(self, name)
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -247,8 +247,7 @@ def run_experiment(
     cfg = train_config(exp, seed, data_root, runs_dir, max_minutes=max_minutes, **train_overrides)
     if cfg.fid_every:
         cfg = dataclasses.replace(cfg, fid_n=fid_n)
-    run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
+    run = Path(cfg.out)  # made by train(), only once its inputs are known good
     ledger_path = run / "experiment.json"
     ledger = _read_ledger(ledger_path)
     device = resolve_device(cfg.device)

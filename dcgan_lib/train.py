@@ -7,7 +7,11 @@ batch), then one G step on the same z with the non-saturating loss -log D(G(z)).
 A run folder holds everything: ``checkpoint.pt`` (the full state, written atomically),
 ``metrics.jsonl`` (one JSON line every ``log_every`` steps), ``samples/`` (a grid from a fixed z),
 ``run.json`` (config and status) and ``skipped_images.txt`` when the data had unreadable files.
-Running the same command again resumes exactly where the last checkpoint left off.
+Running the same command again resumes exactly where the last checkpoint left off. A resume keeps
+the settings that define the run (``config.RESUME_KEEPS``: model, data, batch size, lr, betas,
+seed, ...) and the same images, or is refused; the settings it may change (``RESUME_MAY_CHANGE``:
+epochs, time budget, engine, ...) are recorded in ``run.json`` and the next metrics line. A refused
+start leaves no run folder behind.
 
 Two engines run the same ``train_step``: ``eager`` (fp32, batches gathered on the host, the
 reference) and ``fast`` (``dcgan_lib.engine``: data resident on the GPU as uint8, bf16 autocast,
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -30,6 +35,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -49,6 +55,7 @@ CHECKPOINT_FORMAT = 1
 COLLAPSE_DIVERSITY = 0.05
 COLLAPSE_MIN_STEP = 100
 IN_MEMORY_BYTES = 8 * 2**30
+SKIPPED_SHOWN = 50  # unreadable files listed in a too-few-images error
 
 
 class TrainingDiverged(RuntimeError):
@@ -329,50 +336,91 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _prepare_data(
-    cfg: TrainConfig, out: Path, data: Packed | None, progress: bool, write: bool = True
-) -> Packed:
+def _prepare_data(cfg: TrainConfig, data: Packed | None, progress: bool) -> Packed:
+    """The run's images, checked to fit the model and to hold one batch.
+
+    The loader's warnings (skipped files) are held back until the data passes: a set made too
+    small by unreadable files is reported as one error that lists them."""
+    caught: list[warnings.WarningMessage] = []
     if data is None:
-        data = load_dataset(
-            cfg.data,
-            cfg.data_root,
-            cfg.split,
-            cfg.model.image_size,
-            cfg.cache_dir,
-            cfg.limit,
-            progress=progress,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = load_dataset(
+                cfg.data,
+                cfg.data_root,
+                cfg.split,
+                cfg.model.image_size,
+                cfg.cache_dir,
+                cfg.limit,
+                progress=progress,
+            )
     if data.images.shape[1:] != (cfg.model.image_size, cfg.model.image_size, cfg.model.nc):
         raise DataError(
             f"data of shape {data.images.shape[1:]} does not fit model config "
             f"{cfg.model.name!r} ({cfg.model.image_size}px, {cfg.model.nc} channels)"
         )
-    if data.skipped and write:
-        (out / "skipped_images.txt").write_text(
-            "".join(f"{name}\t{why}\n" for name, why in data.skipped)
-        )
+    skipped = data.skipped
     if cfg.keep_list:
         data = data.subset(read_keep_list(cfg.keep_list, data))
     if len(data) < cfg.batch_size:
-        raise DataError(
-            f"the dataset has {len(data)} images, fewer than one batch of "
-            f"{cfg.batch_size}; lower --batch-size or add images"
-        )
+        raise DataError(_too_few_images(len(data), cfg.batch_size, skipped))
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return data
+
+
+def _too_few_images(n: int, batch_size: int, skipped: list[tuple[str, str]]) -> str:
+    """The error for a set smaller than a batch: one line, then the unreadable files, if any."""
+    if not skipped:
+        return (
+            f"the dataset has {n} images, fewer than one batch of {batch_size}; "
+            "lower --batch-size or add images"
+        )
+    shown = [f"  {name}: {why}" for name, why in skipped[:SKIPPED_SHOWN]]
+    if len(skipped) > SKIPPED_SHOWN:
+        shown.append(f"  ... and {len(skipped) - SKIPPED_SHOWN} more")
+    return "\n".join(
+        [
+            f"the dataset has {n} usable images, fewer than one batch of {batch_size}: "
+            f"{len(skipped)} files were unreadable and skipped (listed below); repair or "
+            "replace them, add images, or lower --batch-size",
+            *shown,
+        ]
+    )
+
+
+def _data_identity(data: Packed) -> dict:
+    """What a resume checks to be training on the same images: their number and names."""
+    digest = hashlib.sha256()
+    for name in data.names:
+        digest.update(name.encode() + b"\n")
+    return {"n_images": len(data), "names_sha256": digest.hexdigest()}
+
+
+def _device_label(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def _samples_logged(diag_path: Path, step: int, name: str) -> bool:
+    """Whether diagnostics.jsonl already has the line of grid ``name`` at ``step``."""
+    return diag_path.exists() and any(
+        r.get("step") == step and r.get("samples") == name for r in read_metrics(diag_path)
+    )
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines written after the checkpoint we resume from (they will be redone)."""
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text().splitlines():
+    text, kept = path.read_text(), []
+    for line in text.splitlines():
         try:
             if json.loads(line)["step"] <= step:
                 kept.append(line + "\n")
         except (ValueError, KeyError):
             continue  # a line cut by a kill: drop it
-    atomic_write(path, lambda f: f.write("".join(kept).encode()))
+    if "".join(kept) != text:  # else the file stays as it is
+        atomic_write(path, lambda f: f.write("".join(kept).encode()))
 
 
 def train(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -> TrainResult:
@@ -401,32 +449,61 @@ def _train_locked(
 ) -> TrainResult:
     out = Path(cfg.out)
     started = time.monotonic()
-    lock = None
+    lock, made = None, []
     if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        lock = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise ConfigError(
-                f"another training process is using the run folder {out}; wait for it, stop "
-                "it, or pass another --out"
-            ) from None
-        for stale in out.glob(".*.tmp"):  # left by a process killed mid-write; never read
-            stale.unlink(missing_ok=True)
-        for stale in (out / "samples").glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        lock, made = _claim_run_folder(out)
     dist.barrier()  # the other ranks read the folder only once rank 0 holds it
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.deterministic or was_deterministic)
     try:
         return _train(cfg, data, progress, out, device, started, dist)
+    except BaseException:
+        if lock is not None and not (out / "run.json").exists():
+            lock.close()  # a refused start (bad data, bad settings): leave nothing behind
+            lock = None
+            _remove_made(made)
+        raise
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         if lock is not None:
             lock.close()
+
+
+def _claim_run_folder(out: Path) -> tuple[IO, list[Path]]:
+    """Create the run folder if needed and hold its lock for the whole run.
+
+    Returns the open lock file and the paths this call created (folders from the outermost, then
+    ``samples/`` and ``.lock``), so that a refused start can remove them again."""
+    made, p = [], out
+    while not p.exists():
+        made.insert(0, p)
+        p = p.parent
+    out.mkdir(parents=True, exist_ok=True)
+    for path, is_dir in ((out / "samples", True), (out / ".lock", False)):
+        if not path.exists():
+            made.append(path)
+        if is_dir:
+            path.mkdir(exist_ok=True)
+    lock = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ConfigError(
+            f"another training process is using the run folder {out}; wait for it, stop "
+            "it, or pass another --out"
+        ) from None
+    for stale in [*out.glob(".*.tmp"), *(out / "samples").glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)  # left by a process killed mid-write; never read
+    return lock, made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the paths a refused start created, innermost first; a folder something else has
+    written into since is kept."""
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink()
 
 
 def _train(
@@ -462,14 +539,22 @@ def _train(
     fixed_z = sample_z(cfg.n_samples, cfg.model, torch.Generator().manual_seed(cfg.seed + 2))
     step, epoch, it = 0, 0, 0
     best_fid = math.inf
+    ran_on = {"engine": engine_name, "device": _device_label(device), "world_size": dist.world_size}
+    # settings changed by resumes: every one in run.json ("resumes"); those not yet in a metrics
+    # line wait in the checkpoint and go into the next line logged (its "resumed" field)
+    history: list[dict] = []
+    notes_to_log: list[dict] = []
+    resumed, changed, saved_data = False, {}, None
 
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         saved = TrainConfig.from_dict(ckpt["config"])
-        if saved.model != cfg.model:
+        conflicts = cfg.resume_conflicts(saved)
+        if conflicts:
             raise ConfigError(
-                f"{ckpt_path} holds a run of model config {saved.model.name!r} "
-                f"({saved.model}), not {cfg.model.name!r}. Use another --out, or the same config."
+                f"{ckpt_path} holds a run started with other settings ({'; '.join(conflicts)}). "
+                "A resumed run keeps its settings: pass the same values to resume it, or "
+                "another --out to start a new run."
             )
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
@@ -486,13 +571,36 @@ def _train(
             )
         step, epoch, it = ckpt["step"], ckpt["epoch"], ckpt["it"]
         best_fid = ckpt.get("best_fid", math.inf)
+        resumed, saved_data = True, ckpt.get("data")
+        history, notes_to_log = list(ckpt.get("history", [])), list(ckpt.get("notes_to_log", []))
+        changed = cfg.resume_changes(saved) | {
+            k: {"from": ckpt[k], "to": v} for k, v in ran_on.items() if ckpt.get(k, v) != v
+        }
+        if changed:
+            note = {"step": step, "changed": changed}
+            history.append(note)
+            notes_to_log.append(note)
+    data = _prepare_data(cfg, data, progress and main)
+    data_id = _data_identity(data)
+    if saved_data is not None and saved_data != data_id:
+        raise DataError(
+            f"{ckpt_path} holds a run trained on {saved_data['n_images']} images, and the data "
+            f"found now has {data_id['n_images']}"
+            + (" with other names" if saved_data["n_images"] == data_id["n_images"] else "")
+            + ". A resumed run keeps its images: point --data-root at the run's data, or pass "
+            "another --out to start a new run."
+        )
+    start_step = step
     if main:
         # lines logged after the checkpoint (or, with none, by a run killed before its first
         # one) are dropped: those steps are redone and logged again
         _truncate_metrics(metrics_path, step)
         _truncate_metrics(diag_path, step)
         _truncate_metrics(fid_path, step)
-    data = _prepare_data(cfg, out, data, progress and main, write=main)
+        if data.skipped:
+            (out / "skipped_images.txt").write_text(
+                "".join(f"{name}\t{why}\n" for name, why in data.skipped)
+            )
 
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last: every batch has 128 images
     total_steps = cfg.epochs * steps_per_epoch
@@ -516,6 +624,7 @@ def _train(
         "world_size": dist.world_size,
         "status": "running",
         "torch": torch.__version__,
+        "resumes": history,  # each resume that changed a setting: {"step", "changed": {...}}
     }
 
     def write_run_info() -> None:
@@ -553,7 +662,10 @@ def _train(
             "z_rng": z_rng.get_state(),
             "fixed_z": fixed_z,
             "best_fid": best_fid,
-            "engine": engine_name,
+            **ran_on,  # engine, device, world_size
+            "data": data_id,
+            "history": history,
+            "notes_to_log": notes_to_log,
         }
         atomic_write(ckpt_path, lambda f: torch.save(state, f))
 
@@ -561,9 +673,15 @@ def _train(
         import torchvision.utils as vutils
 
         sync_buffers()
-        if not main:
-            return
+        if not main or _samples_logged(diag_path, step, name):
+            return  # written before (a finished run started again): once is enough
         x = generate(G, fixed_z)
+        grid = vutils.make_grid(
+            x, nrow=int(math.sqrt(len(x))) or 1, normalize=True, value_range=(-1, 1)
+        )
+        atomic_write(
+            out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png")
+        )
         diversity = sample_diversity(x)
         diag = {
             "step": step,
@@ -571,21 +689,14 @@ def _train(
             "sample_diversity": diversity,
             "collapse_warning": diversity < COLLAPSE_DIVERSITY and step >= COLLAPSE_MIN_STEP,
         }
-        with open(diag_path, "a") as f:
+        with open(diag_path, "a") as f:  # after the grid: a line means its grid is written
             f.write(json.dumps(diag) + "\n")
         if diag["collapse_warning"]:
-            msg = (
+            warnings.warn(
                 f"possible mode collapse at step {step}: samples from the fixed z have "
-                f"diversity {diversity:.4f} < {COLLAPSE_DIVERSITY} (see {diag_path})"
+                f"diversity {diversity:.4f} < {COLLAPSE_DIVERSITY} (see {diag_path})",
+                stacklevel=2,
             )
-            tqdm.write("warning: " + msg)
-            warnings.warn(msg, stacklevel=2)
-        grid = vutils.make_grid(
-            x, nrow=int(math.sqrt(len(x))) or 1, normalize=True, value_range=(-1, 1)
-        )
-        atomic_write(
-            out / "samples" / f"{name}.png", lambda f: vutils.save_image(grid, f, format="png")
-        )
 
     fid_tracker = _FidTracker(cfg, out, device, progress) if cfg.fid_every and main else None
     stop = {"signal": None}
@@ -633,6 +744,9 @@ def _train(
                         "img_per_s": window_steps * cfg.batch_size / max(elapsed, 1e-9),
                         "time": time.monotonic() - started,
                     }
+                    if notes_to_log:  # settings changed by the resume(s) before this line
+                        row["resumed"] = notes_to_log
+                        notes_to_log = []
                     if main:
                         with open(metrics_path, "a") as f:
                             f.write(json.dumps(row) + "\n")
@@ -664,7 +778,8 @@ def _train(
                     save_samples(f"epoch_{epoch:03d}")
         if status == "done" and step >= total_steps and step < cfg.epochs * steps_per_epoch:
             status = "max steps"
-        save_checkpoint()
+        if step > start_step or not resumed or changed:  # else the checkpoint holds this state
+            save_checkpoint()
         save_samples("final")
     except TrainingDiverged:
         status = "diverged"

@@ -4,7 +4,11 @@ import fcntl
 import hashlib
 import importlib.util
 import io
+import json
 import multiprocessing
+import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -17,9 +21,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import dcgan_lib.train as T
-from dcgan_lib.artifacts import ArtifactMissing, require
-from dcgan_lib.config import ConfigError, get_model_config
+from dcgan_lib.__main__ import main
+from dcgan_lib.artifacts import ArtifactMissing, load_generator, require
+from dcgan_lib.config import RESUME_KEEPS, RESUME_MAY_CHANGE, ConfigError, get_model_config
 from dcgan_lib.data import DataError, decode, load_dataset
+from dcgan_lib.experiments import Experiment, run_experiment
 from dcgan_lib.train import TrainingDiverged, load_checkpoint, read_metrics, train
 
 _spec = importlib.util.spec_from_file_location(
@@ -58,6 +64,156 @@ def test_stale_temp_files_from_a_killed_write_are_removed(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     train(smoke_cfg(out, max_steps=4), data=DATA, progress=False)
     assert not stale.exists() and load_checkpoint(out / "checkpoint.pt")["step"] == 4
+
+
+def _final_lines(out):
+    return [r for r in read_metrics(out / "diagnostics.jsonl") if r["samples"] == "final"]
+
+
+def test_a_finished_run_started_again_changes_nothing(tmp_path):
+    out = tmp_path / "run"
+    train(smoke_cfg(out), data=DATA, progress=False)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.is_file()}
+    result = train(smoke_cfg(out), data=DATA, progress=False)
+    assert result.status == "done" and result.step == 12
+    assert len(_final_lines(out)) == 1  # one "final" line, not one per start
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.is_file()}
+    assert after["checkpoint.pt"] == before["checkpoint.pt"]  # not even rewritten
+    assert after["diagnostics.jsonl"] == before["diagnostics.jsonl"]
+
+
+def test_a_kill_while_the_final_grid_is_written_leaves_one_final_line(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real = T.atomic_write
+
+    def killed_at_final_png(path, write):
+        if path.name == "final.png":
+            raise KeyboardInterrupt  # the process dies inside this write
+        real(path, write)
+
+    monkeypatch.setattr(T, "atomic_write", killed_at_final_png)
+    with pytest.raises(KeyboardInterrupt):
+        train(smoke_cfg(out), data=DATA, progress=False)
+    monkeypatch.setattr(T, "atomic_write", real)
+    train(smoke_cfg(out), data=DATA, progress=False)  # the same command again
+    assert [r["step"] for r in _final_lines(out)] == [12]
+    assert (out / "samples" / "final.png").exists()
+
+
+def _cli_train(out, data_root, *extra):
+    argv = ["train", "--config", "smoke32", "--data", "imagefolder", "--data-root", str(data_root)]
+    argv += ["--out", str(out), "--no-progress", "--device", "cpu", *extra]
+    return main(argv)
+
+
+@pytest.mark.parametrize("case", ["missing data root", "empty image folder"])
+def test_a_refused_start_leaves_no_run_folder(case, tmp_path, capsys):
+    root = tmp_path / "missing"
+    if case == "empty image folder":
+        root.mkdir()
+    out = tmp_path / "runs" / "new"  # its parent does not exist either
+    assert _cli_train(out, root) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_refused_start_in_an_existing_empty_folder_leaves_it_empty(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    assert _cli_train(out, tmp_path / "missing") == 2
+    assert list(out.iterdir()) == []
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path):
+    out = tmp_path / "run"
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="batch_size: the run has 16, asked 8"):
+        train(smoke_cfg(out, batch_size=8), data=DATA, progress=False)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_too_few_images_after_skipping_says_the_error_first_then_the_files(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(15):
+        Image.fromarray(
+            np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        ).save(folder / f"{i}.png")
+    for i in range(3):
+        (folder / f"broken{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dcgan_lib", "train", "--config", "smoke32"]
+    cmd += ["--data", "imagefolder", "--data-root", str(folder), "--batch-size", "16"]
+    cmd += ["--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--device", "cpu"]
+    proc = subprocess.run([*cmd, "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(
+        "error: the dataset has 15 usable images, fewer than one batch of 16: 3 files were "
+        "unreadable and skipped"
+    )
+    assert [ln.split(":")[0].strip() for ln in lines[1:]] == [f"broken{i}.png" for i in range(3)]
+    assert "Warning" not in proc.stderr and ".py:" not in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_warnings_are_one_line(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(16):
+        Image.fromarray(np.full((32, 32, 3), i * 8, np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"")
+    rc = _cli_train(tmp_path / "run", folder, "--batch-size", "16", "--max-steps", "1")
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "warning: imagefolder: skipped 1 unreadable images (first: broken.png" in err
+    assert ".py:" not in err
+
+
+def test_fid_on_a_missing_generator_says_what_it_expected(tmp_path, capsys):
+    assert main(["fid", str(tmp_path / "G.pt"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no generator at {tmp_path / 'G.pt'}: give an exported G.pt")
+    assert "python -m dcgan_lib export RUN --name NAME" in err and "checkpoint.pt" in err
+    assert err.count("\n") == 1
+
+
+def test_a_run_folder_stands_for_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    train(smoke_cfg(out, max_steps=1), data=DATA, progress=False)
+    G = load_generator(out)
+    saved = load_checkpoint(out / "checkpoint.pt")["G"]
+    assert all(torch.equal(t, saved[k]) for k, t in G.state_dict().items())
+
+
+def test_an_experiment_resumed_with_a_new_time_budget_is_accepted(tmp_path):
+    tiny = Experiment(
+        name="tiny",
+        config="smoke32",
+        data="synthetic",
+        image_size=32,
+        epochs=1,
+        references=(("synthetic", "test"),),
+        stands_in_for="a test",
+        batch_size=16,
+    )
+    kw = dict(
+        runs_dir=tmp_path / "runs",
+        root=tmp_path / "artifacts",
+        progress=False,
+        experiment=tiny,
+        limit=64,
+        device="cpu",
+        log_every=1,
+    )
+    part = run_experiment("tiny", max_minutes=1e-9, **kw)
+    assert part["status"] == "incomplete" and part["train_status"] == "time budget"
+    # the next call brings another budget (each call of a job is given what is left)
+    again = run_experiment("tiny", max_minutes=2e-9, **kw)
+    assert again["status"] == "incomplete" and again["step"] == 2
+    info = json.loads((tmp_path / "runs" / "tiny-s1" / "run.json").read_text())
+    assert info["resumes"] == [{"step": 1, "changed": {"max_minutes": {"from": 1e-9, "to": 2e-9}}}]
 
 
 # --- bad data ------------------------------------------------------------------------------
@@ -299,3 +455,17 @@ def test_how_to_run_quotes_the_stored_report():
     for row in report["bad_inputs"]:
         assert f"| {row['input']} |" in page
     assert report["command"] in page
+
+
+def _listed(page: str, start: str, end: str) -> list[str]:
+    """The `names` the page lists between ``start`` and ``end``, parenthetical remarks aside."""
+    text = " ".join(page[page.index(start) + len(start) :].split(end)[0].split())
+    return re.findall(r"`(\w+)`", re.sub(r"\([^()]*\)", "", text))
+
+
+def test_how_to_run_lists_exactly_the_settings_a_resume_checks():
+    page = (Path(__file__).parent.parent / "book/how_to_run.md").read_text()
+    keeps = _listed(page, "(`dcgan_lib.config.RESUME_KEEPS`):", "; the images")
+    assert keeps == list(RESUME_KEEPS)
+    may_change = _listed(page, "(`RESUME_MAY_CHANGE`):", ". Each")
+    assert may_change == list(RESUME_MAY_CHANGE)

@@ -1,19 +1,29 @@
 """Paper §4 training: one step, exact resume, time budget, signals, samples, metrics, the CLI."""
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _smoke import DATA, assert_same_training_state, smoke_cfg
 
 from dcgan_lib.__main__ import main
-from dcgan_lib.config import ConfigError, TrainConfig, get_model_config
+from dcgan_lib.config import (
+    RESUME_KEEPS,
+    RESUME_MAY_CHANGE,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    get_model_config,
+)
 from dcgan_lib.models import Discriminator, Generator, sample_z
 from dcgan_lib.train import (
     load_checkpoint,
@@ -25,7 +35,8 @@ from dcgan_lib.train import (
 
 
 def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if k not in ("img_per_s", "time")} for r in rows]
+    """Metrics rows without timing, and without the note a resume adds (what it changed)."""
+    return [{k: v for k, v in r.items() if k not in ("img_per_s", "time", "resumed")} for r in rows]
 
 
 def test_one_step_changes_both_nets_and_gives_finite_losses():
@@ -127,7 +138,7 @@ def test_samples_at_epochs_and_metrics_fields(tmp_path):
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     out = tmp_path / "run"
     train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
-    with pytest.raises(ConfigError, match="holds a run of model config 'smoke32'"):
+    with pytest.raises(ConfigError, match="other settings .model.ngf: the run has 8, asked 16"):
         train(smoke_cfg(out, model=get_model_config("smoke32", ngf=16)), data=DATA, progress=False)
 
 
@@ -253,3 +264,200 @@ def test_checkpoint_loads_on_cpu_as_plain_tensors(tmp_path):
     assert ckpt["format"] == 1 and ckpt["step"] == 2
     assert all(t.device.type == "cpu" for t in ckpt["G"].values())
     assert TrainConfig.from_dict(ckpt["config"]) == smoke_cfg(out, max_steps=2)
+
+
+# --- a resume keeps the run's settings -------------------------------------------------------
+
+# a value other than smoke_cfg's for every setting a resume keeps (model fields one by one)
+OTHER_VALUE = {
+    "model.name": "smoke32b",
+    "model.image_size": 64,
+    "model.nz": 8,
+    "model.ngf": 16,
+    "model.ndf": 16,
+    "model.nc": 1,
+    "model.kernel_size": 3,
+    "model.z_dist": "normal",
+    "model.g_project": "conv",
+    "model.d_output": "conv",
+    "model.g_layers": ((16, 2), (8, 2), (3, 2)),
+    "model.d_layers": ((8, 2), (16, 2), (32, 2)),
+    "model.g_start_channels": 32,
+    "model.bn_eps": 1e-3,
+    "model.leaky_slope": 0.1,
+    "model.init_std": 0.01,
+    "data": "cifar10",
+    "split": "test",
+    "limit": 32,
+    "keep_list": "keep.txt",
+    "batch_size": 8,
+    "lr": 1e-3,
+    "beta1": 0.9,
+    "beta2": 0.99,
+    "seed": 7,
+    "n_samples": 16,
+    "sync_bn": True,
+    "fid_n": 500,
+    "fid_data": "cifar10",
+    "fid_split": "test",
+}
+KEPT = [f"model.{f.name}" for f in dataclasses.fields(ModelConfig)] + [
+    name for name in RESUME_KEEPS if name != "model"
+]
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """A run stopped at step 2 (checkpoint at 2), to be copied and resumed."""
+    out = tmp_path_factory.mktemp("stopped") / "run"
+    train(smoke_cfg(out, max_steps=2), data=DATA, progress=False)
+    return out
+
+
+def _copy(run, tmp_path):
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_every_field_is_either_kept_or_changeable_on_resume():
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert not set(RESUME_KEEPS) & set(RESUME_MAY_CHANGE)
+    assert set(RESUME_KEEPS) | set(RESUME_MAY_CHANGE) | {"out"} == names
+    assert set(KEPT) == set(OTHER_VALUE)
+
+
+@pytest.mark.parametrize("name", KEPT)
+def test_a_resume_with_another_value_of_a_kept_setting_is_refused(name, stopped_run, tmp_path):
+    out = _copy(stopped_run, tmp_path)
+    before = _files(out)
+    value = OTHER_VALUE[name]
+    if name.startswith("model."):
+        model = dataclasses.replace(get_model_config("smoke32"), **{name[6:]: value})
+        cfg = smoke_cfg(out, model=model)
+    else:
+        cfg = smoke_cfg(out, **{name: value})
+    base = smoke_cfg(out)
+    old = getattr(base.model, name[6:]) if name.startswith("model.") else getattr(base, name)
+    with pytest.raises(ConfigError) as e:
+        train(cfg, data=DATA, progress=False)
+    message = str(e.value)
+    assert f"{name}: the run has {old!r}, asked {value!r}" in message
+    assert "pass the same values" in message and "another --out" in message
+    assert "\n" not in message
+    assert _files(out) == before  # the run is untouched: resumable as it was
+
+
+def test_the_refusal_names_every_difference(stopped_run, tmp_path):
+    out = _copy(stopped_run, tmp_path)
+    with pytest.raises(ConfigError) as e:
+        train(smoke_cfg(out, batch_size=8, lr=1e-3, seed=7), data=DATA, progress=False)
+    assert (
+        "(batch_size: the run has 16, asked 8; lr: the run has 0.0002, asked 0.001; "
+        "seed: the run has 1, asked 7)" in str(e.value)
+    )
+
+
+class _NoFid:  # stands in for the FID tracker (no Inception network in this test)
+    def __init__(self, *a):
+        pass
+
+
+CHANGEABLE = {
+    "epochs": 4,
+    "max_minutes": 100.0,
+    "max_steps": 4,
+    "log_every": 1,
+    "sample_every": 3,
+    "checkpoint_every": 3,
+    "sample_epochs": (2,),
+    "fid_every": 1000,
+    "data_root": "/elsewhere",
+    "cache_dir": "/elsewhere/cache",
+    "deterministic": False,
+}
+
+
+@pytest.mark.parametrize("name", [*CHANGEABLE, "engine"])
+def test_a_legitimate_change_on_resume_is_recorded(name, stopped_run, tmp_path, monkeypatch):
+    import dcgan_lib.train as T
+
+    monkeypatch.setattr(T, "_FidTracker", _NoFid)
+    out = _copy(stopped_run, tmp_path)
+    changed = {"max_steps": {"from": 2, "to": 4}}
+    if name == "engine":  # recorded as what it resolves to
+        kw = {"engine": "fast"}
+        changed["engine"] = {"from": "eager", "to": "fast"}
+    else:
+        kw = {name: CHANGEABLE[name]}
+        was = getattr(smoke_cfg(out, max_steps=2), name)
+        changed[name] = {"from": was, "to": CHANGEABLE[name]}
+    result = train(smoke_cfg(out, **{"max_steps": 4} | kw), data=DATA, progress=False)
+    assert result.step == 4
+    note = json.loads(json.dumps({"step": 2, "changed": changed}))  # tuples become lists
+    assert json.loads((out / "run.json").read_text())["resumes"] == [note]
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r.get("resumed") for r in rows if r["step"] > 2][0] == [note]  # the first new line
+    assert sum("resumed" in r for r in rows) == 1
+
+
+def test_a_resume_compares_with_the_settings_of_the_last_one(stopped_run, tmp_path):
+    out = _copy(stopped_run, tmp_path)
+    train(smoke_cfg(out, max_steps=4, lr=2e-4, log_every=1), data=DATA, progress=False)
+    train(smoke_cfg(out, max_steps=6, log_every=1), data=DATA, progress=False)
+    assert json.loads((out / "run.json").read_text())["resumes"] == [
+        {
+            "step": 2,
+            "changed": {"max_steps": {"from": 2, "to": 4}, "log_every": {"from": 2, "to": 1}},
+        },
+        {"step": 4, "changed": {"max_steps": {"from": 4, "to": 6}}},
+    ]
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "resumed" in r] == [3, 5]
+
+
+def test_a_device_that_resolves_to_the_same_one_is_not_a_change(stopped_run, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("auto is cuda here")
+    out = _copy(stopped_run, tmp_path)
+    train(smoke_cfg(out, device="auto", max_steps=4), data=DATA, progress=False)
+    changes = json.loads((out / "run.json").read_text())["resumes"][0]["changed"]
+    assert changes == {"max_steps": {"from": 2, "to": 4}}
+
+
+def test_a_change_not_yet_logged_goes_into_the_next_metrics_line(stopped_run, tmp_path):
+    # resumed with a time budget that stops it after one step, before its next metrics line:
+    # the note waits in the checkpoint and reaches the line at step 4 with the next resume's
+    out = _copy(stopped_run, tmp_path)
+    train(smoke_cfg(out, max_minutes=1e-9, log_every=4), data=DATA, progress=False)
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [2]
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    train(smoke_cfg(out, max_steps=4, log_every=4), data=DATA, progress=False)
+    row = read_metrics(out / "metrics.jsonl")[-1]
+    assert row["step"] == 4 and [n["step"] for n in row["resumed"]] == [2, 3]
+    assert row["resumed"][1]["changed"] == {
+        "max_minutes": {"from": 1e-9, "to": None},
+        "max_steps": {"from": None, "to": 4},
+    }
+    assert json.loads((out / "run.json").read_text())["resumes"] == row["resumed"]
+
+
+@pytest.mark.parametrize("subset", ["fewer images", "other images"])
+def test_a_resume_on_other_images_is_refused(subset, stopped_run, tmp_path):
+    from dcgan_lib.data import DataError
+
+    out = _copy(stopped_run, tmp_path)
+    if subset == "fewer images":
+        data, match = (
+            DATA.subset(np.arange(48)),
+            "trained on 64 images, and the data found now has 48",
+        )
+    else:
+        data = DATA.subset(np.arange(64))
+        data.names = [f"other/{i}" for i in range(64)]
+        match = "has 64 with other names"
+    before = _files(out)
+    with pytest.raises(DataError, match=match):
+        train(smoke_cfg(out), data=data, progress=False)
+    assert _files(out) == before
