@@ -20,6 +20,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dcgan_lib.artifacts import ArtifactMissing, require
+from dcgan_lib.book import not_produced
+
 
 def rgb(img: torch.Tensor | np.ndarray) -> np.ndarray:
     """One image -> (S, S, 3) float in [0, 1] for ``imshow`` (see the module docstring)."""
@@ -46,6 +49,19 @@ def show(fig_or_path: Figure | str | os.PathLike) -> None:
         display(Image(filename=str(fig_or_path)))
 
 
+def show_study_figure(figures: dict, study: str, name: str) -> None:
+    """Show figure ``name`` of a study: drawn on this page (in ``figures``: smoke and full
+    modes) or stored by the study's command (``artifacts/<study>/<name>``, book mode); when
+    neither exists, the not-produced message naming the command."""
+    if name in figures:
+        show(figures[name])
+        return
+    try:
+        show(require(study, name))
+    except ArtifactMissing as e:
+        not_produced(e)
+
+
 def image_grid(
     rows: Sequence[Sequence[torch.Tensor | np.ndarray]],
     title: str = "",
@@ -56,7 +72,7 @@ def image_grid(
     """A grid of images, row by row (rows may be shorter than the longest: blank cells);
     ``row_labels`` on the left, ``titles[r][c]`` above each image."""
     n_cols = max((len(r) for r in rows), default=0)
-    head = 0.3 * bool(title) + 0.15 * (titles is not None)  # inches above the first row
+    head = 0.35 * bool(title) + 0.2 * (titles is not None)  # inches above the first row
     height = cell * max(len(rows), 1) + head + 0.1
     fig = Figure(figsize=(cell * max(n_cols, 1) + 0.4, height))
     axes = fig.subplots(max(len(rows), 1), max(n_cols, 1), squeeze=False)

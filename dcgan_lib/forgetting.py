@@ -617,7 +617,7 @@ class ForgettingConfig:
 
     objects: tuple[str, ...] = ("Eyeglasses", "Wearing_Hat", "Smiling")  # paper: windows
     n_pool: int = 3000  # samples judged, to find the annotated ones
-    n_annotated: int = 150  # paper: 150 samples (52 of them had windows)
+    n_annotated: int = 150  # paper: 150 samples, 52 window boxes drawn on them
     min_annotated: int = 10  # fewer samples with the object: the object is skipped (reported)
     n_eval: int = 1000  # fresh samples judged before and after dropping
     n_random: int = 4  # random-map control draws (not in the paper)

@@ -698,6 +698,20 @@ def load_faces_generator(root=None) -> nn.Module:
     return load_generator(require(ARTIFACT, "G.pt", root))
 
 
+def faces_model_summary(root=None) -> dict[str, str]:
+    """The stored faces model in words, for a page: its FID-10k and number of updates, from
+    ``artifacts/celeba_dcgan64/result_s1.json`` (the run whose G is stored); "not produced yet"
+    without it."""
+    from dcgan_lib.artifacts import ArtifactMissing, require
+
+    try:
+        result = json.loads(require(ARTIFACT, "result_s1.json", root).read_text())
+    except ArtifactMissing:
+        return {"fid": "not produced yet", "steps": "not produced yet"}
+    fid = next(v["fid"] for k, v in result["fid"].items() if k.startswith("final"))
+    return {"fid": f"{fid:.1f}", "steps": f"{result['steps']:,}"}
+
+
 def run_faces_study(
     G: nn.Module,
     classifier: nn.Module | None,
