@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib.config import ModelConfig, get_model_config
 from dcgan_lib.models import eval_mode, generate, sample_z
@@ -663,7 +664,9 @@ def _box_mask(box: Box, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> ForgettingResult:
+def run_forgetting_study(
+    cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: bool = False
+) -> ForgettingResult:
     """The §6.3.1 measurement for each object of ``cfg.objects``.
 
     1. ``n_pool`` samples (seeds 0, 1, ...) are judged; the first ``n_annotated`` the judge says
@@ -690,7 +693,9 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
     # 1. the annotated samples
     pool_seeds = np.arange(cfg.n_pool)
     probs = []
-    for i in range(0, cfg.n_pool, cfg.batch_size):
+    for i in tqdm(
+        range(0, cfg.n_pool, cfg.batch_size), desc="judging the pool", disable=not progress
+    ):
         probs.append(
             judge.predict(generate(G, z_from_seeds(pool_seeds[i : i + cfg.batch_size], mcfg)))
         )
@@ -752,7 +757,8 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
     }
     eval_seeds = cfg.eval_seed + np.arange(cfg.n_eval)
     with eval_mode(G):
-        for i in range(0, cfg.n_eval, cfg.batch_size):
+        batches = range(0, cfg.n_eval, cfg.batch_size)
+        for i in tqdm(batches, desc="before / after", disable=not progress):
             h = forward_to(G, z_from_seeds(eval_seeds[i : i + cfg.batch_size], mcfg), cfg.layer)
             x0 = forward_from(G, h, cfg.layer)
             has0 = (judge.predict(x0) > cfg.threshold).numpy()
@@ -924,7 +930,7 @@ def _cli(args: argparse.Namespace) -> int:
         if args.export and args.mode != "book":
             raise ValueError("--export stores the book's study: use --mode book")
         G, judge = study_inputs(args.mode)
-        result = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge)
+        result = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge, progress=True)
         metrics = result.metrics
         if args.export:
             from dcgan_lib.artifacts import export_study, invoked_command
