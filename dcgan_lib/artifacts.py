@@ -11,7 +11,10 @@ import datetime
 import hashlib
 import json
 import os
+import platform
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -55,6 +58,23 @@ PRODUCERS = {
         "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"
     ),
+    # the §6 studies of the stored faces model (celeba_dcgan64), each by its own command
+    "latent_walks": (
+        "python -m dcgan_lib latent --parts walks neighbours --data-root ../shared/data --export"
+        "  (CPU, about 1 min)"
+    ),
+    "vector_arithmetic": (
+        "python -m dcgan_lib latent --parts arithmetic turn --export  (CPU, about 10 min)"
+    ),
+    "guided_backprop_faces": (
+        "python -m dcgan_lib guided-backprop --model faces --data-root ../shared/data --export"
+        "  (CPU, about 3 min)"
+    ),
+    "guided_backprop_scenes": (
+        "python -m dcgan_lib guided-backprop --model scenes --data-root ../shared/data --export"
+        "  (CPU, after the scene model tinyimagenet_dcgan64 is stored)"
+    ),
+    "forgetting_faces": "python -m dcgan_lib forgetting study --export  (CPU, about 10 min)",
 }
 
 
@@ -211,8 +231,11 @@ def register(
     command: str = "",
     config: str = "",
     root: Path | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest."""
+    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest.
+
+    ``extra``: more fields of its entry (``machine``, ``cpu_seconds``, ...)."""
     root = root or artifacts_dir()
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -226,6 +249,92 @@ def register(
         "config": config,
         "command": command or PRODUCERS.get(name.split("/")[0], ""),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Studies of stored models (paper §6): metrics.json + figure PNGs, tied to the files they read
+
+
+def invoked_command() -> str:
+    """The command line of this process as the user typed it (``python -m dcgan_lib ...``)."""
+    mod = Path(sys.argv[0]).stem
+    prog = "python -m dcgan_lib" if mod == "__main__" else f"python -m dcgan_lib.{mod}"
+    return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
+
+
+def machine_description() -> str:
+    """This machine in words, for a manifest entry: the CPU (or GPU), torch and Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    where = f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu})"
+    if torch.cuda.is_available():
+        where = f"{torch.cuda.get_device_name()}, {where}"
+    return f"{where}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def export_study(
+    name: str,
+    metrics: dict,
+    figures: dict[str, bytes],
+    inputs: list[str],
+    command: str,
+    cpu_seconds: float,
+    wall_seconds: float,
+    root: Path | None = None,
+) -> list[Path]:
+    """Write a study's ``artifacts/<name>/metrics.json`` and its figures (PNG bytes by file
+    name), and register each with the command, this machine and the CPU time.
+
+    ``inputs``: the artifacts it read (``"celeba_dcgan64/G.pt"``, ...); their sha256 go into the
+    metrics, so ``load_study`` can tell results of an older model from current ones. Figures must
+    be made of generated samples only: never of dataset images."""
+    root = root or artifacts_dir()
+    manifest = read_manifest(root)["files"]
+    run = {
+        "command": command,
+        "machine": machine_description(),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "wall_seconds": round(wall_seconds, 1),
+        "inputs": {f: manifest[f]["sha256"] for f in inputs},
+    }
+    dest = root / name
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "metrics.json").write_text(json.dumps({**metrics, "run": run}, indent=1) + "\n")
+    for filename, png in figures.items():
+        (dest / filename).write_bytes(png)
+    extra = {k: run[k] for k in ("machine", "cpu_seconds", "wall_seconds")}
+    config = json.dumps(metrics.get("config", ""), sort_keys=True)
+    return [
+        register(f"{name}/{f}", dest / f, command, config, root, extra)
+        for f in ["metrics.json", *figures]
+    ]
+
+
+def load_study(name: str, config: dict | None = None, root: Path | None = None) -> dict:
+    """The metrics of a stored study (``export_study``), checked: its files' sha256, that the
+    models it read are the stored ones, and (given ``config``) that it ran at these sizes.
+    Otherwise ArtifactMissing, whose message names the command that makes it again."""
+    root = root or artifacts_dir()
+    metrics = json.loads(require(name, "metrics.json", root).read_text())
+    command = PRODUCERS.get(name, f"the command that produces {name}")
+    manifest = read_manifest(root)["files"]
+    for f, digest in metrics["run"]["inputs"].items():
+        if f not in manifest or manifest[f]["sha256"] != digest:
+            raise ArtifactMissing(
+                f"{name} was computed from another {f} than the stored one: run {command}"
+            )
+    if config is not None and metrics.get("config") != json.loads(json.dumps(config)):
+        raise ArtifactMissing(
+            f"{name} was computed with other sizes than this page's: run {command}"
+        )
+    return metrics

@@ -52,6 +52,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib.config import ModelConfig, get_model_config
 from dcgan_lib.models import eval_mode, generate, sample_z
@@ -365,6 +367,7 @@ class ObjectRegression:
             "n_maps": len(self.weights),
             "n_dropped": len(self.maps),
             "maps": self.maps.tolist(),
+            "weights": [round(float(w), 6) for w in self.weights],
             "n_positive": self.n_positive,
             "n_negative": self.n_negative,
             "train_accuracy": round(self.train_accuracy, 4),
@@ -615,7 +618,7 @@ class ForgettingConfig:
 
     objects: tuple[str, ...] = ("Eyeglasses", "Wearing_Hat", "Smiling")  # paper: windows
     n_pool: int = 3000  # samples judged, to find the annotated ones
-    n_annotated: int = 150  # paper: 150 samples (52 of them had windows)
+    n_annotated: int = 150  # paper: 150 samples, 52 window boxes drawn on them
     min_annotated: int = 10  # fewer samples with the object: the object is skipped (reported)
     n_eval: int = 1000  # fresh samples judged before and after dropping
     n_random: int = 4  # random-map control draws (not in the paper)
@@ -634,7 +637,9 @@ FORGETTING_CONFIGS = {
     "smoke": ForgettingConfig(
         objects=("Red_Bar",), n_pool=400, n_annotated=60, n_eval=200, n_random=3, n_figure=6
     ),
-    "book": ForgettingConfig(),
+    # the stored study (artifacts/forgetting_faces): the undertrained faces model draws glasses
+    # on about 2% of samples and hats on fewer than 1%, so 6,000 are judged to find them
+    "book": ForgettingConfig(n_pool=6000, n_random=8),
     "full": ForgettingConfig(n_pool=20_000, n_eval=10_000, n_random=10),
 }
 
@@ -659,7 +664,9 @@ def _box_mask(box: Box, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> ForgettingResult:
+def run_forgetting_study(
+    cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: bool = False
+) -> ForgettingResult:
     """The §6.3.1 measurement for each object of ``cfg.objects``.
 
     1. ``n_pool`` samples (seeds 0, 1, ...) are judged; the first ``n_annotated`` the judge says
@@ -686,7 +693,9 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
     # 1. the annotated samples
     pool_seeds = np.arange(cfg.n_pool)
     probs = []
-    for i in range(0, cfg.n_pool, cfg.batch_size):
+    for i in tqdm(
+        range(0, cfg.n_pool, cfg.batch_size), desc="judging the pool", disable=not progress
+    ):
         probs.append(
             judge.predict(generate(G, z_from_seeds(pool_seeds[i : i + cfg.batch_size], mcfg)))
         )
@@ -748,7 +757,8 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
     }
     eval_seeds = cfg.eval_seed + np.arange(cfg.n_eval)
     with eval_mode(G):
-        for i in range(0, cfg.n_eval, cfg.batch_size):
+        batches = range(0, cfg.n_eval, cfg.batch_size)
+        for i in tqdm(batches, desc="before / after", disable=not progress):
             h = forward_to(G, z_from_seeds(eval_seeds[i : i + cfg.batch_size], mcfg), cfg.layer)
             x0 = forward_from(G, h, cfg.layer)
             has0 = (judge.predict(x0) > cfg.threshold).numpy()
@@ -785,6 +795,7 @@ def run_forgetting_study(cfg: ForgettingConfig, G: nn.Module, judge: Judge) -> F
             "negatives": "contrast" if t != obj else "same images (paper)",
             "box": list(judge.bands[obj]),
             "n_annotated": len(boxes[t].boxes),
+            "annotated_seeds": [int(v) for v in boxes[t].seeds],
             "pool_rate": float((pool_p[:, c] > cfg.threshold).mean()),
             "regression": regs[t].summary(),
             "rate_before": pos_before[c] / n,
@@ -833,19 +844,38 @@ def _plain(x):
     return x
 
 
-def load_faces_generator() -> nn.Module:
-    """The exported faces G (``artifacts/celeba_dcgan64/G.pt``); raises ArtifactMissing."""
-    from dcgan_lib.artifacts import load_generator, require
-
-    return load_generator(require("celeba_dcgan64", "G.pt"))
-
-
 def study_inputs(mode: str) -> tuple[nn.Module, Judge]:
     """(G, judge) for a mode: smoke = the planted toy; book / full = the stored faces models."""
+    from dcgan_lib.latent import load_faces_generator
+
     if mode == "smoke":
         G = PlantedGenerator()
         return G, toy_judge(G.band)
     return load_faces_generator(), face_judge()
+
+
+STORED = "forgetting_faces"  # artifacts/forgetting_faces: the book's study of the stored G
+INPUTS = ["celeba_dcgan64/G.pt", "celeba_attributes/classifier.pt"]
+
+
+def figure_name(entry: str) -> str:
+    """The stored figure of an entry: ``"Eyeglasses, contrast"`` -> ``eyeglasses_contrast.png``."""
+    return entry.lower().replace(", ", "_").replace(" ", "_") + ".png"
+
+
+def study_figures(result: ForgettingResult) -> dict:
+    """Fig. 6's layout per measured entry, by file name (``figure_name``): fresh samples that
+    show the object, unmodified / with its maps dropped / with as many random maps dropped.
+    Generated samples only. Paper: §6.3.1."""
+    from dcgan_lib.figures6 import before_after_figure  # matplotlib: only for pictures
+
+    out = {}
+    for entry, figs in result.figures.items():
+        n = result.metrics["objects"][entry]["regression"]["n_dropped"]
+        out[figure_name(entry)] = before_after_figure(
+            f"{entry}: {n} maps dropped", figs["before"], figs["dropped"], figs["random"]
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -862,6 +892,11 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("study", help="the faces measurement (smoke: the planted toy)")
     s.add_argument("--mode", default="book", choices=sorted(FORGETTING_CONFIGS))
     s.add_argument("--out", default=None, help="write the metrics JSON here")
+    s.add_argument(
+        "--export",
+        action="store_true",
+        help=f"store the book's study (metrics and figures) in artifacts/{STORED}",
+    )
     f = sub.add_parser("fit", help="boxes JSON -> the maps to drop (JSON)")
     f.add_argument("--generator", required=True, help="an exported G.pt or a run's checkpoint.pt")
     f.add_argument("--boxes", required=True, help="the box file (see parse_boxes)")
@@ -891,8 +926,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cli(args: argparse.Namespace) -> int:
     if args.cmd == "study":
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if args.export and args.mode != "book":
+            raise ValueError("--export stores the book's study: use --mode book")
         G, judge = study_inputs(args.mode)
-        metrics = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge).metrics
+        result = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge, progress=True)
+        metrics = result.metrics
+        if args.export:
+            from dcgan_lib.artifacts import export_study, invoked_command
+            from dcgan_lib.figures6 import png_bytes
+
+            pngs = {f: png_bytes(fig) for f, fig in study_figures(result).items()}
+            for path in export_study(
+                STORED,
+                metrics,
+                pngs,
+                INPUTS,
+                invoked_command(),
+                time.process_time() - cpu0,
+                time.perf_counter() - wall0,
+            ):
+                print("wrote", path, file=sys.stderr)
         text = json.dumps(metrics, indent=1)
         if args.out:
             Path(args.out).write_text(text + "\n")

@@ -47,6 +47,7 @@ import copy
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -55,8 +56,8 @@ import torch
 from torch import nn
 
 from dcgan_lib.config import ModelConfig, get_model_config
-from dcgan_lib.data import to_float
-from dcgan_lib.models import Discriminator, Generator, eval_mode
+from dcgan_lib.data import to_float, to_uint8
+from dcgan_lib.models import Discriminator, Generator, eval_mode, generate, sample_z
 
 RULES = ("zero", "slope", "none")
 # which trained model explains which data: (artifact name, dataset of its training images)
@@ -246,6 +247,29 @@ def rule_similarity(a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:
     return {"cosine": cos, "spearman": rho}
 
 
+def map_concentration(maps: torch.Tensor, fraction: float = 0.1) -> np.ndarray:
+    """(B, C, S, S) maps -> (B,): the share of each map's absolute gradient (summed over
+    channels) held by its top ``fraction`` of pixels. ``fraction`` for a map spread evenly; 1 for
+    a map on a few pixels; NaN for a map without gradient. Ours: the paper reads its maps by eye."""
+    a = maps.detach().abs().sum(1).flatten(1).double()  # (B, S*S)
+    k = max(1, int(round(fraction * a.shape[1])))
+    top = a.topk(k, dim=1).values.sum(1)
+    total = a.sum(1)
+    return torch.where(total > 0, top / total.clamp_min(1e-300), float("nan")).numpy()
+
+
+def map_agreement(maps: torch.Tensor) -> float:
+    """(B, C, S, S) maps of one feature's top images -> the mean cosine similarity, over pairs of
+    maps, of where their absolute gradient lies (summed over channels): 1 when every map puts its
+    weight on the same pixels. Ours: the paper reads its maps by eye."""
+    a = torch.nn.functional.normalize(maps.detach().abs().sum(1).flatten(1).double(), dim=1)
+    n = len(a)
+    if n < 2:
+        raise ValueError("map_agreement needs at least 2 maps")
+    sim = a @ a.T
+    return float((sim.sum() - sim.diagonal().sum()) / (n * n - n))
+
+
 def to_display(maps: torch.Tensor, clip_std: float = 3.0) -> np.ndarray:
     """Maps (B, 3, S, S) -> (B, S, S, 3) in [0, 1]: each map centred, scaled by its own std.
 
@@ -308,7 +332,6 @@ def random_discriminator(cfg: ModelConfig, seed: int = 0) -> Discriminator:
 def smoke_discriminator(steps: int, seed: int = 0, n_images: int = 256) -> Discriminator:
     """A tiny ``smoke64`` GAN trained ``steps`` steps on synthetic shapes; its D (smoke mode)."""
     from dcgan_lib.data import synthetic_images
-    from dcgan_lib.models import sample_z
     from dcgan_lib.train import TrainConfig, make_optimizers, train_step
 
     cfg = get_model_config("smoke64")
@@ -328,7 +351,14 @@ def smoke_discriminator(steps: int, seed: int = 0, n_images: int = 256) -> Discr
 def explain(D: nn.Module, images: np.ndarray, cfg: GuidedConfig) -> ModelMaps:
     """Top images of the first ``cfg.n_features`` features of D and their maps per rule."""
     acts = layer_activations(D, images, cfg.layer, cfg.batch_size)
-    top = top_responses(acts, list(range(cfg.n_features)), cfg.n_top)
+    return explain_top(D, images, top_responses(acts, list(range(cfg.n_features)), cfg.n_top), cfg)
+
+
+def explain_top(
+    D: nn.Module, images: np.ndarray, top: list[TopResponses], cfg: GuidedConfig
+) -> ModelMaps:
+    """The maps per rule of given top images (``top``: indices into ``images``, uint8 NHWC),
+    e.g. a stored study's, redrawn from the data. Paper: §6.2."""
     maps: dict[str, list[torch.Tensor]] = {r: [] for r in cfg.rules}
     shown = []
     for t in top:
@@ -337,6 +367,12 @@ def explain(D: nn.Module, images: np.ndarray, cfg: GuidedConfig) -> ModelMaps:
         for r in cfg.rules:
             maps[r].append(guided_backprop(D, x, t.feature, t.position, rule=r, layer=cfg.layer))
     return ModelMaps(top=top, images=shown, maps=maps)
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    """Mean over the defined values; None when there are none (JSON has no NaN)."""
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else None
 
 
 def _summary(mm: ModelMaps, rules: tuple[str, ...]) -> dict:
@@ -349,7 +385,10 @@ def _summary(mm: ModelMaps, rules: tuple[str, ...]) -> dict:
                 "position": t.position.tolist(),
             }
             for t in mm.top
-        ]
+        ],
+        # where the first rule's maps put their weight (ours: the paper reads them by eye)
+        "concentration": [_nanmean(map_concentration(m)) for m in mm.maps[rules[0]]],
+        "agreement": [map_agreement(m) for m in mm.maps[rules[0]]],
     }
     base = rules[0]
     for r in rules[1:]:
@@ -393,11 +432,95 @@ def run_guided_study(
     return GuidedResult(models=models, metrics=metrics)
 
 
+def top_from_json(summary: dict) -> list[TopResponses]:
+    """A stored D's top responses (``metrics[name]["features"]``) back as ``TopResponses``."""
+    return [
+        TopResponses(
+            feature=f["feature"],
+            index=np.asarray(f["index"], dtype=np.int64),
+            strength=np.asarray(f["strength"], dtype=np.float64),
+            position=np.asarray(f["position"], dtype=np.int64).reshape(-1, 2),
+        )
+        for f in summary["features"]
+    ]
+
+
+def generated_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """``n`` samples of G (seeded), uint8 (n, S, S, 3) like a stored dataset: D explained on
+    what G draws, a picture that may be stored (the real images' may not)."""
+    z = sample_z(n, G.cfg, torch.Generator().manual_seed(seed))  # type: ignore[arg-type]
+    return to_uint8(generate(G, z, batch_size)).permute(0, 2, 3, 1).numpy()
+
+
+def study_figures(result: GuidedResult, cfg: GuidedConfig, label: str) -> dict:
+    """The pictures of one study by file name: ``maps_<label>.png`` (Fig. 5: each D's maps by
+    the first rule, random D first), ``images_<label>.png`` (the images behind the trained D's
+    maps, or the random D's without one) and ``rules_<label>.png`` (feature 0 under every rule).
+    Store them only for generated images: for real ones they show the dataset. Paper: §6.2."""
+    from dcgan_lib import figures6  # matplotlib: only where pictures are made
+
+    rule = cfg.rules[0]
+    shown = {n: [to_display(m) for m in mm.maps[rule]] for n, mm in result.models.items()}
+    features = [t.feature for t in next(iter(result.models.values())).top]
+    name = "trained" if "trained" in result.models else "random"
+    mm = result.models[name]
+    return {
+        f"maps_{label}.png": figures6.guided_maps_figure(
+            f"{label} images: guided backprop ({rule!r}) of D's last-layer features",
+            shown,
+            features,
+        ),
+        f"images_{label}.png": figures6.image_grid(
+            [list(imgs) for imgs in mm.images],
+            f"the top {label} images per feature ({name} D); titles: index, strength",
+            row_labels=[f"feature {f}" for f in features],
+            titles=[
+                [f"#{i} {v:.2f}" for i, v in zip(t.index, t.strength, strict=True)] for t in mm.top
+            ],
+            cell=0.9,
+        ),
+        f"rules_{label}.png": figures6.image_grid(
+            [list(mm.images[0])] + [list(to_display(mm.maps[r][0])) for r in cfg.rules],
+            f"{name} D, feature {features[0]}: one unit under each rule",
+            row_labels=["image", *cfg.rules],
+            cell=0.9,
+        ),
+    }
+
+
 def load_trained_discriminator(model: str = "faces") -> Discriminator:
     """The exported D of ``MODELS[model]`` (``artifacts/<name>/D.pt``); raises ArtifactMissing."""
     from dcgan_lib.artifacts import load_weights, require
 
     return load_weights(require(MODELS[model][0], "D.pt"), "D")  # type: ignore[return-value]
+
+
+def export_study(
+    model: str, cfg: GuidedConfig, real: dict, D: nn.Module, cpu0: float, wall0: float
+) -> dict:
+    """Add the same study on ``cfg.n_images`` samples of the model's stored G to the metrics of
+    the real images (``real``), and store both in ``artifacts/guided_backprop_<model>``: the
+    numbers of both, the figures of the generated samples only. ``cpu0``, ``wall0``: when the
+    command started (``time.process_time``, ``time.perf_counter``). Returns the stored metrics."""
+    from dcgan_lib import artifacts
+    from dcgan_lib.figures6 import png_bytes  # matplotlib: only where pictures are made
+
+    name = MODELS[model][0]
+    G = artifacts.load_generator(artifacts.require(name, "G.pt"))
+    gen = run_guided_study(cfg, generated_images(G, cfg.n_images, cfg.seed), D, D.cfg)  # type: ignore[arg-type]
+    metrics = {"config": asdict(cfg), "model": model, "real": real, "generated": gen.metrics}
+    pngs = {f: png_bytes(fig) for f, fig in study_figures(gen, cfg, "generated").items()}
+    for path in artifacts.export_study(
+        f"guided_backprop_{model}",
+        metrics,
+        pngs,
+        [f"{name}/D.pt", f"{name}/G.pt"],
+        artifacts.invoked_command(),
+        time.process_time() - cpu0,
+        time.perf_counter() - wall0,
+    ):
+        print("wrote", path)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,9 +541,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None, help="folder holding the data (or DCGAN_DATA)")
     p.add_argument("--random-only", action="store_true", help="only the random-D baseline")
     p.add_argument("--out", default=None, help="write the metrics JSON here")
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="store the book's study in artifacts/guided_backprop_<model>: on real images "
+        "(indices and numbers only) and on G's samples (numbers and figures)",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     cfg = STUDY_CONFIGS[a.mode]
+    if a.export and (a.mode != "book" or a.random_only):
+        print(
+            "error: --export stores the book's study of a stored D: use --mode book",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if a.mode == "smoke":
             D: nn.Module | None = smoke_discriminator(cfg.smoke_steps, cfg.seed)
@@ -434,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     metrics = run_guided_study(cfg, images, D, model_cfg).metrics
+    if a.export:
+        try:
+            metrics = export_study(a.model, cfg, metrics, D, cpu0, wall0)  # type: ignore[arg-type]
+        except ArtifactMissing as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     text = json.dumps(metrics, indent=1)
     if a.out:
         with open(a.out, "w") as f:

@@ -653,21 +653,26 @@ STUDY_CONFIGS = {
         turn_alphas=(-1.0, -0.5, 0.0, 0.5, 1.0),
         turn_shown=4,
     ),
-    "book": LatentStudyConfig(mode="book"),
+    # the stored study (artifacts/latent_walks, artifacts/vector_arithmetic); the undertrained
+    # faces model draws few men with glasses (about 1 in 700 samples): a pool of 10,000
+    "book": LatentStudyConfig(mode="book", pool=10_000, n_trials=500, turn_samples=64),
     "full": LatentStudyConfig(
         mode="full",
         smooth_walks=32,
         random_pairs=1000,
         neighbour_samples=256,
         loo_images=1000,
-        pool=10_000,
-        n_trials=1000,
+        pool=20_000,
+        n_trials=2000,
         turn_pool=3000,
         turn_samples=128,
     ),
 }
 
 PARTS = ("walks", "neighbours", "arithmetic", "turn")
+# what `--export` stores, per artifacts/ folder: §6.1 (notebook 06) and §6.3.2 (notebook 09)
+EXPORTS = {"latent_walks": ("walks", "neighbours"), "vector_arithmetic": ("arithmetic", "turn")}
+INPUTS = ["celeba_dcgan64/G.pt", "celeba_attributes/classifier.pt"]  # what the stored study reads
 
 
 @dataclass
@@ -679,12 +684,32 @@ class FacesStudy:
     pool: SamplePool | None = None
 
 
+def neighbour_z(cfg_g: ModelConfig, cfg: LatentStudyConfig) -> torch.Tensor:
+    """(neighbour_samples, nz): the z's of the samples whose nearest training images are looked
+    up (a page regenerates them to draw the gallery from the stored indices). Paper: §6.1."""
+    return sample_z(cfg.neighbour_samples, cfg_g, torch.Generator().manual_seed(cfg.seed + 3))
+
+
 def load_faces_generator(root=None) -> nn.Module:
     """The stored faces generator (``artifacts/celeba_dcgan64/G.pt``, sha256-checked); raises
     ``ArtifactMissing`` naming the command that makes it."""
     from dcgan_lib.artifacts import load_generator, require
 
     return load_generator(require(ARTIFACT, "G.pt", root))
+
+
+def faces_model_summary(root=None) -> dict[str, str]:
+    """The stored faces model in words, for a page: its FID-10k and number of updates, from
+    ``artifacts/celeba_dcgan64/result_s1.json`` (the run whose G is stored); "not produced yet"
+    without it."""
+    from dcgan_lib.artifacts import ArtifactMissing, require
+
+    try:
+        result = json.loads(require(ARTIFACT, "result_s1.json", root).read_text())
+    except ArtifactMissing:
+        return {"fid": "not produced yet", "steps": "not produced yet"}
+    fid = next(v["fid"] for k, v in result["fid"].items() if k.startswith("final"))
+    return {"fid": f"{fid:.1f}", "steps": f"{result['steps']:,}"}
 
 
 def run_faces_study(
@@ -734,6 +759,7 @@ def run_faces_study(
         figures["walk"] = x  # ((points - 1) * steps + 1, C, S, S)
         figures["walk_z"] = path
         metrics["walk_endpoints_exact"] = bool(torch.equal(path[:: cfg.walk_steps], points))
+        metrics["walk_step_changes"] = step_changes(x).tolist()  # the figure's walk
         # the BatchNorm policy: the path's images alone vs the path inside a batch of others
         metrics["batch_dependence"] = batch_dependence(G, path, n_others=64, seed=cfg.seed + 1)
         metrics["smoothness"] = walk_smoothness(
@@ -751,8 +777,7 @@ def run_faces_study(
         if data is None:
             metrics["neighbours"] = {"skipped": "no training data given"}
         else:
-            z = sample_z(cfg.neighbour_samples, cfg_g, torch.Generator().manual_seed(cfg.seed + 3))
-            samples = generate(G, z, bs)
+            samples = generate(G, neighbour_z(cfg_g, cfg), bs)
             figures["neighbour_samples"] = samples
             spaces = [PixelSpace()]
             if feature_space is not None:
@@ -837,6 +862,7 @@ def run_faces_study(
                 p_px = predict_proba(classifier, ex["pixel_result"][None])  # type: ignore[arg-type]
                 entry["example"] = {
                     "picks": {r: v.tolist() for r, v in picks.items()},
+                    "z": ex["z"].tolist(),  # the result and its noisy neighbours
                     "z_result_target_met": target_met(p_z, pool.attributes, eq.target).tolist(),
                     "pixel_result_target_met": bool(
                         target_met(p_px, pool.attributes, eq.target)[0]
@@ -873,7 +899,7 @@ def run_faces_study(
         for name, direction in (("turn", turn), ("control", control)):
             x = along_direction(G, z, direction, cfg.turn_alphas, bs)
             s = np.asarray(pose(x.flatten(0, 1)), dtype=np.float64).reshape(x.shape[:2])
-            turn_entry[name] = pose_change(s, cfg.turn_alphas)
+            turn_entry[name] = {**pose_change(s, cfg.turn_alphas), "scores": s.tolist()}
             figures[f"turn:{name}"] = x[: cfg.turn_shown]
         moved = z[:, None, :] + torch.tensor(cfg.turn_alphas)[None, :, None] * turn
         turn_entry["z_outside_unit_box"] = float((moved.abs() > 1).float().mean())
@@ -882,6 +908,44 @@ def run_faces_study(
 
     metrics["seconds"] = round(time.monotonic() - t0, 1)
     return study
+
+
+def study_figures(study: FacesStudy, cfg: LatentStudyConfig) -> dict:
+    """The study's pictures by file name (``--export`` stores them as PNG): ``walk.png`` (Fig. 4),
+    ``arithmetic_<equation>.png`` (Fig. 7), ``turn_exemplars.png``, ``turn.png`` and
+    ``turn_control.png`` (Fig. 8). Generated samples only: the nearest-neighbour gallery shows
+    training images, and a page draws it from the data. Paper: §6.1, §6.3.2."""
+    from dcgan_lib import figures6  # matplotlib: only where pictures are made
+
+    f, m, out = study.figures, study.metrics, {}
+    if "walk" in f:
+        out["walk.png"] = figures6.walk_figure(f["walk"], cfg.walk_steps)
+    for key, ex in f.get("arithmetic", {}).items():
+        eq, e = EQUATIONS[key], m["arithmetic"][key]["example"]
+        out[f"arithmetic_{key}.png"] = figures6.equation_figure(
+            eq.name,
+            [eq.a.name, eq.b.name, eq.c.name],
+            ex,
+            e["z_result_target_met"],
+            e["pixel_result_target_met"],
+        )
+    if "turn_exemplars" in f:
+        t = m["turn"]
+        scores = t["left_scores"] + t["right_scores"]
+        side = ["left"] * len(t["left"]) + ["right"] * len(t["right"])
+        out["turn_exemplars.png"] = figures6.image_grid(
+            [list(f["turn_exemplars"])],
+            "the samples that make the turn vector, with their pose scores",
+            titles=[[f"{w} {v:+.2f}" for w, v in zip(side, scores, strict=True)]],
+            cell=1.3,
+        )
+        out["turn.png"] = figures6.direction_figure(
+            f["turn:turn"], cfg.turn_alphas, "z + α · turn vector"
+        )
+        out["turn_control.png"] = figures6.direction_figure(
+            f["turn:control"], cfg.turn_alphas, "z + α · control (4 random minus 4 random samples)"
+        )
+    return out
 
 
 def _quantiles(x: np.ndarray) -> dict:
@@ -909,6 +973,12 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="folder holding celeba/ (default $DCGAN_DATA)")
     p.add_argument("--out", default=None, help="write the metrics here as JSON")
     p.add_argument(
+        "--export",
+        action="store_true",
+        help="store the book's study of the stored model in artifacts/ (--parts walks neighbours: "
+        "latent_walks; --parts arithmetic turn: vector_arithmetic)",
+    )
+    p.add_argument(
         "--pose-reliability",
         action="store_true",
         help="only re-measure the pose cue against the stored labels (artifacts/celeba_pose)",
@@ -916,14 +986,28 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _export_name(a: argparse.Namespace) -> str:
+    """The artifacts/ folder that ``--export`` writes, or ValueError saying how to call it."""
+    names = [k for k, parts in EXPORTS.items() if set(parts) == set(a.parts)]
+    if a.mode != "book" or a.generator or not names:
+        raise ValueError(
+            "--export stores the book's study of the stored model: use --mode book, no "
+            "--generator, and --parts walks neighbours (latent_walks) or --parts arithmetic turn "
+            "(vector_arithmetic)"
+        )
+    return names[0]
+
+
 def run_cli(a: argparse.Namespace) -> int:
-    from dcgan_lib.artifacts import load_generator
+    from dcgan_lib.artifacts import export_study, invoked_command, load_generator
     from dcgan_lib.attributes import load_stored_classifier
     from dcgan_lib.data import load_dataset
 
     if a.pose_reliability:
         print(json.dumps(export_pose_reliability(a.data_root), indent=1))
         return 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    export = _export_name(a) if a.export else None
     cfg = STUDY_CONFIGS[a.mode]
     pose_fn = None
     if a.mode == "smoke":
@@ -937,6 +1021,20 @@ def run_cli(a: argparse.Namespace) -> int:
             data = load_dataset("celeba", a.data_root, image_size=G.cfg.image_size)
     parts = [p for p in a.parts if not (a.mode == "smoke" and p == "neighbours")]
     study = run_faces_study(G, clf, cfg, data, parts, pose_fn=pose_fn, progress=not a.no_progress)
+    if export:
+        from dcgan_lib.figures6 import png_bytes
+
+        pngs = {name: png_bytes(fig) for name, fig in study_figures(study, cfg).items()}
+        for path in export_study(
+            export,
+            study.metrics,
+            pngs,
+            INPUTS,
+            invoked_command(),
+            time.process_time() - cpu0,
+            time.perf_counter() - wall0,
+        ):
+            print("wrote", path)
     text = json.dumps(study.metrics, indent=1)
     if a.out:
         with open(a.out, "w") as f:

@@ -107,6 +107,15 @@ class Neighbours:
             out["names"] = [[names[int(i)] for i in row] for row in self.indices]
         return out
 
+    @classmethod
+    def from_json(cls, d: dict) -> Neighbours:
+        """Back from ``to_json`` (a stored study): indices and distances, no images."""
+        return cls(
+            indices=np.asarray(d["indices"], dtype=np.int64),
+            distances=np.asarray(d["distances"], dtype=np.float64),
+            space=d["space"],
+        )
+
 
 def _images_of(reference: Packed | np.ndarray, idx: np.ndarray | slice) -> torch.Tensor:
     """(n, 3, S, S) float in [-1, 1] from uint8 (N, S, S, 3) images."""

@@ -185,6 +185,14 @@ def test_study_on_the_planted_toy():
     assert figs["before"].shape == figs["dropped"].shape == (3, 64, 64, 3)
     json.dumps(result.metrics)  # writable as JSON
     json.dumps(result.boxes["Red_Bar"].to_json())
+    # what a page reads back: the fitted weights (the dropped maps are those above 0) and the
+    # annotated samples' seeds (the box file can be written again from them)
+    r = m["regression"]
+    assert r["maps"] == [i for i, w in enumerate(r["weights"]) if w > 0]
+    assert m["annotated_seeds"] == result.boxes["Red_Bar"].seeds
+    figs = F.study_figures(result)
+    assert sorted(figs) == ["red_bar.png", "red_bar_contrast.png"]
+    assert F.figure_name("Eyeglasses, contrast") == "eyeglasses_contrast.png"
     rare = F.run_forgetting_study(
         F.ForgettingConfig(objects=("Red_Bar",), n_pool=50, n_eval=20, min_annotated=1000),
         G,

@@ -3,6 +3,7 @@ independent implementation, what passes each rectifier, hooks removed and D unch
 images of planted patterns, and the study's output."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -222,3 +223,52 @@ def test_study_on_synthetic_images():
     np.testing.assert_array_equal(
         alone.models["random"].top[0].index, result.models["random"].top[0].index
     )
+
+
+def test_map_concentration_and_agreement_by_hand():
+    even = torch.ones(1, 3, 10, 10)
+    spot = torch.zeros(1, 3, 10, 10)
+    spot[0, 1, 2, 3] = -5.0  # all the weight on one pixel (sign does not matter)
+    np.testing.assert_allclose(gb.map_concentration(even), [0.1])  # top 10% of pixels: 10%
+    np.testing.assert_allclose(gb.map_concentration(spot), [1.0])
+    half = torch.zeros(1, 3, 10, 10)
+    half[0, 0, :5] = 1.0  # 50 equal pixels: the top 10 hold 10 / 50
+    np.testing.assert_allclose(gb.map_concentration(half), [0.2])
+    assert np.isnan(gb.map_concentration(torch.zeros(1, 3, 10, 10))).all()  # no gradient
+    same = torch.cat([spot, 2 * spot, -spot])
+    assert gb.map_agreement(same) == pytest.approx(1.0)  # every map on the same pixel
+    apart = torch.zeros(2, 3, 10, 10)
+    apart[0, 0, 0, 0], apart[1, 0, 9, 9] = 1.0, 1.0
+    assert gb.map_agreement(apart) == pytest.approx(0.0)  # no pixel in common
+    assert gb.map_agreement(torch.cat([spot, even])) == pytest.approx(0.1)  # 1 / sqrt(100)
+    with pytest.raises(ValueError):
+        gb.map_agreement(spot)
+
+
+def test_stored_top_responses_give_back_the_same_maps():
+    cfg = gb.GuidedConfig(n_images=40, n_features=2, n_top=3, batch_size=16)
+    imgs = synthetic_images(60, 64, seed=3)[0]
+    result = gb.run_guided_study(cfg, imgs, smoke_d(5), get_model_config("smoke64"))
+    stored = json.loads(json.dumps(result.metrics))  # as a page reads it back
+    for name, D in (("trained", smoke_d(5)), ("random", None)):
+        D = D or gb.random_discriminator(get_model_config("smoke64"), cfg.seed)
+        top = gb.top_from_json(stored[name])
+        again = gb.explain_top(D, imgs, top, cfg)  # redrawn from the whole data set
+        for r in cfg.rules:
+            for a, b in zip(again.maps[r], result.models[name].maps[r], strict=True):
+                torch.testing.assert_close(a, b)
+        summary = stored[name]
+        assert len(summary["concentration"]) == len(summary["agreement"]) == 2
+        assert all(c is None or 0.1 <= c <= 1 for c in summary["concentration"])
+    figs = gb.study_figures(result, cfg, "generated")
+    assert sorted(figs) == ["images_generated.png", "maps_generated.png", "rules_generated.png"]
+
+
+def test_generated_images_are_stored_like_a_dataset():
+    from dcgan_lib.models import Generator
+
+    torch.manual_seed(0)
+    G = Generator(get_model_config("smoke64")).eval()
+    x = gb.generated_images(G, 5, seed=1)
+    assert x.shape == (5, 64, 64, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, gb.generated_images(G, 5, seed=1))  # seeded

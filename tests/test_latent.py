@@ -63,7 +63,31 @@ def test_smoothness_tells_a_smooth_generator_from_a_jumping_one():
     # the memorizer (a lookup of 64 stored samples) jumps along the same paths
     m = smooth["memorizer"]
     assert m["max_step_share"]["median"] > 2 * s["max_step_share"]["median"]
-    assert 1 / 16 <= s["max_step_share"]["median"] <= 1
+    # the toy changes almost evenly along a segment: its largest step is near 1/16 of the change
+    assert s["max_step_share"]["median"] < 2 / 16
+
+
+def test_segment_statistics_by_hand():
+    # three segments of 4 steps: an even change, a jump, a change in two unequal steps
+    d = torch.tensor([[1.0, 1, 1, 1], [0, 0, 4, 0], [1, 3, 0, 0]])
+    s = L._segment_stats(d, endpoint=torch.tensor([4.0, 4.0, 2.0]), scale=2.0)
+    assert s["max_step_share"]["median"] == pytest.approx(0.75)  # shares 1/4, 1, 3/4
+    assert s["max_step_share"]["max"] == pytest.approx(1.0)
+    assert s["sharp_segments"] == pytest.approx(2 / 3)  # over half the change in one step
+    assert s["mean_step_vs_random"] == pytest.approx(0.5)  # mean step 1, random pairs 2
+    assert s["max_step_vs_random"]["median"] == pytest.approx(1.5)  # largest steps 1, 4, 3
+    assert s["max_step_vs_random"]["max"] == pytest.approx(2.0)
+    assert s["endpoint_vs_random"] == pytest.approx(2.0)  # endpoints 4, 4, 2 over 2
+    assert s["path_vs_endpoint"] == pytest.approx(1.0)  # path lengths 4, 4, 4 over 4, 4, 2
+
+
+def test_wilson_interval_by_hand():
+    # p = 0.5, n = 10: centre 0.5, half-width 1.96 sqrt(0.025 + 0.0096) / 1.3842 = 0.2634
+    assert L.wilson_interval(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)
+    # no successes: the upper end is z^2 / (n + z^2), not 0 as the plain (Wald) interval says
+    assert L.wilson_interval(0, 10) == pytest.approx([0.0, 1.96**2 / (10 + 1.96**2)])
+    assert L.wilson_interval(10, 10) == pytest.approx([10 / (10 + 1.96**2), 1.0])
+    assert L.wilson_interval(0, 0) == [0.0, 1.0]
 
 
 def test_a_path_does_not_depend_on_the_rest_of_the_batch():
@@ -171,8 +195,8 @@ def test_scoring_on_a_toy_generator_with_known_attributes():
     # c alone (neutral men) is never smiling; random z: P(z0 > .3) P(z1 > .3) = 0.1225
     assert r["success"]["c_only"] == 0.0
     assert abs(r["success"]["random_z"] - 0.1225) < 4 * (0.1225 * 0.8775 / 300) ** 0.5
-    lo, hi = r["ci95"]["z"]
-    assert lo <= r["success"]["z"] <= hi
+    for m in L.METHODS:  # each interval is that of the method's own count
+        assert r["ci95"][m] == L.wilson_interval(sum(r["per_trial"][m]), 300)
     json.dumps(r)  # JSON-able as it is
 
 
@@ -280,6 +304,19 @@ def test_faces_study_on_the_toy_in_smoke_size():
     assert m["turn"]["turn"]["spearman"] > 0.9
     assert abs(m["turn"]["control"]["spearman"]) < m["turn"]["turn"]["spearman"]
     assert study.figures["turn:turn"].shape == (cfg.turn_shown, len(cfg.turn_alphas), 3, 64, 64)
+    # what a page needs from the stored metrics: the figure walk's steps, the pose per sample
+    assert len(m["walk_step_changes"]) == (cfg.walk_points - 1) * cfg.walk_steps
+    assert np.allclose(m["walk_step_changes"], L.step_changes(study.figures["walk"]).numpy())
+    scores = np.array(m["turn"]["turn"]["scores"])
+    assert scores.shape == (cfg.turn_samples, len(cfg.turn_alphas))
+    assert np.allclose(L.pose_change(scores, cfg.turn_alphas)["mean_score"], scores.mean(0))
+    ex = m["arithmetic"]["smile"]["example"]
+    assert np.allclose(ex["z"], study.figures["arithmetic"]["smile"]["z"].numpy())
+    figs = L.study_figures(study, cfg)  # what --export stores, generated samples only
+    assert sorted(figs) == sorted(
+        ["walk.png", "arithmetic_smile.png", "arithmetic_glasses.png", "turn_exemplars.png"]
+        + ["turn.png", "turn_control.png"]
+    )
     with pytest.raises(ValueError):
         L.run_faces_study(G_TOY, CLF_TOY, cfg, parts=("nope",))
 
@@ -290,3 +327,7 @@ def test_cli_writes_the_metrics_as_json(tmp_path, capsys):
     m = json.loads(out.read_text())
     assert m["mode"] == "smoke" and m["walk_endpoints_exact"] and "smoothness" in m
     assert "wrote" in capsys.readouterr().out
+    # --export stores only the book's study of the stored model, one folder's parts at a time
+    assert L.main(["--mode", "smoke", "--parts", "walks", "--export"]) == 2
+    assert "--mode book" in capsys.readouterr().err
+    assert L.main(["--parts", "walks", "turn", "--export"]) == 2

@@ -71,3 +71,12 @@ def test_leave_one_out_never_returns_the_image_itself():
 def test_k_larger_than_the_reference_is_an_error():
     with pytest.raises(ValueError, match="k=5"):
         N.nearest_training(torch.zeros(1, 3, 64, 64), IMAGES[:3], k=5)
+
+
+def test_stored_neighbours_read_back():
+    samples = to_float(torch.from_numpy(IMAGES[[3, 9]]))
+    res = N.nearest_training(samples, IMAGES, k=3)
+    back = N.Neighbours.from_json(json.loads(json.dumps(res.to_json())))
+    np.testing.assert_array_equal(back.indices, res.indices)
+    np.testing.assert_allclose(back.distances, res.distances, atol=1e-6)  # stored to 6 places
+    assert back.space == "pixel" and back.indices.dtype == np.int64

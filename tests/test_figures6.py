@@ -1,0 +1,87 @@
+"""The §6 pictures (dcgan_lib/figures6.py): what each figure holds, drawn from toy tensors, and that
+it encodes as a PNG of the right kind."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan_lib import figures6 as F6
+
+
+def _images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def _shown(fig) -> list[np.ndarray]:
+    """The arrays the figure shows, axes in order (every subfigure included)."""
+    return [im.get_array() for ax in fig.get_axes() for im in ax.get_images()]
+
+
+def test_rgb_maps_each_input_kind_to_unit_range():
+    x = torch.tensor([-1.0, 0.0, 1.0]).view(3, 1, 1).expand(3, 2, 2)
+    np.testing.assert_allclose(F6.rgb(x)[0, 0], [0.0, 0.5, 1.0])  # CHW in [-1, 1] -> HWC
+    u = np.full((2, 2, 3), 255, np.uint8)
+    np.testing.assert_allclose(F6.rgb(u), 1.0)
+    np.testing.assert_allclose(F6.rgb(np.full((2, 2, 3), 1.7)), 1.0)  # float clipped
+
+
+def test_image_grid_places_each_image_and_leaves_short_rows_blank():
+    x = _images(5)
+    fig = F6.image_grid([list(x[:3]), list(x[3:])], "t", row_labels=["a", "b"])
+    assert len(fig.get_axes()) == 6  # 2 rows x 3 columns
+    shown = _shown(fig)
+    assert len(shown) == 5  # the second row's third cell is blank
+    np.testing.assert_allclose(shown[3], F6.rgb(x[3]))  # row 2, column 1
+    assert fig.get_axes()[3].get_ylabel() == "b"
+
+
+def test_walk_figure_has_one_row_per_segment_sharing_the_points():
+    steps, points = 4, 3
+    x = _images((points - 1) * steps + 1)
+    fig = F6.walk_figure(x, steps)
+    shown = _shown(fig)
+    assert len(shown) == (points - 1) * (steps + 1)
+    np.testing.assert_allclose(shown[steps], shown[steps + 1])  # row 1's last = row 2's first
+
+
+def test_equation_and_direction_and_before_after_figures():
+    ex = {
+        "exemplars": _images(9).view(3, 3, 3, 16, 16),
+        "means": _images(3, 1),
+        "z_result": _images(9, 2),
+        "pixel_result": _images(1, 3)[0],
+    }
+    fig = F6.equation_figure("a - b + c", ["a", "b", "c"], ex, [True] + [False] * 8, True)
+    assert len(_shown(fig)) == 12 + 9 + 1
+    titles = [ax.get_title() for ax in fig.get_axes()]
+    assert "result ✓" in titles and titles.count("+ noise ✗") == 8 and "pixel space ✓" in titles
+    d = F6.direction_figure(_images(6).view(2, 3, 3, 16, 16), [-1, 0, 1], "turn")
+    assert len(_shown(d)) == 6 and "α = -1.00" in [ax.get_title() for ax in d.get_axes()]
+    u = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
+    b = F6.before_after_figure("x", u, u[:1], u)
+    assert len(_shown(b)) == 5
+    labels = [ax.get_ylabel() for ax in b.get_axes() if ax.get_ylabel()]
+    assert labels == ["unmodified", "object maps dropped", "random maps dropped"]
+
+
+def test_guided_maps_figure_puts_the_random_d_first():
+    maps = {
+        "trained": [np.full((2, 8, 8, 3), 0.9)] * 3,
+        "random": [np.full((2, 8, 8, 3), 0.1)] * 3,
+    }
+    fig = F6.guided_maps_figure("t", maps, [0, 1, 2])
+    shown = _shown(fig)
+    assert len(shown) == 12
+    assert shown[0].max() == pytest.approx(0.1)  # the random baseline on the left, as in Fig. 5
+    assert shown[-1].max() == pytest.approx(0.9)
+
+
+def test_png_bytes_and_step_plot():
+    fig = F6.step_plot([0.1, 0.2, 0.1, 0.3], 0.7, 2)
+    line = fig.get_axes()[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), [0.1, 0.2, 0.1, 0.3])
+    img = Image.open(io.BytesIO(F6.png_bytes(fig)))
+    assert img.format == "PNG" and img.size[0] > 300
