@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--device", default="auto")
     f.add_argument("--out", default=None, help="also write the result as JSON here")
-    from dcgan_lib import dedup  # `dedup` (keep lists) and `dedup-study` (paper §4.1.1)
+    from dcgan_lib import dedup  # `dedup` (keep lists), `dedup-study` and `dedup-sweep` (§4.1.1)
 
     dedup.add_cli(sub)
     from dcgan_lib import features_run  # `features` (paper §5: D features + L2-SVM)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib.train import TrainingDiverged
 
     try:
-        if a.command in ("dedup", "dedup-study"):
+        if a.command in ("dedup", "dedup-study", "dedup-sweep"):
             return dedup.run_cli(a)
         if a.command == "features":
             return features_run.run_cli(a)

@@ -195,8 +195,10 @@ def register(
     command: str = "",
     config: str = "",
     root: Path | None = None,
+    **extra: str | float,
 ) -> Path:
-    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest."""
+    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest.
+    ``extra``: more fields of its entry, such as ``machine`` and ``cpu_seconds``."""
     root = root or artifacts_dir()
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -210,6 +212,7 @@ def register(
         "config": config,
         "command": command or PRODUCERS.get(name.split("/")[0], ""),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **extra,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return path
