@@ -741,6 +741,45 @@ def summary_rows(metrics: dict) -> list[dict]:
     return rows
 
 
+def selection_rows(metrics: dict) -> list[dict]:
+    """How each result chose its C: the values tried (the grid and what was added below it), the
+    chosen C and the mean validation error at the chosen and at the lowest C tried."""
+    rows = []
+    for key, r in metrics.get("results", {}).items():
+        table = sorted(r.get("selection", []), key=lambda s: s["C"])
+        if not table:
+            continue
+        best = min(table, key=lambda s: s["val_error_mean"])
+        rows.append(
+            {
+                "key": key,
+                "C": r["C"],
+                "tried": [s["C"] for s in table],
+                "added_below": r.get("c_extended_below", []),
+                "rule": r.get("grid_rule", "the grid as given"),
+                "val_error_at_C": best["val_error_mean"],
+                "val_error_at_lowest": table[0]["val_error_mean"],
+                "at_lower_edge": best["C"] == table[0]["C"],
+            }
+        )
+    return rows
+
+
+def selection_markdown(rows: list[dict]) -> str:
+    """``selection_rows`` as a markdown table."""
+    out = (
+        "| result | C tried | added below the authors' grid | chosen C "
+        "| validation error at the chosen C | at the lowest C tried |\n|---|---|---|---|---|---|\n"
+    )
+    for r in rows:
+        added = ", ".join(f"{c:g}" for c in r["added_below"]) or "none"
+        out += (
+            f"| {r['key']} | {min(r['tried']):g} to {max(r['tried']):g} ({len(r['tried'])} values) "
+            f"| {added} | {r['C']:g} | {r['val_error_at_C']:.2f}% | {r['val_error_at_lowest']:.2f}% |\n"
+        )
+    return out
+
+
 def accuracy_text(metrics: dict | None, key: str) -> str | None:
     """'82.80%' or '73.80% +- 0.40' (mean +- 1.96 sd over draws) for a result, or None."""
     r = (metrics or {}).get("results", {}).get(key)
