@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     dl.add_argument("dataset", choices=["cifar10", "svhn", "celeba", "tinyimagenet"])
     dl.add_argument("--data-root", required=True)
-    f = sub.add_parser("fid", help="FID/KID of a generator under ../shared/FID.md's protocol")
+    f = sub.add_parser(
+        "fid", help="FID/KID of a generator under the book's protocol (book/fid_protocol.md)"
+    )
     f.add_argument("generator", help="an exported G.pt or a run's checkpoint.pt")
     f.add_argument("--data", default="celeba")
     f.add_argument("--data-root", default=None)
