@@ -974,7 +974,9 @@ def export_study(result: StudyResult, root: Path | None = None) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # The sweep behind the open settings: short trainings scored on the study's planted pairs
 
-SWEEP_COMMAND = "python -m dcgan_lib dedup-sweep --data-root ../shared/data  (CPU, about an hour on 2 cores)"
+SWEEP_COMMAND = (
+    "python -m dcgan_lib dedup-sweep --data-root ../shared/data  (CPU, about an hour on 2 cores)"
+)
 # (name, DedupConfig fields): each open choice against its neighbours; the first differs from the
 # second only in the input scaling, "chosen" is the shipped configuration (DedupConfig())
 SWEEP = (
