@@ -11,6 +11,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dcgan-setup-stamp
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 NPM_DIR := .mathjax_npm
 MATHJAX := book/_static_mathjax/mathjax/tex-chtml.js
 CHROMIUM ?= /usr/bin/chromium
@@ -26,7 +27,7 @@ help:
 # Everything: the venv, offline MathJax, and Chromium for the browser check of the built site.
 setup: setup-python setup-mathjax setup-chromium
 
-setup-python: $(STAMP)
+setup-python: $(STAMP) $(KERNEL_CONFIG)
 
 # uv when available (about a minute cold); the same pins install with plain pip too (README).
 $(STAMP): requirements.txt pyproject.toml
@@ -37,6 +38,12 @@ $(STAMP): requirements.txt pyproject.toml
 	if [ ! -x $(VPY) ]; then $$UV venv -p 3.11 $(VENV); fi; \
 	$$UV pip install --python $(VPY) --compile-bytecode -r requirements.txt -e .
 	@touch $@
+
+# The kernels' configuration for this environment: no warning about local unencrypted TCP on
+# every notebook of a build (book/ipython_kernel_config.py says why).
+$(KERNEL_CONFIG): book/ipython_kernel_config.py $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
 
 setup-mathjax: $(MATHJAX)
 

@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     dl.add_argument("dataset", choices=["cifar10", "svhn", "celeba", "tinyimagenet"])
     dl.add_argument("--data-root", required=True)
-    f = sub.add_parser("fid", help="FID/KID of a generator under ../shared/FID.md's protocol")
+    f = sub.add_parser(
+        "fid", help="FID/KID of a generator under the book's protocol (book/fid_protocol.md)"
+    )
     f.add_argument("generator", help="an exported G.pt or a run's checkpoint.pt")
     f.add_argument("--data", default="celeba")
     f.add_argument("--data-root", default=None)
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--device", default="auto")
     f.add_argument("--out", default=None, help="also write the result as JSON here")
-    from dcgan_lib import dedup  # `dedup` (keep lists) and `dedup-study` (paper §4.1.1)
+    from dcgan_lib import dedup  # `dedup` (keep lists), `dedup-study` and `dedup-sweep` (§4.1.1)
 
     dedup.add_cli(sub)
     from dcgan_lib import features_run  # `features` (paper §5: D features + L2-SVM)
@@ -215,12 +217,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _run(a: argparse.Namespace) -> int:
     """Run the parsed command; an error the user can fix prints ``error: ...`` and returns 2."""
-    from dcgan_lib import dedup, experiments, features_run, latent
+    from dcgan_lib import dedup, experiments, features_run, latent, status
     from dcgan_lib.data import DataError
     from dcgan_lib.train import TrainingDiverged
 
     try:
-        if a.command in ("dedup", "dedup-study"):
+        if a.command in ("dedup", "dedup-study", "dedup-sweep"):
             return dedup.run_cli(a)
         if a.command == "features":
             return features_run.run_cli(a)

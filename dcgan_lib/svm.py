@@ -31,7 +31,22 @@ C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
 # deviation: all 50,000 CIFAR-10 labels, where the best C is unknown (it falls as n grows):
 # the authors' grid widened by two decades below and one above
 C_GRID_WIDE = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5) + C_GRID + (2e-2, 5e-2, 1e-1)
+# deviation: when the best C is the lowest tried, the grid goes on downward in the same 1-2-5
+# steps (a best C at the edge is not an optimum), to this floor at most
+C_FLOOR = 1e-8
 SOLVERS = ("liblinear", "torch")
+
+
+def next_lower_C(C: float) -> float:
+    """The next value below ``C`` in the 1-2-5 sequence of the authors' grid (1e-4 -> 5e-5 ->
+    2e-5 -> 1e-5). ``C`` must be a 1, 2 or 5 times a power of ten."""
+    exponent = math.floor(math.log10(C) + 1e-9)
+    mantissa = round(C / 10**exponent, 6)
+    steps = {1.0: (5, -1), 2.0: (1, 0), 5.0: (2, 0)}
+    if mantissa not in steps:
+        raise ValueError(f"C = {C:g} is not 1, 2 or 5 times a power of ten")
+    m, shift = steps[mantissa]
+    return float(f"{m}e{exponent + shift}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,8 +288,9 @@ class Selection:
     """Result of ``select_C``: the chosen C and, per C, the validation errors of its draws."""
 
     best_C: float
-    table: list[dict]  # [{"C", "val_error_mean", "val_error_ci95", "val_errors"}]
+    table: list[dict]  # [{"C", "val_error_mean", "val_error_ci95", "val_errors"}], C ascending
     best_fit: object = None  # all labels: the classifier fitted at best_C (a warm start)
+    extended_below: tuple[float, ...] = ()  # values added below the grid (``c_floor``)
 
 
 def select_C(
@@ -289,30 +305,56 @@ def select_C(
     solver: str = "liblinear",
     device: str | torch.device = "auto",
     progress: bool = True,
+    c_floor: float | None = None,
 ) -> Selection:
     """For each C: ``n_draws`` fresh class-balanced draws of ``per_class`` from the pool (or the
     whole pool once, ``per_class=None``), fit, error on the validation split; the C with the
-    lowest mean error wins. X (N, F) features of the training set, y (N,). Paper: §5.2."""
+    lowest mean error wins. X (N, F) features of the training set, y (N,). Paper: §5.2.
+
+    ``c_floor``: while the best C is the lowest tried and above ``c_floor``, try the next lower
+    1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given."""
     rng = rng if rng is not None else np.random.default_rng(0)
     X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
-    table = []
-    runs = [(C, d) for C in sorted(C_grid) for d in range(1 if per_class is None else n_draws)]
-    bar = tqdm(runs, desc=f"select C ({per_class or 'all'} per class)", disable=not progress)
-    errors: dict[float, list[float]] = {C: [] for C in C_grid}
     X_pool = X[pool_idx] if per_class is None else None  # all labels: one copy for every C
+    errors: dict[float, list[float]] = {}
     fits: dict[float, object] = {}
-    previous = None
-    for C, _ in bar:
-        if per_class is None:
-            # all labels: one fit per C, in increasing C, each warm-started from the last
-            clf = fit_svm(X_pool, y[pool_idx], C, solver, device, init=previous)
-            previous = fits[C] = clf
-        else:
-            idx = draw_balanced(y, pool_idx, per_class, rng)
-            clf = fit_svm(X[idx], y[idx], C, solver, device)
-        errors[C].append(error_rate(clf, X_val, y_val))
-        bar.set_postfix(C=f"{C:g}", val_err=f"{errors[C][-1]:.2f}")
-    for C in C_grid:
+    n_fits = 1 if per_class is None else n_draws
+
+    def try_C(C: float, init, bar) -> object:
+        errors[C] = []
+        for _ in range(n_fits):
+            if per_class is None:
+                clf = fit_svm(X_pool, y[pool_idx], C, solver, device, init=init)
+                fits[C] = clf
+            else:
+                idx = draw_balanced(y, pool_idx, per_class, rng)
+                clf = fit_svm(X[idx], y[idx], C, solver, device)
+            errors[C].append(error_rate(clf, X_val, y_val))
+            bar.update(1)
+            bar.set_postfix(C=f"{C:g}", val_err=f"{errors[C][-1]:.2f}")
+        return fits.get(C)
+
+    def mean_error(C: float) -> float:
+        return float(np.mean(errors[C]))
+
+    desc = f"select C ({per_class or 'all'} per class)"
+    with tqdm(total=len(C_grid) * n_fits, desc=desc, disable=not progress) as bar:
+        previous = None
+        for C in sorted(C_grid):  # all labels: each fit warm-started from the last
+            previous = try_C(C, previous, bar)
+        extended = []
+        while c_floor is not None and min(errors) > c_floor:
+            lowest = min(errors)
+            if min(sorted(errors), key=mean_error) != lowest:
+                break  # the best C has a lower neighbour: inside the grid
+            lower = next_lower_C(lowest)
+            if lower < c_floor:
+                break
+            bar.total += n_fits
+            try_C(lower, fits.get(lowest), bar)
+            extended.append(lower)
+    table = []
+    for C in sorted(errors):
         s = _mean_ci(errors[C])
         table.append(
             {
@@ -323,7 +365,12 @@ def select_C(
             }
         )
     best = min(table, key=lambda r: r["val_error_mean"])
-    return Selection(best_C=best["C"], table=table, best_fit=fits.get(best["C"]))
+    return Selection(
+        best_C=best["C"],
+        table=table,
+        best_fit=fits.get(best["C"]),
+        extended_below=tuple(sorted(extended)),
+    )
 
 
 def evaluate_draws(

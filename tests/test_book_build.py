@@ -1,12 +1,16 @@
 """Build the book in book mode with warnings as errors, then read the rendered site in a real
 headless Chromium: every page of the toc loads, every image decodes, maths render with the local
-MathJax, and no internal link is broken. Slow (about 2 minutes); needs Chromium (`make setup`)."""
+MathJax, no internal link is broken, and at 1,280 px no table is wider than the text column.
+Slow (minutes); needs Chromium (`make setup`)."""
 
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,6 +95,9 @@ def parse(html: str) -> Collector:
     return c
 
 
+BUILD_LOG: list[str] = []  # the build's output, for the checks on what it prints
+
+
 @pytest.fixture(scope="module")
 def site() -> Path:
     """The book built in book mode with -W into a fresh folder; returns its html folder."""
@@ -103,6 +110,7 @@ def site() -> Path:
     cmd = [str(jupyter_book), "build", str(ROOT), "-W", "--all", "--path-output", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     log = proc.stdout + proc.stderr
+    BUILD_LOG.append(log)
     assert proc.returncode == 0, f"book build failed ({' '.join(cmd)}):\n{log[-6000:]}"
     html = out / "_build" / "html"
     assert (html / "index.html").exists(), log[-3000:]
@@ -241,3 +249,74 @@ def test_no_broken_internal_links(site, dom, page):
             if url.fragment not in ids:
                 broken.append(f"{href} (no id {url.fragment!r} in {target.name})")
     assert not broken, f"{page}: broken links: {broken}"
+
+
+def test_the_build_prints_no_kernel_transport_warning(site):
+    # ipykernel's warning about local unencrypted TCP, once per notebook: silenced by the kernel
+    # configuration `make setup` installs (book/ipython_kernel_config.py)
+    assert "without encryption" not in BUILD_LOG[-1]
+
+
+# At 1,280 px: each table's box against the text column, measured by Chromium after layout.
+TABLE_PROBE = """<script>
+document.addEventListener('DOMContentLoaded', function () { setTimeout(function () {
+  var column = (document.querySelector('.bd-article') || document.body).getBoundingClientRect();
+  var out = [];
+  document.querySelectorAll('.bd-article table').forEach(function (t) {
+    var r = t.getBoundingClientRect(), box = t.parentElement;
+    out.push({right: r.right, column_right: column.right, box_client: box.clientWidth,
+              box_scroll: box.scrollWidth, head: (t.rows[0] || {innerText: ''}).innerText});
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'dcgan-table-widths';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}, 300); });
+</script>"""
+
+
+def table_widths(site: Path, browser: str, page: str) -> list[dict]:
+    """Every table of a page with its right edge, the column's right edge and whether its box
+    scrolls (a cut-off table), as laid out by Chromium in a 1,280 px wide window."""
+    page_file = site / f"{page}.html"
+    probe = page_file.with_name(f"{page_file.stem}.table-probe.html")  # same folder: same assets
+    probe.write_text(page_file.read_text().replace("</body>", TABLE_PROBE + "</body>"))
+    profile = tempfile.mkdtemp(prefix="dcgan-chromium-")
+    try:
+        proc = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, "--window-size=1280,900", f"--user-data-dir={profile}"]
+            + ["--dump-dom", probe.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="dcgan-table-widths"[^>]*>(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"{page}: the table probe did not run ({proc.stderr[-1000:]})"
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+def too_wide(tables: list[dict]) -> list[str]:
+    return [
+        " | ".join(t["head"].split())[:80]
+        for t in tables
+        if t["right"] > t["column_right"] + 1 or t["box_scroll"] > t["box_client"] + 1
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_table_is_wider_than_its_column(site, browser, page):
+    wide = too_wide(table_widths(site, browser, page))
+    assert not wide, f"{page}: tables wider than the text column at 1,280 px: {wide}"
+
+
+def test_the_table_check_sees_a_table_that_does_not_wrap(site, browser):
+    # the intro's status table without the book's CSS overflows: the check must notice
+    page = site / "book" / "intro.html"
+    original = page.read_text()
+    try:
+        page.write_text(original.replace("book.css", "no-such-stylesheet.css"))
+        assert too_wide(table_widths(site, browser, "book/intro"))
+    finally:
+        page.write_text(original)

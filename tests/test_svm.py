@@ -1,6 +1,8 @@
 """Paper §5: the L2-SVM (two solvers of one objective), the labelled-draw protocol, the SVHN path
 on small .mat files, and the purely supervised baseline."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.io
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from dcgan_lib import svm
 from dcgan_lib.config import get_model_config
-from dcgan_lib.features_run import ProtocolSize, random_discriminator, run_protocol
+from dcgan_lib.features_run import GRID_RULE, ProtocolSize, random_discriminator, run_protocol
 from dcgan_lib.supervised import (
     SEARCH_SPACE,
     SupervisedD,
@@ -149,6 +151,91 @@ def test_selection_and_draws_fit_only_on_the_pool(monkeypatch):
     assert res["n_labels"] == 20
 
 
+# --- C beyond the authors' grid -----------------------------------------------------------
+
+
+def test_next_lower_C_walks_the_1_2_5_sequence():
+    seq = [1e-2]
+    for _ in range(7):
+        seq.append(svm.next_lower_C(seq[-1]))
+    assert seq == [1e-2, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5]
+    with pytest.raises(ValueError, match="1, 2 or 5"):
+        svm.next_lower_C(3e-4)
+
+
+class _FakeFit:
+    def __init__(self, C):
+        self.C = C
+
+
+def _fake_selection(monkeypatch, best: float, c_floor, grid=svm.C_GRID):
+    """select_C with a validation error that is a V in log10(C) around ``best``."""
+    fitted = []
+
+    def fake_fit(X, y, C, *a, **k):
+        fitted.append(C)
+        return _FakeFit(C)
+
+    monkeypatch.setattr(svm, "fit_svm", fake_fit)
+    monkeypatch.setattr(svm, "error_rate", lambda clf, X, y: abs(np.log10(clf.C / best)))
+    y = np.arange(200) % 4
+    X = np.zeros((200, 2), np.float32)
+    val, pool = svm.split_validation(200, 40, seed=0)
+    sel = svm.select_C(X, y, val, pool, 5, grid, 2, progress=False, c_floor=c_floor)
+    return sel, fitted
+
+
+def test_grid_extends_downward_until_the_best_C_is_inside(monkeypatch):
+    sel, fitted = _fake_selection(monkeypatch, best=5e-6, c_floor=1e-8)
+    assert sel.best_C == pytest.approx(5e-6)
+    assert sel.extended_below == pytest.approx((2e-6, 5e-6, 1e-5, 2e-5, 5e-5))
+    cs = [r["C"] for r in sel.table]
+    assert cs == sorted(cs) and len(cs) == len(svm.C_GRID) + 5
+    assert cs[0] < sel.best_C < cs[-1]  # the optimum now has a neighbour on each side
+    assert len(fitted) == 2 * len(cs)  # n_draws fits at every C, the added ones too
+
+
+def test_grid_stays_as_given_when_the_best_C_is_inside_or_no_floor(monkeypatch):
+    sel, _ = _fake_selection(monkeypatch, best=1e-3, c_floor=1e-8)
+    assert sel.best_C == pytest.approx(1e-3) and sel.extended_below == ()
+    sel, _ = _fake_selection(monkeypatch, best=1e-6, c_floor=None)
+    assert sel.best_C == pytest.approx(1e-4) and sel.extended_below == ()
+
+
+def test_grid_extension_stops_at_the_floor(monkeypatch):
+    sel, _ = _fake_selection(monkeypatch, best=1e-9, c_floor=1e-5)
+    assert sel.extended_below == pytest.approx((1e-5, 2e-5, 5e-5))
+    assert sel.best_C == pytest.approx(1e-5)  # at the floor: reported, not hidden
+
+
+def test_a_result_chosen_by_another_grid_rule_is_measured_again(tmp_path):
+    size = ProtocolSize(
+        "test",
+        n_val=100,
+        baseline_select_draws=1,
+        baseline_eval_draws=2,
+        variants=("pixels",),
+        regimes=(5, 10),
+        c_grid=(1e-3, 1e-2),
+        c_floor=1e-4,
+        supervised_trials=0,
+        synthetic_n=(300, 60),
+    )
+    first = run_protocol("synthetic", size, tmp_path, progress=False)
+    assert first["complete"]
+    for r in first["results"].values():
+        assert r["grid_rule"] == GRID_RULE
+        grid = {s["C"] for s in r["selection"]}
+        assert grid == {1e-3, 1e-2} | set(r["c_extended_below"]) and r["C"] in grid
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    stored["results"]["pixels/5"]["grid_rule"] = "the authors' grid"  # an older run's rule
+    stored["results"]["pixels/5"]["test_error"]["mean"] = -1.0  # to see it replaced
+    (tmp_path / "metrics.json").write_text(json.dumps(stored))
+    again = run_protocol("synthetic", size, tmp_path, progress=False)
+    assert again["results"]["pixels/5"]["test_error"]["mean"] >= 0  # measured again
+    assert again["results"]["pixels/10"] == json.loads(json.dumps(first["results"]["pixels/10"]))
+
+
 # --- SVHN: the real loader on .mat files written here ------------------------------------
 
 
@@ -174,6 +261,7 @@ def test_svhn_protocol_on_small_mat_files(tmp_path, monkeypatch):
         variants=("dcgan", "pixels"),
         regimes=(5,),
         c_grid=(1e-3, 1e-2),
+        c_floor=1e-4,
         supervised_trials=1,
         supervised_max_steps=2,
     )
@@ -185,7 +273,8 @@ def test_svhn_protocol_on_small_mat_files(tmp_path, monkeypatch):
     assert m["data"].startswith("SVHN") and m["n_train"] == 300 and m["n_test"] == 60
     assert m["complete"] and set(m["results"]) == {"dcgan/5", "pixels/5"}
     r = m["results"]["dcgan/5"]
-    assert r["n_labels"] == 50 and r["test_error"]["n"] == 3 and r["C"] in (1e-3, 1e-2)
+    assert r["n_labels"] == 50 and r["test_error"]["n"] == 3
+    assert r["C"] in (1e-4, 2e-4, 5e-4, 1e-3, 1e-2)  # the grid, or its extension to the floor
     assert m["results"]["pixels/5"]["test_error"]["mean"] < 20  # the templates separate classes
     sup = m["supervised"]
     assert sup["complete"] and len(sup["trials"]) == 1 and "test_error" in sup["best"]
