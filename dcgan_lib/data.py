@@ -21,16 +21,19 @@ synthetic      procedurally drawn shapes, the same shapes as the real sets (smok
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import tarfile
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +57,13 @@ CIFAR10_CLASSES = (
     "truck",
 )
 MIN_SIDE = 8  # images whose shorter side is below this are skipped as unusable
+# Decoding into the cache: a set of at least this many images is decoded by a pool of processes
+# (one per core; PIL's decode and resize then run truly in parallel), a smaller one by threads.
+# The cache is byte-identical either way (the same ``decode`` on the same bytes, in order). No GPU
+# JPEG decoder (torchvision.io.decode_jpeg on CUDA): nvJPEG's IDCT and upsampling differ from
+# libjpeg's in the last bits, so its cache could not be byte-identical to PIL's.
+DECODE_PROCESSES_MIN = 2048
+DECODERS = ("auto", "serial", "threads", "processes")
 
 
 class DataError(RuntimeError):
@@ -661,8 +671,12 @@ def load_dataset(
     limit: int | None = None,
     progress: bool = True,
     workers: int | None = None,
+    decoder: str = "auto",
 ) -> Packed:
     """Dataset ``name`` as a ``Packed`` uint8 array (N, S, S, 3), decoded once and cached.
+
+    ``decoder`` / ``workers``: how the first call decodes (``decode_executor``: a process per
+    core for large sets); the cache is byte-identical whichever decodes it.
 
     The cache key holds the source's sizes and modification times: a changed source rebuilds it.
     Unreadable images are skipped and listed in ``Packed.skipped`` (name, reason). Paper: §4.
@@ -698,22 +712,65 @@ def load_dataset(
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs: one builds, the others wait and reuse
         packed = _open_pack(base)
         if packed is None:
-            _build_pack(source, base, image_size, limit, progress, workers)
+            _build_pack(source, base, image_size, limit, progress, workers, decoder)
             packed = _open_pack(base)
     if packed is None:
         raise DataError(f"the cache {base} could not be read back after building it")
     return packed
 
 
+def _process_context() -> multiprocessing.context.BaseContext:
+    """fork where it exists (as torch's DataLoader does: the workers only run PIL, never CUDA or
+    OpenMP, and the caller's script is not re-imported), spawn elsewhere."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def decode_executor(decoder: str, workers: int | None, total: int | None) -> Executor | None:
+    """The pool that decodes a dataset into its cache: ``None`` (decode in this thread),
+    threads, or processes (``auto``: processes on several cores for a set of at least
+    ``DECODE_PROCESSES_MIN`` images, else threads)."""
+    if decoder not in DECODERS:
+        raise DataError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
+    cores = os.cpu_count() or 1
+    if decoder == "auto":
+        big = total is None or total >= DECODE_PROCESSES_MIN
+        decoder = "processes" if big and cores > 1 and (workers or cores) > 1 else "threads"
+    if decoder == "serial":
+        return None
+    if decoder == "processes":
+        return ProcessPoolExecutor(workers or cores, mp_context=_process_context())
+    return ThreadPoolExecutor(workers or min(8, cores))
+
+
+def decode_many(pool: Executor | None, datas: list[object], size: int) -> list[np.ndarray | str]:
+    """``decode`` of each item, in order, on ``pool`` (or here when it is None)."""
+    fn = functools.partial(decode, size=size)
+    if pool is None:
+        return [fn(d) for d in datas]
+    if not isinstance(pool, ProcessPoolExecutor):
+        return list(pool.map(fn, datas))
+    with warnings.catch_warnings():  # Python >= 3.12 warns on every fork of a threaded process
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        return list(pool.map(fn, datas, chunksize=64))
+
+
 def _build_pack(
-    source: Source, base: Path, size: int, limit: int | None, progress: bool, workers: int | None
+    source: Source,
+    base: Path,
+    size: int,
+    limit: int | None,
+    progress: bool,
+    workers: int | None,
+    decoder: str = "auto",
 ) -> None:
     tmp = base.parent / f"{base.name}.{os.getpid()}.tmp"
     names: list[str] = []
     labels: list[object] = []
     skipped: list[tuple[str, str]] = []
     total = min(source.total, limit) if source.total and limit else (limit or source.total)
-    workers = workers or min(8, os.cpu_count() or 1)
+    pool = decode_executor(decoder, workers, total)
+    per_flush = 4096 if isinstance(pool, ProcessPoolExecutor) else 512
     bar = tqdm(
         total=total,
         desc=f"decoding {source.dataset} -> {size}px cache",
@@ -721,12 +778,12 @@ def _build_pack(
         disable=not progress,
     )
     try:
-        with open(tmp, "wb") as out, ThreadPoolExecutor(workers) as pool:
+        with open(tmp, "wb") as out, pool or contextlib.nullcontext():
             chunk: list[tuple[str, object, object]] = []
 
             def flush() -> None:
                 for (n, _, lab), img in zip(
-                    chunk, pool.map(lambda it: decode(it[1], size), chunk), strict=True
+                    chunk, decode_many(pool, [it[1] for it in chunk], size), strict=True
                 ):
                     if isinstance(img, str):
                         skipped.append((n, img))
@@ -742,7 +799,7 @@ def _build_pack(
                     skipped.append((item[0], item[1]))
                     continue
                 chunk.append(item)
-                if len(chunk) >= 512:
+                if len(chunk) >= per_flush:
                     flush()
                 if limit is not None and len(names) + len(chunk) >= limit:
                     break
