@@ -74,6 +74,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "eager fp32 elsewhere",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="fast engine: torch.compile G and D inside the captured step (off by default)",
+    )
+    p.add_argument(
         "--sync-bn",
         action="store_true",
         help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)",
@@ -113,6 +118,7 @@ def _run_train(a: argparse.Namespace) -> int:
         fid_data=a.fid_data,
         fid_split=a.fid_split,
         engine=a.engine,
+        compile=a.compile,
         sync_bn=a.sync_bn,
     )
     result = train(cfg, progress=not a.no_progress)

@@ -19,6 +19,7 @@ picks fast on CUDA and eager elsewhere. Under ``torchrun`` the run is data-paral
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import math
@@ -454,10 +455,14 @@ def _train(
         from dcgan_lib import engine
 
         options = engine.FastOptions.for_device(device, dist.world_size)
+        if cfg.compile:
+            options = dataclasses.replace(options, compile=True)
         G, D = options.prepare(G), options.prepare(D)
         opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
     else:
         opt_g, opt_d = make_optimizers(G, D, cfg)
+        if cfg.compile:
+            warnings.warn("compile applies to the fast engine only; training eagerly", stacklevel=2)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_samples, cfg.model, torch.Generator().manual_seed(cfg.seed + 2))
     step, epoch, it = 0, 0, 0
