@@ -325,12 +325,14 @@ def evaluate_generator(
     progress: bool = True,
     part: str = "all",
     net: nn.Module | None = None,
+    fid_cache: str | Path | None = None,
 ) -> dict:
     """FID/KID of ``n`` samples of G against ``n`` images of a reference split (FID.md).
 
     ``part``: the whole split (``all``, the protocol), or its selection or reporting half (at
     most half the split's images each). The reference side comes from the on-disk cache when an
-    earlier FID computed it (``reference_stats``)."""
+    earlier FID computed it (``reference_stats``; folder ``fid_cache``, default
+    ``<cache_dir>/fid``)."""
     from dcgan_lib.data import load_dataset
 
     size = G.cfg.image_size  # type: ignore[union-attr]
@@ -343,8 +345,9 @@ def evaluate_generator(
         )
     net = net or InceptionFeatures()
     stats = reference_stats(
-        ref.images, idx, net, device, cache_dir, (dataset, split, size, part), progress
-    )
+        ref.images, idx, net, device, cache_dir, (dataset, split, size, part), progress,
+        folder=fid_cache,
+    )  # fmt: skip
     fake = generator_features(G, n, seed, net, device, progress=progress)
     result = fid_kid(stats, fake, device=device)
     result.update(
@@ -409,6 +412,7 @@ def reference_stats(
     what: tuple = (),
     progress: bool = True,
     use_cache: bool = True,
+    folder: str | Path | None = None,
 ) -> ReferenceStats:
     """``ReferenceStats`` of ``images[idx]`` under ``net``: read from the on-disk cache when an
     earlier call computed them, else computed and stored there.
@@ -427,7 +431,7 @@ def reference_stats(
     }
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     label = "-".join(key["what"]) or "reference"
-    path = fid_cache_dir(cache_dir) / f"{label}-n{len(idx)}-{digest}.pt"
+    path = Path(folder or fid_cache_dir(cache_dir)) / f"{label}-n{len(idx)}-{digest}.pt"
     if use_cache and path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
