@@ -51,6 +51,10 @@ PRODUCERS = {
         "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
         "repeat until it writes numerics/engines.json)"
     ),
+    "faces_model": (
+        "python -m dcgan_lib reproduce --only faces_model --data-root ../shared/data  (on a GPU, "
+        "after celeba_dcgan64, celeba_dcgan64_updates and celeba_dcgan64_long; seconds)"
+    ),
     "celeba_attributes": (
         "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"
@@ -142,17 +146,21 @@ def export_run(
     command: str = "",
     root: Path | None = None,
     weights: bool = True,
+    checkpoint: str = "checkpoint.pt",
+    machine: str | None = None,
 ) -> list[Path]:
     """Copy a finished run's small results into ``artifacts/name/`` and record them.
 
     ``weights=False`` copies only metrics, run info and sample grids (for models whose fp16
-    weights are over the 16 MiB limit, or that the book does not load)."""
+    weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
+    file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
+    made them, recorded in the manifest."""
     from dcgan_lib.train import TrainConfig, load_checkpoint
 
     run, root = Path(run_dir), root or artifacts_dir()
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    ckpt = load_checkpoint(run / checkpoint)
     cfg = TrainConfig.from_dict(ckpt["config"])
     G, D = Generator(cfg.model), Discriminator(cfg.model)
     G.load_state_dict(ckpt["G"])
@@ -184,7 +192,10 @@ def export_run(
             "step": ckpt["step"],
             "command": command or PRODUCERS.get(name, ""),
             "created": now,
+            **({"machine": machine} if machine else {}),
         }
+        if p.name in ("G.pt", "D.pt") and checkpoint != "checkpoint.pt":
+            manifest["files"][f"{name}/{p.name}"]["weights_from"] = checkpoint
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return written
 
@@ -195,8 +206,10 @@ def register(
     command: str = "",
     config: str = "",
     root: Path | None = None,
+    machine: str | None = None,
 ) -> Path:
-    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest."""
+    """Record one file ``artifacts/<name>`` (for example ``dedup_ae/ae.pt``) in the manifest
+    (``machine``: what made it, where that matters: a GPU's name)."""
     root = root or artifacts_dir()
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -210,6 +223,7 @@ def register(
         "config": config,
         "command": command or PRODUCERS.get(name.split("/")[0], ""),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **({"machine": machine} if machine else {}),
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return path

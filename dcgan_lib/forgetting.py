@@ -834,10 +834,12 @@ def _plain(x):
 
 
 def load_faces_generator() -> nn.Module:
-    """The exported faces G (``artifacts/celeba_dcgan64/G.pt``); raises ArtifactMissing."""
+    """The exported faces G of §6 (``artifacts/<faces model>/G.pt``, by default
+    ``celeba_dcgan64``: ``experiments.faces_model_artifact``); raises ArtifactMissing."""
     from dcgan_lib.artifacts import load_generator, require
+    from dcgan_lib.experiments import faces_model_artifact
 
-    return load_generator(require("celeba_dcgan64", "G.pt"))
+    return load_generator(require(faces_model_artifact(), "G.pt"))
 
 
 def study_inputs(mode: str) -> tuple[nn.Module, Judge]:

@@ -240,6 +240,8 @@ def fid_kid(
     fid.real_features_num_samples = torch.tensor(ref.n, dtype=torch.long, device=device)
     fid.update(fake.double().to(device), real=False)
     subset = min(kid_subset, ref.n, len(fake))
+    if subset == ref.n == len(fake):  # every "subset" is the whole set: one gives the same KID
+        kid_subsets = 1
     kid = KernelInceptionDistance(
         feature=_Precomputed(dim), subset_size=subset, subsets=kid_subsets
     )
