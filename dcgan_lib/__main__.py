@@ -1,4 +1,4 @@
-"""Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,...} ...``.
+"""Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,reproduce,...}``.
 
 Errors the user can fix (missing data, a bad config, a diverged run) print one line saying what to
 do and exit with status 2, never a traceback.
@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import latent  # `latent` (paper §6.1, §6.3.2: walks, arithmetic, turn)
 
     latent.add_cli(sub)
+    from dcgan_lib import reproduce  # `reproduce` (every GPU job of the book, resumable)
+
+    reproduce.add_cli(sub)
     # `guided-backprop` (§6.2) and `forgetting` (§6.3.1) keep their own parsers (their modules'
     # main); everything after the subcommand's name is handed to them
     delegated = {
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             return experiments.run_cli(a)
         if a.command == "latent":
             return latent.run_cli(a)
+        if a.command == "reproduce":
+            return reproduce.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "fid":

@@ -88,6 +88,14 @@ def read_manifest(root: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"files": {}}
 
 
+def write_manifest(manifest: dict, root: Path) -> None:
+    """Write ``manifest.json`` atomically: a job killed while recording keeps the old one."""
+    from dcgan_lib.train import atomic_write
+
+    blob = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write(root / "manifest.json", lambda f: f.write(blob))
+
+
 def require(name: str, filename: str, root: Path | None = None) -> Path:
     """Path of artifact ``name/filename``, checked against the manifest's sha256."""
     root = root or artifacts_dir()
@@ -196,7 +204,7 @@ def export_run(
         }
         if p.name in ("G.pt", "D.pt") and checkpoint != "checkpoint.pt":
             manifest["files"][f"{name}/{p.name}"]["weights_from"] = checkpoint
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_manifest(manifest, root)
     return written
 
 
@@ -225,5 +233,5 @@ def register(
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **({"machine": machine} if machine else {}),
     }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_manifest(manifest, root)
     return path
