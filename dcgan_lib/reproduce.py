@@ -241,7 +241,7 @@ class Timings:
     def fid_seconds(self, n: int, reference: tuple) -> tuple[float | None, str]:
         """Seconds of one FID with ``n`` samples (the reference's first FID computes it)."""
         fid = self.bench.get("fid")
-        if fid:
+        if fid and str(fid.get("device", "")).startswith("cuda"):
             first = reference not in self.referenced
             self.referenced.add(reference)
             s = fid["uncached_s"] if first else fid["cached_s"]
@@ -570,8 +570,6 @@ def _run_features(job: Job, s: Settings, minutes: float | None) -> bool:
 
 
 def _run_throughput(job: Job, s: Settings, minutes: float | None) -> bool:
-    import torch
-
     from dcgan_lib import throughput as TP
     from dcgan_lib.train import resolve_device
 
@@ -598,10 +596,13 @@ def _run_throughput(job: Job, s: Settings, minutes: float | None) -> bool:
         else:
             if s.smoke:
                 result = TP.run_step(["smoke32"], device, 16, 2, 1)
-            else:
-                peak = 989.0 if "H100" in torch.cuda.get_device_name(device) else 790.0
+                cmd = "python benchmarks/throughput.py --configs smoke32 --batch-size 16 --steps 2 --device cpu"
+            else:  # the bf16 peak the stored run used, so its shares of peak stay comparable
+                peak = blob.get("step", {}).get("peak_tflops")
                 result = TP.run_step(list(TP.CONFIGS), device, peak_tflops=peak, compile=True)
-            cmd = "python benchmarks/throughput.py --mode step --compile"
+                cmd = "python benchmarks/throughput.py --mode step --compile" + (
+                    f" --peak-tflops {peak:g}" if peak else ""
+                )
         TP.store(result, path, cmd)
         artifacts.register(THROUGHPUT, path, cmd, root=s.root, machine=result.get("gpu"))
     return True
@@ -616,7 +617,7 @@ def _run_numerics(job: Job, s: Settings, minutes: float | None) -> bool:
     out = s.root / NUMERICS
     argv = ["--out", str(out)]
     if s.smoke:
-        argv.append("--smoke")
+        argv += ["--smoke", "--seeds", "1"]  # one seed: the engines compared, no seed noise
     else:
         argv += ["--data-root", str(s.data_root), "--work", str(s.runs_dir / "numerics")]
         argv += ["--device", s.device] + (["--max-minutes", f"{minutes:.2f}"] if minutes else [])
@@ -629,9 +630,14 @@ def _run_numerics(job: Job, s: Settings, minutes: float | None) -> bool:
 
 
 def run_plan(
-    plan: list[Planned], s: Settings, exps: dict[str, Experiment], max_minutes: float | None
+    plan: list[Planned],
+    s: Settings,
+    exps: dict[str, Experiment],
+    max_minutes: float | None,
+    replan=None,
 ) -> list[dict]:
-    """Run every job left, in order, under the time budget; print one line per job."""
+    """Run every job left, in order, under the time budget; print one line per job (and, once
+    the timings job has measured FID and decode speeds, the estimate they give: ``replan``)."""
     started = time.monotonic()
     report, finished = [], set()
     for p in plan:
@@ -663,7 +669,15 @@ def run_plan(
             finished.add(job.name)
         _say(f"{'done ' if ok else 'part '} {job.name}: {state} ({took:.2f} min)")
         report.append({"name": job.name, "state": state, "minutes": took})
+        if ok and job.name == "timings" and replan is not None:
+            _say(f"      re-estimated with these timings: {replan()}")
     return report
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _needs_run(name: str, plan: list[Planned]) -> bool:
@@ -700,8 +714,21 @@ def reproduce(
     summary = plan_summary(plan)
     if plan_only:
         return summary
+    if not smoke and device == "auto" and not _has_cuda():
+        print(
+            "no GPU here: these jobs take hours on a CPU. Run them on a GPU machine, pass "
+            "--device cpu to run them here anyway, or --smoke for the tiny CPU check.",
+            flush=True,
+        )
+        summary["run"] = []
+        return summary
     s = Settings(root, runs_dir, data_root, smoke, device, cache_dir, progress)
-    summary["run"] = run_plan(plan, s, exps, max_minutes)
+
+    def replan() -> str:
+        again = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
+        return plan_text(again, smoke).splitlines()[-1]
+
+    summary["run"] = run_plan(plan, s, exps, max_minutes, replan)
     after = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
     left = [p.job.name for p in after if p.state == "left"]
     summary["left_after"] = left

@@ -64,3 +64,52 @@ def test_auto_uses_processes_only_for_large_sets_on_several_cores(monkeypatch):
     one.shutdown()
     with pytest.raises(DataError, match="unknown decoder"):
         D.decode_executor("gpu", None, 10)
+
+
+def _tar(path, mode, members, fmt=None):
+    import io
+    import tarfile
+
+    kw = {"format": fmt} if fmt is not None else {}
+    with tarfile.open(path, mode, **kw) as tar:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            if payload is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif payload == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, "a/1.jpg"
+                tar.addfile(info)
+            else:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+
+
+def _with_tarfile(path):
+    import tarfile
+
+    with tarfile.open(path) as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
+
+
+def test_the_fast_tar_reader_gives_tarfile_s_members_or_steps_aside(tmp_path):
+    import tarfile
+
+    members = [("a", None), ("a/1.jpg", b"x" * 1000), ("a/notes.txt", b"hi"), ("a/l", "link"),
+               ("a/" + "b" * 120 + "/2.jpg", b"y" * 513), ("a/empty.jpg", b"")]  # fmt: skip
+    for mode, fmt, fast in (("w:gz", tarfile.USTAR_FORMAT, True), ("w", tarfile.USTAR_FORMAT, True),
+                            ("w:gz", tarfile.PAX_FORMAT, False), ("w:bz2", None, False)):  # fmt: skip
+        path = tmp_path / f"t-{mode[-2:]}-{fmt}.tar"
+        _tar(path, mode, members, fmt)
+        got = D._fast_tar_members(path)
+        assert (got is not None) == fast, (mode, fmt)  # pax headers and bzip2: tarfile reads them
+        if got is not None:
+            assert list(got) == _with_tarfile(path)
+        # either way the dataset reader sees the same image files
+        assert list(D._tar_items(path)) == [m for m in _with_tarfile(path) if m[0].endswith(".jpg")]
+    good = tmp_path / "t-gz-None.tar"
+    _tar(good, "w:gz", members)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(good.read_bytes()[:-30])
+    with pytest.raises(DataError, match=r"cut.tar.gz is damaged .*sha256sum -c"):
+        list(D._tar_items(cut))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from _tinydata import celeba, cifar10, tinyimagenet
 
 from dcgan_lib import artifacts, compute, experiments, features_run, guided_backprop, latent
@@ -86,6 +87,9 @@ def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_pat
     assert summary["left_minutes"] == pytest.approx(total)
     assert re.search(r"estimated GPU time left: [\d.]+ min", printed)
     assert "one call of 9 min: " in printed.splitlines()[-1]
+    if not torch.cuda.is_available():  # full mode on a CPU: the plan, then a one-line refusal
+        refused = R.reproduce(data_root=str(data), progress=False)
+        assert refused["run"] == [] and "no GPU here" in capsys.readouterr().out
 
 
 def test_estimates_rest_on_the_stored_benchmark(tmp_path):
