@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     p.add_argument("--out", default=None, help=f"default: {DEFAULT_OUT} (none with --smoke)")
     p.add_argument("--smoke", action="store_true", help="smoke32, synthetic data, CPU, no FID")
     p.add_argument(
-        "--engines", nargs="+", default=list(ENGINES), choices=CHOICES, help="eager and fast, optionally fast+compile"
+        "--engines",
+        nargs="+",
+        default=list(ENGINES),
+        choices=CHOICES,
+        help="eager and fast, optionally fast+compile",
     )
     a = p.parse_args(argv)
     if not {"eager", "fast"} <= set(a.engines):
