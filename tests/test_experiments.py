@@ -152,8 +152,15 @@ def _tiny_run(tmp_path, exp):
     return _run(tmp_path, 1, experiment=exp, fid_network="tiny")
 
 
-def test_a_run_that_selects_on_one_half_reports_on_the_other(tmp_path):
-    out = _tiny_run(tmp_path, SELECTING)
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The selecting run and the run sized in updates, made once (stand-in feature network)."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    return tmp, _tiny_run(tmp, SELECTING), _tiny_run(tmp, UPDATES)
+
+
+def test_a_run_that_selects_on_one_half_reports_on_the_other(tiny_runs):
+    tmp_path, out, _ = tiny_runs
     assert out["status"] == "complete" and out["steps"] == 12
     rows = [
         json.loads(x) for x in (tmp_path / "runs/tiny_select-s1/fid.jsonl").read_text().splitlines()
@@ -176,17 +183,18 @@ def test_a_run_that_selects_on_one_half_reports_on_the_other(tmp_path):
     assert stored["selection"] == sel
 
 
-def test_a_run_sized_in_updates_stops_there_and_completes(tmp_path):
-    out = _tiny_run(tmp_path, UPDATES)
+def test_a_run_sized_in_updates_stops_there_and_completes(tiny_runs):
+    tmp_path, _, out = tiny_runs
     assert out["status"] == "complete" and out["steps"] == 5  # not the 8 of two whole epochs
     assert out["fid"]["final:synthetic/test"]["step"] == 5
     assert _tiny_run(tmp_path, UPDATES)["steps"] == 5  # done: not trained further
 
 
-def test_the_faces_model_is_chosen_on_the_selection_half(tmp_path):
-    for exp in (SELECTING, UPDATES):
-        _tiny_run(tmp_path, exp)
+def test_the_faces_model_is_chosen_on_the_selection_half(tiny_runs, tmp_path):
+    import shutil
+
     root = tmp_path / "artifacts"
+    shutil.copytree(tiny_runs[0] / "artifacts", root)
     assert experiments.faces_model_artifact(root) == experiments.FACES_DEFAULT  # none chosen yet
     chosen = experiments.select_faces_model(
         root=root, experiments={e.name: e for e in (SELECTING, UPDATES)},
