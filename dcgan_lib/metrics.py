@@ -252,12 +252,23 @@ def fid_kid(
         torch.manual_seed(KID_SEED)
         kid_mean, kid_std = kid.compute()
     return {
-        "fid": float(fid.compute()),
+        "fid": _fid_value(fid),
         "kid_mean": float(kid_mean),
         "kid_std": float(kid_std),
         "n_real": ref.n,
         "n_fake": len(fake),
     }
+
+
+def _fid_value(fid) -> float:
+    """FID.compute() (an eigen-decomposition in float64) where the statistics are; on the CPU if
+    that device's linear algebra cannot (a build without its eigensolver)."""
+    try:
+        return float(fid.compute())
+    except (RuntimeError, NotImplementedError):
+        if fid.real_features_sum.device.type == "cpu":
+            raise
+        return float(fid.cpu().compute())
 
 
 def protocol_name(n_fake: int, reference: str) -> str:
