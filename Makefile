@@ -2,6 +2,8 @@
 #   make book   build the book (notebooks executed in book mode) into _build/html
 #   make test   the whole test suite in one pytest run (units, book build + browser check, nbval smoke)
 #   make lint   ruff over the library, tests and notebooks
+#   make reproduce  every GPU job of the book not done yet (on a GPU machine with the data; prints
+#               the plan first; resumable; MINUTES=9 per call, ARGS="--smoke" for the CPU check)
 #   make clean  remove build outputs (keeps .venv)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,10 +21,10 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup setup-python setup-mathjax setup-chromium book test lint clean
+.PHONY: help setup setup-python setup-mathjax setup-chromium book test lint reproduce clean
 
 help:
-	@echo "make book | make test | make lint | make setup | make clean"
+	@echo "make book | make test | make lint | make reproduce | make setup | make clean"
 
 # Everything: the venv, offline MathJax, and Chromium for the browser check of the built site.
 setup: setup-python setup-mathjax setup-chromium
@@ -69,6 +71,10 @@ test: setup
 lint: setup-python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check dcgan_lib tests notebooks
+
+reproduce: setup-python
+	$(VPY) -m dcgan_lib reproduce --data-root $${DCGAN_DATA:-../shared/data} \
+	  --max-minutes $${MINUTES:-9} $(ARGS)
 
 clean:
 	rm -rf _build .jupyter_cache .pytest_cache .ruff_cache book/_static_mathjax $(NPM_DIR)

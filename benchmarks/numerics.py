@@ -10,7 +10,8 @@ measured the same way between two seeds under one engine. The engines agree when
 between them (training curves, final FID) are within that noise.
 
 Default: ``dcgan64`` on CelebA-10k, 25 epochs, seeds 1 and 2, FID-10k against CelebA-10k (four
-runs). Runs live in ``--work`` and resume: with ``--max-minutes`` each call stops cleanly and the
+runs). ``--engines eager fast fast+compile`` adds the fast engine with ``torch.compile`` of G and D
+(``engine_gap_compiled`` in the summary: it against eager, per seed). Runs live in ``--work`` and resume: with ``--max-minutes`` each call stops cleanly and the
 next continues. When every run is done, writes ``artifacts/numerics/engines.json`` (``--out``):
 per run the logged metrics, wall time and FID/KID, and a summary of the differences.
 """
@@ -35,6 +36,7 @@ from dcgan_lib.train import read_metrics, resolve_device, train
 DEFAULT_OUT = artifacts_dir() / "numerics/engines.json"
 CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
 ENGINES = ("eager", "fast")
+CHOICES = ("eager", "fast", "fast+compile")
 
 
 def run_config(a: argparse.Namespace, engine: str, seed: int, work: Path) -> TrainConfig:
@@ -50,7 +52,8 @@ def run_config(a: argparse.Namespace, engine: str, seed: int, work: Path) -> Tra
             checkpoint_every=10_000,
             sample_epochs=(),
             seed=seed,
-            engine=engine,
+            engine=engine.split("+")[0],
+            compile=engine == "fast+compile",
             device=a.device,
             out=str(work / f"{engine}-seed{seed}"),
         )
@@ -60,7 +63,8 @@ def run_config(a: argparse.Namespace, engine: str, seed: int, work: Path) -> Tra
         data_root=a.data_root,
         epochs=a.epochs,
         seed=seed,
-        engine=engine,
+        engine=engine.split("+")[0],
+        compile=engine == "fast+compile",
         device=a.device,
         max_minutes=a.max_minutes,
         out=str(work / f"{engine}-seed{seed}"),
@@ -84,9 +88,16 @@ def summarise(runs: list[dict], seeds: list[int]) -> dict:
         if e.get("fid") is not None:
             row["fid"] = abs(e["fid"]["fid"] - f["fid"]["fid"])
         out["engine_gap"][f"seed{s}"] = row
+    for s in seeds:
+        if ("fast+compile", s) in get:
+            e, c = get[("eager", s)], get[("fast+compile", s)]
+            row = {"curves": _curve_gap(e["metrics"], c["metrics"])}
+            if e.get("fid") is not None:
+                row["fid"] = abs(e["fid"]["fid"] - c["fid"]["fid"])
+            out.setdefault("engine_gap_compiled", {})[f"seed{s}"] = row
     if len(seeds) >= 2:
         s1, s2 = seeds[:2]
-        for eng in ENGINES:
+        for eng in sorted({e for e, _ in get}, key=CHOICES.index):
             a, b = get[(eng, s1)], get[(eng, s2)]
             row = {"curves": _curve_gap(a["metrics"], b["metrics"])}
             if a.get("fid") is not None:
@@ -108,7 +119,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     p.add_argument("--work", default="runs/numerics", help="the run folders (resumable)")
     p.add_argument("--out", default=None, help=f"default: {DEFAULT_OUT} (none with --smoke)")
     p.add_argument("--smoke", action="store_true", help="smoke32, synthetic data, CPU, no FID")
+    p.add_argument(
+        "--engines",
+        nargs="+",
+        default=list(ENGINES),
+        choices=CHOICES,
+        help="eager and fast, optionally fast+compile",
+    )
     a = p.parse_args(argv)
+    if not {"eager", "fast"} <= set(a.engines):
+        p.error("--engines must include eager and fast (the comparison is against them)")
     if a.smoke:
         a.device, a.fid_n = "cpu", 0
     tmp = tempfile.TemporaryDirectory(prefix="dcgan-numerics-") if a.smoke else None
@@ -117,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     runs = []
     try:
         for seed in a.seeds:
-            for engine in ENGINES:
+            for engine in a.engines:
                 cfg = run_config(a, engine, seed, work)
                 result = train(cfg, progress=not a.smoke)
                 if result.status != "done":

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,...} ...``.
+"""Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,reproduce,...}``.
 
 Errors the user can fix (missing data, a bad config, a diverged run) print one line saying what to
 do and exit with status 2, never a traceback.
@@ -77,6 +77,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "eager fp32 elsewhere",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="fast engine: torch.compile G and D inside the captured step (off by default)",
+    )
+    p.add_argument(
         "--sync-bn",
         action="store_true",
         help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)",
@@ -116,6 +121,7 @@ def _run_train(a: argparse.Namespace) -> int:
         fid_data=a.fid_data,
         fid_split=a.fid_split,
         engine=a.engine,
+        compile=a.compile,
         sync_bn=a.sync_bn,
     )
     result = train(cfg, progress=not a.no_progress)
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import status  # `status` (the README's table of every experiment)
 
     status.add_cli(sub)
+    from dcgan_lib import reproduce  # `reproduce` (every GPU job of the book, resumable)
+
+    reproduce.add_cli(sub)
     # `guided-backprop` (§6.2) and `forgetting` (§6.3.1) keep their own parsers (their modules'
     # main); everything after the subcommand's name is handed to them
     delegated = {
@@ -217,7 +226,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _run(a: argparse.Namespace) -> int:
     """Run the parsed command; an error the user can fix prints ``error: ...`` and returns 2."""
-    from dcgan_lib import dedup, experiments, features_run, latent, status
+    from dcgan_lib import dedup, experiments, features_run, latent, reproduce, status
     from dcgan_lib.data import DataError
     from dcgan_lib.train import TrainingDiverged
 
@@ -232,6 +241,8 @@ def _run(a: argparse.Namespace) -> int:
             return latent.run_cli(a)
         if a.command == "status":
             return status.run_cli(a)
+        if a.command == "reproduce":
+            return reproduce.run_cli(a)
         if a.command == "train":
             return _run_train(a)
         if a.command == "fid":

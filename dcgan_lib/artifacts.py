@@ -54,6 +54,10 @@ PRODUCERS = {
         "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
         "repeat until it writes numerics/engines.json)"
     ),
+    "faces_model": (
+        "python -m dcgan_lib reproduce --only faces_model --data-root ../shared/data  (on a GPU, "
+        "after celeba_dcgan64, celeba_dcgan64_updates and celeba_dcgan64_long; seconds)"
+    ),
     "celeba_attributes": (
         "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"
@@ -102,6 +106,14 @@ def sha256(path: Path) -> str:
 def read_manifest(root: Path | None = None) -> dict:
     path = (root or artifacts_dir()) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {"files": {}}
+
+
+def write_manifest(manifest: dict, root: Path) -> None:
+    """Write ``manifest.json`` atomically: a job killed while recording keeps the old one."""
+    from dcgan_lib.train import atomic_write
+
+    blob = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write(root / "manifest.json", lambda f: f.write(blob))
 
 
 def require(name: str, filename: str, root: Path | None = None) -> Path:
@@ -178,17 +190,21 @@ def export_run(
     command: str = "",
     root: Path | None = None,
     weights: bool = True,
+    checkpoint: str = "checkpoint.pt",
+    machine: str | None = None,
 ) -> list[Path]:
     """Copy a finished run's small results into ``artifacts/name/`` and record them.
 
     ``weights=False`` copies only metrics, run info and sample grids (for models whose fp16
-    weights are over the 16 MiB limit, or that the book does not load)."""
+    weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
+    file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
+    made them, recorded in the manifest."""
     from dcgan_lib.train import TrainConfig, load_checkpoint
 
     run, root = Path(run_dir), root or artifacts_dir()
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    ckpt = load_checkpoint(run / checkpoint)
     cfg = TrainConfig.from_dict(ckpt["config"])
     G, D = Generator(cfg.model), Discriminator(cfg.model)
     G.load_state_dict(ckpt["G"])
@@ -220,8 +236,11 @@ def export_run(
             "step": ckpt["step"],
             "command": command or PRODUCERS.get(name, ""),
             "created": now,
+            **({"machine": machine} if machine else {}),
         }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        if p.name in ("G.pt", "D.pt") and checkpoint != "checkpoint.pt":
+            manifest["files"][f"{name}/{p.name}"]["weights_from"] = checkpoint
+    write_manifest(manifest, root)
     return written
 
 
@@ -251,7 +270,7 @@ def register(
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_manifest(manifest, root)
     return path
 
 

@@ -208,12 +208,17 @@ class TrainConfig:
     fid_n: int = 10_000
     fid_data: str | None = None  # reference dataset; default: the training dataset
     fid_split: str | None = None  # reference split; default: the training split
+    # True: that FID (and so best.pt) uses the selection half of the reference split, never the
+    # images of its reporting half (dcgan_lib.metrics.reference_indices)
+    fid_selection: bool = False
+    fid_network: str = "inception"  # "tiny": a stand-in feature net (tests, smoke runs)
     cache_dir: str | None = None  # packed-uint8 cache; default $DCGAN_CACHE or ~/.cache
     device: str = "auto"  # "auto" = cuda if available, else cpu
     deterministic: bool = False  # torch.use_deterministic_algorithms (CPU exact resume)
     # "auto" = the fast engine on CUDA (GPU-resident data, bf16 autocast, channels_last, fused
     # Adam, one CUDA graph per iteration), the eager fp32 engine elsewhere; or "eager" / "fast"
     engine: str = "auto"
+    compile: bool = False  # fast engine: torch.compile G and D inside the step (dcgan_lib.engine)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
     def __post_init__(self) -> None:

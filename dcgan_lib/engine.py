@@ -16,6 +16,14 @@ update order, same batch size, same z stream) with:
 
 On the CPU (``engine="fast"`` forced) the same code runs without the graph: that is how the tests
 check it. ``FastOptions`` switches each part off separately.
+
+Optionally (``compile=True``; ``TrainConfig.compile``, ``--compile``), G and D are compiled with
+``torch.compile`` (TorchInductor, default mode: fused kernels for the BatchNorm, activation and
+loss chains around the convolutions; no CUDA graphs of its own) and the compiled modules run inside
+the same captured step: ``train_step`` stays the one definition of the algorithm, it only receives
+the compiled modules. Compilation happens during the warm-up steps, before capture. Off by
+default: its speed and numerics on a GPU are measured by ``benchmarks/throughput.py --compile``
+and ``benchmarks/numerics.py --engines eager fast fast+compile``, not assumed.
 """
 
 from __future__ import annotations
@@ -48,12 +56,22 @@ class FastOptions:
     channels_last: bool = True  # NHWC weights and activations (tensor-core friendly)
     fused_adam: bool = True  # one fused kernel per optimizer step
     cuda_graph: bool = True  # capture the iteration once, replay it every step
+    compile: bool = False  # torch.compile G and D (run inside the captured step)
+    compile_backend: str = "inductor"  # tests: "aot_eager" (traced, not code-generated)
 
     @classmethod
-    def for_device(cls, device: torch.device, world_size: int = 1) -> FastOptions:
+    def for_device(
+        cls, device: torch.device, world_size: int = 1, compile: bool = False
+    ) -> FastOptions:
         # no graph on the CPU; none under torchrun either: capturing the NCCL all-reduces inside
         # the graph is possible but untested here, so data-parallel runs replay nothing
-        return cls(cuda_graph=device.type == "cuda" and world_size == 1)
+        return cls(cuda_graph=device.type == "cuda" and world_size == 1, compile=compile)
+
+    def compiled(self, module: nn.Module) -> nn.Module:
+        """``module`` itself, or its ``torch.compile`` wrapper (same parameters and buffers)."""
+        if not self.compile:
+            return module
+        return torch.compile(module, backend=self.compile_backend, dynamic=False)
 
     def prepare(self, module: nn.Module) -> nn.Module:
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
@@ -169,6 +187,8 @@ class FastRunner:
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.cfg, self.device, self.z_rng = cfg, device, z_rng
         self.fast = fast or FastOptions.for_device(device)
+        # what train_step runs: the modules, or their compiled wrappers (same weights)
+        self.G_step, self.D_step = self.fast.compiled(G), self.fast.compiled(D)
         self.dist = dist or distributed.Dist()
         if self.fast.cuda_graph and device.type != "cuda":
             raise ValueError("a CUDA graph needs a CUDA device")
@@ -186,6 +206,8 @@ class FastRunner:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.calls = 0
         self.options = dataclasses.asdict(self.fast) | {"data_on_device": self.data.resident}
+        if not self.fast.compile:
+            self.options.pop("compile_backend")
         self._benchmark = torch.backends.cudnn.benchmark
         if device.type == "cuda" and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv kernels
@@ -196,8 +218,8 @@ class FastRunner:
     def _body(self) -> None:
         x_real = to_float(self.batch)  # (b, nc, S, S): a view of NHWC, so already channels_last
         stats = T.train_step(
-            self.G,
-            self.D,
+            self.G_step,
+            self.D_step,
             self.opt_g,
             self.opt_d,
             x_real,

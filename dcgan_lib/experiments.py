@@ -55,6 +55,11 @@ class Experiment:
     batch_size: int = 128  # paper §4
     fid_every: int | None = None  # FID during training (keeps best.pt); None = final only
     ship_weights: bool = False  # fp16 G.pt / D.pt into artifacts/ (the book loads them)
+    max_steps: int | None = None  # stop after this many updates (a run sized in updates)
+    # True: best.pt is chosen by the FID during training on the selection half of the headline
+    # reference, the shipped weights are best.pt's, and every generator is also measured on the
+    # reporting half (no image in common with the selection); see dcgan_lib.metrics
+    select_half: bool = False
 
     def command(self, data_root: str = "../shared/data") -> str:
         """The shell command that produces this experiment's artifacts (all seeds)."""
@@ -91,8 +96,23 @@ EXPERIMENTS: dict[str, Experiment] = {
             64,
             200,
             _CELEBA,
-            "§4.2 faces on CelebA-10k, trained longer; the best-FID checkpoint is kept",
-            fid_every=780,  # every 10 epochs of 78 steps
+            "§4.2 faces on CelebA-10k, trained longer; the checkpoint with the best FID on the "
+            "selection half of CelebA-10k is kept",
+            fid_every=1560,  # every 20 epochs of 78 steps: 10 candidates
+            ship_weights=True,
+            select_half=True,
+        ),
+        Experiment(
+            "celeba_dcgan64_updates",
+            "dcgan64",
+            "celeba",
+            64,
+            51,  # 78 updates an epoch: 3,925 updates end in the 51st epoch
+            _CELEBA,
+            "§4.2 faces on CelebA-10k at pytorch/examples' number of updates (3,925: its 25 "
+            "epochs at batch 64; about 50 epochs at batch 128)",
+            ship_weights=True,
+            max_steps=3925,
         ),
         Experiment(
             "celeba_examples64",
@@ -197,9 +217,24 @@ def train_config(
         fid_every=exp.fid_every,
         fid_data=exp.references[0][0],
         fid_split=exp.references[0][1],
+        fid_selection=exp.select_half,
+        max_steps=exp.max_steps,
     )
     fields.update(overrides)
     return TrainConfig(**fields)  # type: ignore[arg-type]
+
+
+def machine_description(device: torch.device) -> str:
+    """What made an artifact, for the manifest: the GPU (memory, CUDA) or the CPU, and torch."""
+    import os
+    import platform
+
+    soft = f"torch {torch.__version__}, Python {platform.python_version()}"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        gb = props.total_memory / 1e9
+        return f"one {props.name} ({gb:.0f} GB), CUDA {torch.version.cuda}, {soft}"
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores), {soft}"
 
 
 def _device_name(device: torch.device) -> str:
@@ -239,7 +274,7 @@ def run_experiment(
     ``experiment`` replaces the named one (tests and smoke mode use tiny ones).
     """
     from dcgan_lib import artifacts
-    from dcgan_lib.metrics import evaluate_generator
+    from dcgan_lib.metrics import evaluate_generator, feature_network
     from dcgan_lib.train import resolve_device, train
 
     exp = experiment or get_experiment(name)
@@ -265,28 +300,40 @@ def run_experiment(
         }
     )
     _write_ledger(ledger_path, ledger)
-    if result.status != "done":
+    sized_in_updates = result.status == "max steps" and result.step == exp.max_steps
+    if result.status != "done" and not sized_in_updates:
         return {"status": "incomplete", "train_status": result.status, "step": result.step}
 
     def out_of_time() -> bool:
         return max_minutes is not None and time.monotonic() - started > max_minutes * 60
 
+    net = feature_network(cfg.fid_network)
     generators = {"final": run / "checkpoint.pt"}
     if (run / "best.pt").exists():
         generators["best"] = run / "best.pt"
     for which, path in generators.items():
-        for dataset, split in exp.references:
-            key = f"{which}:{dataset}/{split}"
+        for dataset, split, part in _fid_sets(exp):
+            key = f"{which}:{dataset}/{split}" + ("" if part == "all" else f"#{part}")
             if key in ledger["fid"]:
                 continue
             if out_of_time():
                 return {"status": "incomplete", "train_status": "done", "step": result.step}
             t0 = time.monotonic()
             G = artifacts.load_generator(path).to(device)
+            n = fid_n if part == "all" else fid_n // 2
             fid = evaluate_generator(
-                G, dataset, data_root, split, fid_n, seed=0, device=device,
-                cache_dir=cfg.cache_dir, progress=progress,
-            )  # fmt: skip
+                G,
+                dataset,
+                data_root,
+                split,
+                n,
+                seed=0,
+                device=device,
+                cache_dir=cfg.cache_dir,
+                progress=progress,
+                part=part,
+                net=net,
+            )
             fid["seconds"] = time.monotonic() - t0
             fid["step"] = torch.load(path, map_location="cpu", weights_only=True)["step"]
             ledger["fid"][key] = fid
@@ -299,15 +346,38 @@ def run_experiment(
     result_path = dest / f"{RESULT_PREFIX}{seed}.json"
     result_path.write_text(json.dumps(summary, indent=1) + "\n")
     command = exp.command(data_root or "DIR").replace("SEED", str(seed))
-    artifacts.register(f"{exp.name}/{result_path.name}", result_path, command, exp.config, root)
+    machine = machine_description(device)
+    artifacts.register(
+        f"{exp.name}/{result_path.name}", result_path, command, exp.config, root, machine=machine
+    )
     if seed == exp.seeds[0]:
-        artifacts.export_run(run, exp.name, command, root, weights=exp.ship_weights)
+        shipped = "best.pt" if exp.select_half and "best" in generators else "checkpoint.pt"
+        artifacts.export_run(
+            run,
+            exp.name,
+            command,
+            root,
+            weights=exp.ship_weights,
+            checkpoint=shipped,
+            machine=machine,
+        )
         for extra in ("fid.jsonl", "diagnostics.jsonl"):
             if (run / extra).exists():
                 shutil.copyfile(run / extra, dest / extra)
-                artifacts.register(f"{exp.name}/{extra}", dest / extra, command, exp.config, root)
+                artifacts.register(
+                    f"{exp.name}/{extra}", dest / extra, command, exp.config, root, machine=machine
+                )
     summary["status"] = "complete"
     return summary
+
+
+def _fid_sets(exp: Experiment) -> list[tuple[str, str, str]]:
+    """(dataset, split, part) of every FID measured at the end: each reference set whole, and,
+    for a run that selects on a half, the headline reference's reporting half."""
+    sets = [(d, s, "all") for d, s in exp.references]
+    if exp.select_half:
+        sets.append((*exp.references[0], "report"))
+    return sets
 
 
 def _summary(exp: Experiment, cfg: TrainConfig, run: Path, ledger: dict) -> dict:
@@ -331,7 +401,145 @@ def _summary(exp: Experiment, cfg: TrainConfig, run: Path, ledger: dict) -> dict
         "devices": sorted({c["device"] for c in ledger["chunks"]}),
         "chunks": len(ledger["chunks"]),
         "fid": ledger["fid"],
+        **({"selection": _selection(exp, run, ledger)} if exp.select_half else {}),
     }
+
+
+def _selection(exp: Experiment, run: Path, ledger: dict) -> dict:
+    """How best.pt was chosen and where its reported FIDs were measured (``select_half`` runs)."""
+    from dcgan_lib.train import read_metrics
+
+    dataset, split = exp.references[0]
+    rows = read_metrics(run / "fid.jsonl") if (run / "fid.jsonl").exists() else []
+    best = min(rows, key=lambda r: r["fid"]) if rows else None
+    reported = {}
+    for key, fid in ledger["fid"].items():
+        if key.startswith("best:"):
+            overlap = (
+                "none: the other half of the split"
+                if key.endswith("#report")
+                else "includes every selection image (the whole split)"
+            )
+            reported[fid["protocol"]] = {"fid": fid["fid"], "overlap_with_selection": overlap}
+    return {
+        "chosen_by": rows[0]["protocol"] if rows else None,
+        "selection_images": best.get("reference_images") if best else None,
+        "evaluated_steps": [r["step"] for r in rows],
+        "chosen_step": best["step"] if best else None,
+        "chosen_fid": best["fid"] if best else None,
+        "shipped_weights": "best.pt (the chosen step)" if best else "checkpoint.pt (final)",
+        "reported": reported,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The faces model of §6: the best of the faces runs, chosen on the selection half
+
+FACES_MODEL = "faces_model"  # artifacts/faces_model/selection.json names the chosen run
+FACES_DEFAULT = "celeba_dcgan64"  # the §6 model until a selection has been made
+FACES_CANDIDATES = ("celeba_dcgan64", "celeba_dcgan64_updates", "celeba_dcgan64_long")
+
+
+def faces_model_artifact(root: Path | None = None) -> str:
+    """The artifact folder of the §6 faces model: the run ``select_faces_model`` chose (its
+    selection.json checked against the manifest), else ``celeba_dcgan64``."""
+    from dcgan_lib import artifacts
+
+    try:
+        path = artifacts.require(FACES_MODEL, "selection.json", root)
+    except artifacts.ArtifactMissing:
+        return FACES_DEFAULT
+    return json.loads(path.read_text())["chosen"]
+
+
+def select_faces_model(
+    data_root: str | None = None,
+    device: str = "auto",
+    root: Path | None = None,
+    experiments: dict[str, Experiment] | None = None,
+    candidates: tuple[str, ...] = FACES_CANDIDATES,
+    n: int = 5_000,
+    network: str = "inception",
+    cache_dir: str | None = None,
+    progress: bool = True,
+    command: str = "",
+) -> dict:
+    """Choose the §6 faces model: the candidate run whose shipped G has the lowest FID on the
+    selection half of CelebA-10k (``n`` samples against ``n`` of its images; never the reporting
+    half), and write ``artifacts/faces_model/selection.json`` with every candidate's selection
+    FID and its reported ones. Each candidate's G.pt must exist (its run finished first)."""
+    from dcgan_lib import artifacts
+    from dcgan_lib.metrics import evaluate_generator, feature_network
+    from dcgan_lib.train import resolve_device
+
+    experiments = experiments or EXPERIMENTS
+    root = root or artifacts.artifacts_dir()
+    dev = resolve_device(device)
+    net = feature_network(network)
+    rows = []
+    for name in candidates:
+        exp = experiments[name]
+        weights = artifacts.require(name, "G.pt", root)
+        G = artifacts.load_generator(weights)
+        dataset, split = exp.references[0]
+        fid = evaluate_generator(
+            G,
+            dataset,
+            data_root,
+            split,
+            n,
+            seed=0,
+            device=dev,
+            cache_dir=cache_dir,
+            progress=progress,
+            part="select",
+            net=net,
+        )
+        result = json.loads(
+            artifacts.require(name, f"{RESULT_PREFIX}{exp.seeds[0]}.json", root).read_text()
+        )
+        manifest = artifacts.read_manifest(root)["files"][f"{name}/G.pt"]
+        rows.append(
+            {
+                "experiment": name,
+                "stands_in_for": exp.stands_in_for,
+                "weights": f"{name}/G.pt",
+                "weights_sha256": manifest["sha256"],
+                "weights_from": manifest.get("weights_from", "checkpoint.pt"),
+                "step": manifest.get("step"),
+                "selection_fid": fid["fid"],
+                "selection_kid": fid["kid_mean"],
+                "reported": {
+                    k: {"protocol": v["protocol"], "fid": v["fid"]}
+                    for k, v in result["fid"].items()
+                },
+            }
+        )
+    best = min(rows, key=lambda r: r["selection_fid"])
+    selection = {
+        "chosen": best["experiment"],
+        "rule": "lowest FID on the selection half; the reported FIDs are measured elsewhere",
+        "selection_protocol": fid["protocol"],
+        "selection_images": fid["reference_images"],
+        "sampling": fid["sampling"],
+        "samples_seed": 0,
+        "candidates": rows,
+        "machine": machine_description(dev),
+    }
+    if "feature_network" in fid:
+        selection["feature_network"] = fid["feature_network"]
+    dest = root / FACES_MODEL
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "selection.json").write_text(json.dumps(selection, indent=1) + "\n")
+    artifacts.register(
+        f"{FACES_MODEL}/selection.json",
+        dest / "selection.json",
+        command,
+        "dcgan64",
+        root,
+        machine=selection["machine"],
+    )
+    return selection
 
 
 # ---------------------------------------------------------------------------------------------

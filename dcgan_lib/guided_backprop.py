@@ -489,10 +489,13 @@ def study_figures(result: GuidedResult, cfg: GuidedConfig, label: str) -> dict:
 
 
 def load_trained_discriminator(model: str = "faces") -> Discriminator:
-    """The exported D of ``MODELS[model]`` (``artifacts/<name>/D.pt``); raises ArtifactMissing."""
+    """The exported D of ``MODELS[model]`` (``artifacts/<name>/D.pt``; for the faces, the §6
+    faces model: ``experiments.faces_model_artifact``); raises ArtifactMissing."""
     from dcgan_lib.artifacts import load_weights, require
+    from dcgan_lib.experiments import faces_model_artifact
 
-    return load_weights(require(MODELS[model][0], "D.pt"), "D")  # type: ignore[return-value]
+    name = faces_model_artifact() if model == "faces" else MODELS[model][0]
+    return load_weights(require(name, "D.pt"), "D")  # type: ignore[return-value]
 
 
 def export_study(

@@ -691,11 +691,13 @@ def neighbour_z(cfg_g: ModelConfig, cfg: LatentStudyConfig) -> torch.Tensor:
 
 
 def load_faces_generator(root=None) -> nn.Module:
-    """The stored faces generator (``artifacts/celeba_dcgan64/G.pt``, sha256-checked); raises
-    ``ArtifactMissing`` naming the command that makes it."""
+    """The stored faces generator (``artifacts/<faces model>/G.pt``, sha256-checked: the run
+    chosen on the selection half, ``experiments.faces_model_artifact``, by default
+    ``celeba_dcgan64``); raises ``ArtifactMissing`` naming the command that makes it."""
     from dcgan_lib.artifacts import load_generator, require
+    from dcgan_lib.experiments import faces_model_artifact
 
-    return load_generator(require(ARTIFACT, "G.pt", root))
+    return load_generator(require(faces_model_artifact(root), "G.pt", root))
 
 
 def faces_model_summary(root=None) -> dict[str, str]:

@@ -20,7 +20,18 @@ cache (``dcgan_lib.data.load_dataset``, timed on its own), the upload to the dev
 epoch of the fast engine; against pytorch/examples' data path: torchvision ``ImageFolder`` with
 its transforms (Resize, CenterCrop, ToTensor, Normalize) and ``DataLoader(batch_size=128,
 shuffle=True, num_workers=2)`` feeding the reference loop (the archive is unpacked for it first,
-timed apart: that script reads a folder).
+timed apart: that script reads a folder). With ``epochs`` > 1 (mode ``e2e_run``, e.g. the 25
+epochs of a §4 run) ours trains every epoch, the one-time decode amortized over them as in a real
+run; the baseline is measured over ``baseline_epochs`` and its per-epoch time scaled to the same
+number of epochs (said in the result).
+
+With ``compile=True`` the step mode adds a ``fast+compile`` row (``torch.compile`` of G and D
+inside the captured step) and the end-to-end modes use it.
+
+``run_fid``: the seconds of one FID-10k (samples of a generator against the reference set), the
+first time (reference statistics computed and cached) and again (read from the cache), and that
+the two agree. ``run_decode``: images/s of the decode into the packed cache in one thread and
+with a process per core, and that the two caches are byte-identical.
 """
 
 from __future__ import annotations
@@ -159,12 +170,13 @@ def bench_reference(
 def bench_engine(
     kind: str, cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int, device: torch.device
 ) -> dict:
-    """The library's ``eager`` or ``fast`` engine, built as ``train`` builds it."""
+    """The library's ``eager`` or ``fast`` (or ``fast+compile``) engine, built as ``train``
+    builds it."""
     _start(device)
     G, D = _nets(cfg, device)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed)
-    if kind == "fast":
-        options = engine.FastOptions.for_device(device)
+    if kind.startswith("fast"):
+        options = engine.FastOptions.for_device(device, compile=kind == "fast+compile")
         G, D = options.prepare(G), options.prepare(D)
         opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
         runner = engine.FastRunner(
@@ -186,15 +198,21 @@ def bench_engine(
     finally:
         runner.close()
     row["peak_memory_bytes"] = _peak(device)
-    if kind == "fast":
+    if kind.startswith("fast"):
         row.update(options=runner.options, graph_captured=runner.graph is not None)
     return row
 
 
 def bench_config(
-    name: str, batch: int, steps: int, warmup: int, device: torch.device, seed: int = 1
+    name: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    seed: int = 1,
+    compile: bool = False,
 ) -> dict:
-    """The three loops on one model config; returns their rows and the speed-ups."""
+    """The three loops (four with ``compile``) on one model config; their rows and speed-ups."""
     cfg = TrainConfig(model=get_model_config(name), batch_size=batch, seed=seed, device=str(device))
     m = cfg.model
     n_batches = 16  # the data: 16 batches of random images, resident on the device
@@ -202,8 +220,11 @@ def bench_config(
     images = rng.integers(0, 256, (batch * n_batches, m.image_size, m.image_size, m.nc), np.uint8)
     flops = flops_per_step(cfg, device)
     rows = {"reference": bench_reference(cfg, images, steps, warmup, device)}
-    for kind in ("eager", "fast"):
+    kinds = ("eager", "fast", "fast+compile") if compile else ("eager", "fast")
+    for kind in kinds:
+        t0 = time.perf_counter()
         rows[kind] = bench_engine(kind, cfg, images, steps, warmup, device)
+        rows[kind]["wall_s"] = time.perf_counter() - t0  # warm-up and compilation included
     for row in rows.values():
         sec = row.pop("seconds") / row["steps"]
         row.update(img_per_s=batch / sec, ms_per_step=1000 * sec, tflops=flops / sec / 1e12)
@@ -212,7 +233,7 @@ def bench_config(
         "gflop_per_step": flops / 1e9,
         "gflop_per_img": flops / batch / 1e9,
         "engines": rows,
-        "speedup": {k: rows[k]["img_per_s"] / ref_rate for k in ("eager", "fast")},
+        "speedup": {k: rows[k]["img_per_s"] / ref_rate for k in kinds},
     }
 
 
@@ -231,6 +252,7 @@ def run_step(
     steps: int = 200,
     warmup: int = 10,
     peak_tflops: float | None = None,
+    compile: bool = False,
 ) -> dict:
     """``bench_config`` for each config, with the device and the settings."""
     result = {
@@ -238,14 +260,18 @@ def run_step(
         "batch_size": batch_size,
         "steps": steps,
         "warmup": warmup,
+        "compile": compile,
         **_device_info(device),
         "peak_tflops": peak_tflops,
         "configs": {},
     }
     for name in configs:
-        row = bench_config(name, batch_size, steps, warmup, device)
+        row = bench_config(name, batch_size, steps, warmup, device, compile=compile)
         if peak_tflops:
             row["fraction_of_peak"] = row["engines"]["fast"]["tflops"] / peak_tflops
+            if compile:
+                fc = row["engines"]["fast+compile"]["tflops"]
+                row["fraction_of_peak_compiled"] = fc / peak_tflops
         result["configs"][name] = row
     return result
 
@@ -285,103 +311,233 @@ def run_e2e(
     device: torch.device,
     batch_size: int = 128,
     workers: int = 2,
+    epochs: int = 1,
+    baseline_epochs: int = 1,
+    compile: bool = False,
 ) -> dict:
-    """One epoch, ours (decode once, upload, fast engine) against pytorch/examples' data path."""
-    import torchvision.datasets as dset
-    import torchvision.transforms as transforms
-
+    """``epochs`` epochs, ours (decode once, upload, fast engine) against pytorch/examples' data
+    path (measured over ``baseline_epochs``, scaled to ``epochs``)."""
     cfg = TrainConfig(model=get_model_config(config), batch_size=batch_size, device=str(device))
-    m = cfg.model
     root = Path(data_root)
     with tempfile.TemporaryDirectory(prefix="dcgan-e2e-") as tmp_name:
         tmp = Path(tmp_name)
         # ours: decode once into the packed cache (a fresh cache, so the decode is measured)
         t0 = time.perf_counter()
-        packed = load_dataset(data, root, "train", m.image_size, tmp / "cache", progress=False)
+        packed = load_dataset(
+            data, root, "train", cfg.model.image_size, tmp / "cache", progress=False
+        )
         decode_s = time.perf_counter() - t0
-        steps = len(packed) // batch_size
-        G, D = _nets(cfg, device)
-        options = engine.FastOptions.for_device(device)
-        G, D = options.prepare(G), options.prepare(D)
-        opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
-        z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        _sync(device)
-        t0 = time.perf_counter()
-        runner = engine.FastRunner(G, D, opt_g, opt_d, cfg, packed.images, device, z_rng, options)
-        _sync(device)
-        upload_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        runner.set_epoch(epoch_order(len(packed), 0, cfg.seed))
-        for it in range(steps):
-            runner.step(it)
-            if (it + 1) % LOG_EVERY == 0:
-                runner.read_window()
-        runner.read_window()
-        _sync(device)
-        epoch_s = time.perf_counter() - t0
-        ours = {
-            "decode_s": decode_s,
-            "upload_s": upload_s,
-            "epoch_s": epoch_s,
-            "images": steps * batch_size,
-            "img_per_s": steps * batch_size / epoch_s,
-            "total_s": decode_s + upload_s + epoch_s,
-            "data_on_device": runner.options["data_on_device"],
-            "graph_captured": runner.graph is not None,
-        }
-        runner.close()
-        del runner, G, D, opt_g, opt_d
-
-        # pytorch/examples: ImageFolder + DataLoader(num_workers=2) + its loop
+        ours = _ours_epochs(cfg, packed.images, device, epochs, compile) | {"decode_s": decode_s}
+        ours["total_s"] = decode_s + ours["upload_s"] + ours["epoch_s"]
         folder, extract_s = _folder_for_imagefolder(data, root, tmp)
-        dataset = dset.ImageFolder(
-            root=str(folder),
-            transform=transforms.Compose(
-                [
-                    transforms.Resize(m.image_size),
-                    transforms.CenterCrop(m.image_size),
-                    transforms.ToTensor(),
-                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-                ]
-            ),
-        )
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=True, num_workers=workers
-        )
-        G, D = _nets(cfg, device)
-        opt_g, opt_d = make_optimizers(G, D, cfg)
-        benchmark_was = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = True
-        seen = 0
-        _sync(device)
-        t0 = time.perf_counter()
-        for x, _ in loader:
-            x = x.to(device)
-            z = sample_z(len(x), m, device=device)
-            reference_step(G, D, opt_g, opt_d, x, z)
-            seen += len(x)
-        _sync(device)
-        base_s = time.perf_counter() - t0
-        torch.backends.cudnn.benchmark = benchmark_was
-    baseline = {
-        "extract_s": extract_s,
-        "epoch_s": base_s,
-        "images": seen,
-        "img_per_s": seen / base_s,
-        "num_workers": workers,
-    }
-    return {
-        "mode": "e2e",
+        baseline = _examples_epochs(cfg, folder, device, min(baseline_epochs, epochs), workers)
+    baseline["extract_s"] = extract_s
+    per_epoch = baseline["epoch_s"] / baseline["epochs"]
+    result = {
+        "mode": "e2e" if epochs == 1 else "e2e_run",
         "config": config,
         "data": data,
         "data_description": packed.meta.get("description", data),
         "n_images": len(packed),
         "batch_size": batch_size,
+        "epochs": epochs,
         **_device_info(device),
         "ours": ours,
         "pytorch_examples": baseline,
         "speedup_epoch": ours["img_per_s"] / baseline["img_per_s"],
-        "speedup_with_decode": base_s / ours["total_s"],
+    }
+    if epochs == 1:
+        result["speedup_with_decode"] = baseline["epoch_s"] / ours["total_s"]
+    else:
+        baseline["total_s"] = per_epoch * epochs
+        baseline["total_is"] = f"measured over {baseline['epochs']} epoch(s), scaled to {epochs}"
+        result["speedup_run"] = baseline["total_s"] / ours["total_s"]
+        result["decode_share"] = decode_s / ours["total_s"]
+    return result
+
+
+def _ours_epochs(
+    cfg: TrainConfig, images: np.ndarray, device: torch.device, epochs: int, compile: bool
+) -> dict:
+    """Upload, then ``epochs`` epochs of the fast engine as ``train`` runs them."""
+    G, D = _nets(cfg, device)
+    options = engine.FastOptions.for_device(device, compile=compile)
+    G, D = options.prepare(G), options.prepare(D)
+    opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
+    z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    _sync(device)
+    t0 = time.perf_counter()
+    runner = engine.FastRunner(G, D, opt_g, opt_d, cfg, images, device, z_rng, options)
+    _sync(device)
+    upload_s = time.perf_counter() - t0
+    steps = len(images) // cfg.batch_size
+    t0, step = time.perf_counter(), 0
+    try:
+        for epoch in range(epochs):
+            runner.set_epoch(epoch_order(len(images), epoch, cfg.seed))
+            for it in range(steps):
+                runner.step(it)
+                step += 1
+                if step % LOG_EVERY == 0:
+                    runner.read_window()
+        runner.read_window()
+        _sync(device)
+    finally:
+        runner.close()
+    epoch_s = time.perf_counter() - t0
+    return {
+        "upload_s": upload_s,
+        "epoch_s": epoch_s,
+        "epochs": epochs,
+        "images": steps * cfg.batch_size * epochs,
+        "img_per_s": steps * cfg.batch_size * epochs / epoch_s,
+        "data_on_device": runner.options["data_on_device"],
+        "graph_captured": runner.graph is not None,
+        "compile": compile,
+    }
+
+
+def _examples_epochs(
+    cfg: TrainConfig, folder: Path, device: torch.device, epochs: int, workers: int
+) -> dict:
+    """pytorch/examples: ImageFolder + DataLoader(num_workers) + its loop, ``epochs`` epochs."""
+    import torchvision.datasets as dset
+    import torchvision.transforms as transforms
+
+    m = cfg.model
+    dataset = dset.ImageFolder(
+        root=str(folder),
+        transform=transforms.Compose(
+            [
+                transforms.Resize(m.image_size),
+                transforms.CenterCrop(m.image_size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        ),
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=workers
+    )
+    G, D = _nets(cfg, device)
+    opt_g, opt_d = make_optimizers(G, D, cfg)
+    benchmark_was = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    seen = 0
+    _sync(device)
+    t0 = time.perf_counter()
+    try:
+        for _ in range(epochs):
+            for x, _ in loader:
+                x = x.to(device)
+                z = sample_z(len(x), m, device=device)
+                reference_step(G, D, opt_g, opt_d, x, z)
+                seen += len(x)
+        _sync(device)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark_was
+    base_s = time.perf_counter() - t0
+    return {
+        "epoch_s": base_s,
+        "epochs": epochs,
+        "images": seen,
+        "img_per_s": seen / base_s,
+        "num_workers": workers,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# FID and decode timings
+
+
+def run_fid(
+    data: str,
+    data_root: str | Path | None,
+    device: torch.device,
+    split: str = "train",
+    n: int = 10_000,
+    config: str = "dcgan64",
+    network: str = "inception",
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """Seconds of one FID (``n`` samples of an untrained ``config`` G against ``n`` reference
+    images): first with the reference statistics computed (and cached), then read from the
+    cache; the two results must agree. The packed images come from the usual cache (decoded
+    first if needed, not timed); the FID cache is a fresh folder."""
+    from dcgan_lib.metrics import evaluate_generator, feature_network
+
+    cfg = TrainConfig(model=get_model_config(config), device=str(device))
+    load_dataset(data, data_root, split, cfg.model.image_size, cache_dir, progress=False)
+    G, _ = _nets(cfg, device)
+    net = feature_network(network)
+    timings, results = [], []
+    with tempfile.TemporaryDirectory(prefix="dcgan-fid-") as tmp:  # a fresh reference cache
+        for _ in range(2):
+            _sync(device)
+            t0 = time.perf_counter()
+            results.append(
+                evaluate_generator(
+                    G, data, data_root, split, n, 0, device, cache_dir, False, net=net,
+                    fid_cache=tmp,
+                )
+            )  # fmt: skip
+            _sync(device)
+            timings.append(time.perf_counter() - t0)
+    first, again = results
+    return {
+        "mode": "fid",
+        "protocol": first["protocol"],
+        "network": getattr(net, "cache_id", network),
+        "config": config,
+        **_device_info(device),
+        "uncached_s": timings[0],
+        "cached_s": timings[1],
+        "reference_cached": [r["reference_cached"] for r in results],
+        "fid": [first["fid"], again["fid"]],
+        "kid_mean": [first["kid_mean"], again["kid_mean"]],
+        "agree": abs(first["fid"] - again["fid"]) <= 1e-6 * max(1.0, abs(first["fid"])),
+    }
+
+
+def run_decode(
+    data: str,
+    data_root: str | Path,
+    split: str = "train",
+    image_size: int = 64,
+    decoders: tuple[str, ...] = ("serial", "processes"),
+    workers: int | None = None,
+) -> dict:
+    """Images/s of the decode into the packed cache with each decoder (a fresh cache each), and
+    whether the caches are byte-identical."""
+    import hashlib
+    import os
+
+    rows, digests = {}, {}
+    for decoder in decoders:
+        with tempfile.TemporaryDirectory(prefix="dcgan-decode-") as tmp:
+            t0 = time.perf_counter()
+            packed = load_dataset(
+                data, data_root, split, image_size, tmp, progress=False, workers=workers,
+                decoder=decoder,
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            digests[decoder] = hashlib.sha1(np.ascontiguousarray(packed.images).data).hexdigest()
+            rows[decoder] = {
+                "seconds": seconds,
+                "images": len(packed),
+                "img_per_s": len(packed) / seconds,
+            }
+    return {
+        "mode": "decode",
+        "data": data,
+        "split": split,
+        "image_size": image_size,
+        "cpu_cores": os.cpu_count(),
+        "workers": workers or os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "decoders": rows,
+        "byte_identical": len(set(digests.values())) == 1,
+        "sha1": digests[decoders[0]],
     }
 
 
@@ -406,5 +562,7 @@ def store(result: dict, out: str | Path, command: str) -> Path:
         name = out.resolve().relative_to(artifacts_dir().resolve()).as_posix()
     except ValueError:
         return out
-    register(name, out, command=command)
+    register(
+        name, out, command=command, extra={"machine": result["gpu"]} if result.get("gpu") else None
+    )
     return out

@@ -23,6 +23,7 @@ picks fast on CUDA and eager elsewhere. Under ``torchrun`` the run is data-paral
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -531,10 +532,14 @@ def _train(
         from dcgan_lib import engine
 
         options = engine.FastOptions.for_device(device, dist.world_size)
+        if cfg.compile:
+            options = dataclasses.replace(options, compile=True)
         G, D = options.prepare(G), options.prepare(D)
         opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
     else:
         opt_g, opt_d = make_optimizers(G, D, cfg)
+        if cfg.compile:
+            warnings.warn("compile applies to the fast engine only; training eagerly", stacklevel=2)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_samples, cfg.model, torch.Generator().manual_seed(cfg.seed + 2))
     step, epoch, it = 0, 0, 0
@@ -795,57 +800,68 @@ def _train(
 
 
 class _FidTracker:
-    """FID/KID of G during training (../shared/FID.md): reference features computed once and
-    stored in the run folder, a line in fid.jsonl per evaluation, the best weights in best.pt."""
+    """FID/KID of G during training (../shared/FID.md): reference statistics computed once and
+    stored in the run folder, a line in fid.jsonl per evaluation, the best weights in best.pt.
+
+    With ``cfg.fid_selection`` the reference is the selection half of the split
+    (``metrics.reference_indices(..., "select")``): best.pt is then chosen on images that the
+    reported FIDs of the reporting half never see."""
 
     def __init__(self, cfg: TrainConfig, out: Path, device: torch.device, progress: bool) -> None:
-        from dcgan_lib.metrics import (
-            REFERENCE_NAMES,
-            InceptionFeatures,
-            inception_features,
-            protocol_name,
-        )
+        from dcgan_lib import metrics as M
 
         self.cfg, self.out, self.device, self.progress = cfg, out, device, progress
         data, split = cfg.fid_data or cfg.data, cfg.fid_split or cfg.split
-        self.protocol = protocol_name(
-            cfg.fid_n, REFERENCE_NAMES.get((data, split), f"{data}-{split}")
-        )
-        self.net = InceptionFeatures().to(device)
+        part = "select" if cfg.fid_selection else "all"
+        self.net = M.feature_network(cfg.fid_network).to(device)
         ref_path = out / "fid_reference.pt"
         if ref_path.exists():
             saved = torch.load(ref_path, map_location="cpu", weights_only=True)
-            if saved["protocol"] == self.protocol:
-                self.real = saved["features"]
+            same = (saved.get("part", "all"), saved.get("network", "inception")) == (
+                part,
+                cfg.fid_network,
+            )
+            if same and "sum" in saved:  # files from before the statistics were stored: redo
+                self.n, self.protocol = len(saved["features"]), saved["protocol"]
+                self.images = saved.get("reference_images")
+                self.real = M.ReferenceStats(saved["features"], saved["sum"], saved["cov_sum"])
                 return
         ref = load_dataset(
             data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, progress=progress
         )
-        if len(ref) < cfg.fid_n:
+        idx = M.reference_indices(len(ref), cfg.fid_n, part)
+        if part == "all" and len(ref) < cfg.fid_n:
             raise DataError(
                 f"the FID reference {data}/{split} has {len(ref)} images, fewer than fid_n={cfg.fid_n}"
             )
-        self.real = inception_features(ref.images[: cfg.fid_n], self.net, device, progress=progress)
-        atomic_write(
-            ref_path, lambda f: torch.save({"protocol": self.protocol, "features": self.real}, f)
-        )
+        self.n = len(idx)
+        self.protocol = M.protocol_name(self.n, M.reference_name(data, split, part))
+        self.images = M.reference_description(len(ref), self.n, part)
+        feats = M.inception_features(ref.images[idx], self.net, device, progress=progress)
+        self.real = M.ReferenceStats.from_features(feats, device)
+        blob = {
+            "protocol": self.protocol,
+            "reference_images": self.images,
+            "part": part,
+            "network": cfg.fid_network,
+            "features": self.real.features,
+            "sum": self.real.sum,
+            "cov_sum": self.real.cov_sum,
+        }
+        atomic_write(ref_path, lambda f: torch.save(blob, f))
 
     def evaluate(self, G: Generator, D: Discriminator, step: int, best: float) -> float:
         from dcgan_lib.metrics import fid_kid, generator_features
 
         fake = generator_features(
-            G,
-            self.cfg.fid_n,
-            seed=self.cfg.seed + 3,
-            net=self.net,
-            device=self.device,
-            progress=False,
+            G, self.n, seed=self.cfg.seed + 3, net=self.net, device=self.device, progress=False
         )
         row = {
             "step": step,
             "protocol": self.protocol,
+            "reference_images": self.images,
             "sampling": "BatchNorm eval mode (running statistics)",
-            **fid_kid(self.real, fake),
+            **fid_kid(self.real, fake, device=self.device),
         }
         row["best"] = row["fid"] < best
         with open(self.out / "fid.jsonl", "a") as f:

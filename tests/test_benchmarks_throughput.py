@@ -91,3 +91,38 @@ def test_e2e_mode_json(tmp_path):
     assert ours["decode_s"] > 0 and ours["epoch_s"] > 0 and ours["data_on_device"]
     assert ours["total_s"] == pytest.approx(ours["decode_s"] + ours["upload_s"] + ours["epoch_s"])
     assert result["speedup_epoch"] == pytest.approx(ours["img_per_s"] / base["img_per_s"])
+
+
+def test_e2e_over_several_epochs_amortizes_the_decode(tmp_path):
+    from _tinydata import celeba
+
+    celeba(tmp_path / "data", n=40)
+    out = tmp_path / "t.json"
+    args = ["--mode", "e2e", "--epochs", "2", "--data-root", str(tmp_path / "data"), "--configs",
+            "smoke32", "--batch-size", "16", "--device", "cpu", "--workers", "0", "--out", str(out)]  # fmt: skip
+    result = TP.main(args)
+    ours, base = result["ours"], result["pytorch_examples"]
+    assert result["mode"] == "e2e_run" and result["epochs"] == 2 and ours["epochs"] == 2
+    assert ours["images"] == 2 * 32  # 2 epochs of 2 whole batches
+    assert base["epochs"] == 1 and base["images"] == 40  # measured over one epoch...
+    assert base["total_s"] == pytest.approx(2 * base["epoch_s"])  # ...scaled to two, and said
+    assert "scaled to 2" in base["total_is"]
+    assert ours["total_s"] == pytest.approx(ours["decode_s"] + ours["upload_s"] + ours["epoch_s"])
+    assert result["decode_share"] == pytest.approx(ours["decode_s"] / ours["total_s"])
+    assert result["speedup_run"] == pytest.approx(base["total_s"] / ours["total_s"])
+    assert set(json.loads(out.read_text())) == {"e2e_run"}  # its own key in the shared file
+
+
+def test_fid_and_decode_modes_time_the_cache_and_check_it(tmp_path):
+    from _tinydata import celeba
+
+    celeba(tmp_path / "data", n=30)
+    common = ["--data-root", str(tmp_path / "data"), "--device", "cpu"]
+    fid = TP.main(["--mode", "fid", "--n", "10", "--configs", "smoke64", "--network", "tiny",
+                   "--cache-dir", str(tmp_path / "cache"), *common])  # fmt: skip
+    assert fid["mode"] == "fid" and fid["reference_cached"] == [False, True]
+    assert fid["fid"][0] == fid["fid"][1] and fid["agree"] and fid["uncached_s"] > 0
+    assert fid["protocol"] == "FID-10/celeba10k" and fid["network"] == "tiny-random-conv-v1"
+    dec = TP.main(["--mode", "decode", "--image-size", "32", "--workers", "2", *common])
+    assert dec["byte_identical"] and set(dec["decoders"]) == {"serial", "processes"}
+    assert all(r["images"] == 30 and r["img_per_s"] > 0 for r in dec["decoders"].values())

@@ -76,6 +76,27 @@ def test_fast_path_with_every_option_off_is_the_eager_engine_exactly():
     assert eager.read_window() == fast.read_window()
 
 
+def test_compiled_modules_inside_the_step_compute_the_eager_step():
+    # torch.compile's graph capture (dynamo + AOTAutograd) without code generation: the traced
+    # G and D run inside the same train_step and give the eager numbers bit for bit. (Inductor's
+    # code generation takes minutes on a 2-core CPU; on a GPU, benchmarks/numerics.py compares.)
+    options = E.FastOptions(
+        amp=False, channels_last=False, fused_adam=False, cuda_graph=False, compile=True,
+        compile_backend="aot_eager",
+    )  # fmt: skip
+    eager, fast = _runners(smoke_cfg("unused"), options)
+    assert fast.G_step is not fast.G and fast.G_step._orig_mod is fast.G  # same weights
+    for it in range(3):
+        eager.step(it)
+        fast.step(it)
+    for a, b in zip(_params(eager.G, eager.D), _params(fast.G, fast.D), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(eager.D.buffers(), fast.D.buffers(), strict=True):
+        assert torch.equal(a, b)
+    assert eager.read_window() == fast.read_window()
+    assert fast.options["compile"] is True and fast.options["compile_backend"] == "aot_eager"
+
+
 def test_bf16_channels_last_step_matches_fp32_within_bf16_tolerance():
     cfg = smoke_cfg("unused")
     eager, fast = _runners(cfg, E.FastOptions(cuda_graph=False), optimizer="sgd")
@@ -285,6 +306,30 @@ def test_graph_replay_matches_the_same_fast_path_without_a_graph():
 
 
 @pytest.mark.gpu
+def test_compiled_modules_replay_in_the_graph_like_the_uncompiled_ones():
+    cuda = torch.device("cuda")
+    cfg = smoke_cfg("unused", device="cuda")
+    runs = []
+    for compile in (False, True):
+        options = E.FastOptions(compile=compile)
+        G, D = (options.prepare(m.to(cuda)) for m in _nets(cfg))
+        opt_g, opt_d = T.make_optimizers(G, D, cfg, **options.adam_kwargs())
+        r = E.FastRunner(
+            G, D, opt_g, opt_d, cfg, DATA.images, cuda, torch.Generator(cuda).manual_seed(5),
+            options,
+        )  # fmt: skip
+        r.set_epoch(epoch_order(len(DATA), 0, cfg.seed))
+        for it in range(4):  # warm-up (compilation happens here), capture, first replay
+            r.step(it)
+        runs.append((r, _params(G, D), r.read_window()))
+    (plain, p_plain, w_plain), (comp, p_comp, w_comp) = runs
+    assert plain.graph is not None and comp.graph is not None
+    for a, b in zip(p_plain, p_comp, strict=True):
+        assert torch.allclose(a, b, atol=2e-3), (a - b).abs().max()
+    assert w_comp[1] == -1 and np.allclose(w_plain[0], w_comp[0], rtol=0.05, atol=0.03)
+
+
+@pytest.mark.gpu
 def test_auto_uses_the_fast_engine_with_its_graph_on_cuda(tmp_path):
     out = tmp_path / "run"
     cfg = smoke_cfg(out, device="cuda", deterministic=False, max_steps=8)
@@ -296,6 +341,7 @@ def test_auto_uses_the_fast_engine_with_its_graph_on_cuda(tmp_path):
         "channels_last": True,
         "fused_adam": True,
         "cuda_graph": True,
+        "compile": False,
         "data_on_device": True,
     }
     rows = T.read_metrics(out / "metrics.jsonl")

@@ -135,3 +135,76 @@ def test_the_cli_lists_experiments_and_hands_section_6_tools_their_arguments(tmp
     # delegated to dcgan_lib.forgetting's own parser: an empty data root is a one-line error
     assert main(["forgetting", "bands", "--data-root", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+# --- selection on a half, runs sized in updates, the §6 faces model ---------------------------
+
+SELECTING = dataclasses.replace(
+    TINY, name="tiny_select", seeds=(1,), epochs=3, fid_every=4, select_half=True,
+    references=(("synthetic", "test"),),
+)  # fmt: skip
+UPDATES = dataclasses.replace(
+    TINY, name="tiny_updates", seeds=(1,), max_steps=5, references=(("synthetic", "test"),)
+)
+
+
+def _tiny_run(tmp_path, exp):
+    return _run(tmp_path, 1, experiment=exp, fid_network="tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The selecting run and the run sized in updates, made once (stand-in feature network)."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    return tmp, _tiny_run(tmp, SELECTING), _tiny_run(tmp, UPDATES)
+
+
+def test_a_run_that_selects_on_one_half_reports_on_the_other(tiny_runs):
+    tmp_path, out, _ = tiny_runs
+    assert out["status"] == "complete" and out["steps"] == 12
+    rows = [
+        json.loads(x) for x in (tmp_path / "runs/tiny_select-s1/fid.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    assert {r["protocol"] for r in rows} == {"FID-12/synthetic-test-select"}
+    sel = out["selection"]
+    best = min(rows, key=lambda r: r["fid"])
+    assert sel["chosen_by"] == "FID-12/synthetic-test-select" and sel["chosen_step"] == best["step"]
+    assert "selection half" in sel["selection_images"] and sel["evaluated_steps"] == [4, 8, 12]
+    assert out["fid"]["best:synthetic/test#report"]["protocol"] == "FID-6/synthetic-test-report"
+    assert "share no image" in out["fid"]["best:synthetic/test#report"]["reference_images"]
+    overlap = {p: r["overlap_with_selection"] for p, r in sel["reported"].items()}
+    assert overlap["FID-6/synthetic-test-report"].startswith("none")
+    assert "includes every selection image" in overlap["FID-12/synthetic-test"]
+    # the shipped weights are the selected checkpoint's
+    entry = artifacts.read_manifest(tmp_path / "artifacts")["files"]["tiny_select/G.pt"]
+    assert entry["weights_from"] == "best.pt" and entry["step"] == best["step"]
+    stored = json.loads((tmp_path / "artifacts/tiny_select/result_s1.json").read_text())
+    assert stored["selection"] == sel
+
+
+def test_a_run_sized_in_updates_stops_there_and_completes(tiny_runs):
+    tmp_path, _, out = tiny_runs
+    assert out["status"] == "complete" and out["steps"] == 5  # not the 8 of two whole epochs
+    assert out["fid"]["final:synthetic/test"]["step"] == 5
+    assert _tiny_run(tmp_path, UPDATES)["steps"] == 5  # done: not trained further
+
+
+def test_the_faces_model_is_chosen_on_the_selection_half(tiny_runs, tmp_path):
+    import shutil
+
+    root = tmp_path / "artifacts"
+    shutil.copytree(tiny_runs[0] / "artifacts", root)
+    assert experiments.faces_model_artifact(root) == experiments.FACES_DEFAULT  # none chosen yet
+    chosen = experiments.select_faces_model(
+        root=root, experiments={e.name: e for e in (SELECTING, UPDATES)},
+        candidates=("tiny_select", "tiny_updates"), n=12, network="tiny", device="cpu",
+        progress=False,
+    )  # fmt: skip
+    fids = {r["experiment"]: r["selection_fid"] for r in chosen["candidates"]}
+    assert chosen["chosen"] == min(fids, key=fids.get)
+    assert chosen["selection_protocol"] == "FID-12/synthetic-test-select"
+    assert all(r["reported"] for r in chosen["candidates"])
+    assert experiments.faces_model_artifact(root) == chosen["chosen"]
+    (root / "faces_model/selection.json").write_text("{}")  # changed: not trusted any more
+    assert experiments.faces_model_artifact(root) == experiments.FACES_DEFAULT

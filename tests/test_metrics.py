@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dcgan_lib.config import get_model_config
+from dcgan_lib.data import load_dataset
 from dcgan_lib.metrics import (
     INCEPTION_SHA1,
     InceptionFeatures,
@@ -19,6 +20,7 @@ from dcgan_lib.metrics import (
     inception_features,
     inception_path,
     protocol_name,
+    reference_indices,
 )
 from dcgan_lib.models import Generator
 
@@ -127,3 +129,80 @@ def test_fid_during_training_logs_and_keeps_the_best(tmp_path, monkeypatch):
     # on resume the stored reference features are reused, not recomputed
     monkeypatch.setattr(M, "inception_features", lambda *a, **k: pytest.fail("recomputed"))
     train(TrainConfig(**{**cfg.__dict__, "max_steps": 3}), progress=False)
+
+
+def _generator(seed=0):
+    torch.manual_seed(seed)
+    return Generator(get_model_config("smoke32"))
+
+
+def test_cached_reference_statistics_give_the_same_fid_and_kid(tmp_path):
+    from dcgan_lib.metrics import TinyFeatures, evaluate_generator
+
+    G, tiny = _generator(), TinyFeatures()
+    kw = dict(n=40, device="cpu", cache_dir=tmp_path, progress=False, net=tiny)
+    first = evaluate_generator(G, "synthetic", None, "test", **kw)
+    second = evaluate_generator(G, "synthetic", None, "test", **kw)
+    assert not first["reference_cached"] and second["reference_cached"]
+    for key in ("fid", "kid_mean", "kid_std"):
+        assert first[key] == second[key]  # bit for bit: the same float64 state either way
+    assert len(list((tmp_path / "fid").glob("synthetic-test-32-all-n40-*.pt"))) == 1
+    # the same number as the plain path: features of both sides into torchmetrics directly
+    ref = load_dataset("synthetic", None, "test", 32, limit=None).images
+    real = inception_features(ref[reference_indices(len(ref), 40)], tiny, progress=False)
+    fake = generator_features(G, 40, 0, tiny, progress=False)
+    plain = fid_kid(real, fake)
+    assert plain["fid"] == pytest.approx(first["fid"], rel=1e-12, abs=1e-9)
+    assert plain["kid_mean"] == pytest.approx(first["kid_mean"], rel=1e-12, abs=1e-12)
+    # a different generator reuses the reference and gets another FID
+    other = evaluate_generator(_generator(1), "synthetic", None, "test", **kw)
+    assert other["reference_cached"] and other["fid"] != first["fid"]
+
+
+def test_the_reference_cache_is_keyed_by_images_count_part_and_network(tmp_path):
+    from dcgan_lib.metrics import TinyFeatures, reference_stats
+
+    tiny = TinyFeatures()
+    images = np.random.default_rng(0).integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    idx = np.arange(20)
+    what = ("x", "train", 32, "all")
+    a = reference_stats(images, idx, tiny, cache_dir=tmp_path, what=what, progress=False)
+    assert reference_stats(images, idx, tiny, "cpu", tmp_path, what, False).key["cached"]
+    assert not reference_stats(images, idx[:10], tiny, "cpu", tmp_path, what, False).key["cached"]
+    changed = images.copy()
+    changed[3, 0, 0, 0] ^= 1  # one pixel of one image: a different reference set
+    b = reference_stats(changed, idx, tiny, "cpu", tmp_path, what, False)
+    assert not b.key["cached"] and not torch.equal(a.sum, b.sum)
+    net2 = TinyFeatures()
+    net2.cache_id = "tiny-other"
+    assert not reference_stats(images, idx, net2, "cpu", tmp_path, what, False).key["cached"]
+
+
+def test_the_real_inception_reference_is_cached_under_its_hash(tmp_path, net):
+    from dcgan_lib.metrics import reference_stats
+
+    images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    idx = np.arange(4)
+    fresh = reference_stats(images, idx, net, "cpu", tmp_path, ("r", "s", 32, "all"), False)
+    again = reference_stats(images, idx, net, "cpu", tmp_path, ("r", "s", 32, "all"), False)
+    assert again.key["cached"] and again.key["network"] == f"inception-sha1-{INCEPTION_SHA1}"
+    assert torch.equal(fresh.features, again.features) and torch.equal(fresh.cov_sum, again.cov_sum)
+
+
+def test_selection_and_reporting_halves_are_fixed_disjoint_and_named():
+    from dcgan_lib.metrics import reference_description, reference_name
+
+    sel, rep = (
+        reference_indices(10_000, 10_000, "select"),
+        reference_indices(10_000, 5_000, "report"),
+    )
+    assert len(sel) == len(rep) == 5_000 and not set(sel.tolist()) & set(rep.tolist())
+    assert (sel == reference_indices(10_000, 5_000, "select")).all()
+    assert np.all(np.diff(sel) > 0) and sel.min() < 100 and sel.max() > 9_900  # spread, sorted
+    part = reference_indices(10_000, 1_000, "select")
+    assert len(part) == 1_000 and set(part.tolist()) <= set(sel.tolist())
+    assert reference_name("celeba", "train", "select") == "celeba10k-select"
+    assert reference_name("celeba", "train") == "celeba10k"
+    assert "share no image" in reference_description(10_000, 5_000, "report")
+    with pytest.raises(ValueError, match="unknown reference part"):
+        reference_indices(10, 5, "half")

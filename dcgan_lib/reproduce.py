@@ -1,0 +1,788 @@
+"""Every GPU result the book shows, from one command: ``python -m dcgan_lib reproduce``.
+
+The book's GPU jobs as data (``book_jobs``), in dependency order: every §4 experiment and seed
+(the long faces run and the run at pytorch/examples' number of updates among them), the choice of
+the §6 faces model, the §5 protocol on CIFAR-10 (and SVHN) with the Tiny ImageNet D, the
+throughput and numerics benchmarks. Each job names the artifacts it writes; it is done when each
+is present and matches its sha256 in ``artifacts/manifest.json`` (and, where it applies, the
+file says its work is complete).
+
+The command first prints the plan: what is done, what is left, what cannot run here (its data
+missing, or a job it needs not done) with a one-line reason, and an estimate of GPU minutes for
+each job left, from the stored measurements (``artifacts/benchmarks/throughput.json``: step
+speed per model config, decode and FID timings; each stored experiment's own minutes), with its
+basis. Then it runs what is left in order under ``--max-minutes``; every job resumes where it
+stopped (experiments from their ledger, the §5 job from its metrics file, the benchmarks mode by
+mode), so calling it again continues. ``--smoke`` runs the same plan on tiny configs on a CPU
+(``smoke32`` at 32 px, 24 images, a stand-in feature network): how the tests check it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dcgan_lib import artifacts, experiments
+from dcgan_lib.data import DATASETS, DataError, resolve_data_root
+from dcgan_lib.experiments import EXPERIMENTS, FACES_CANDIDATES, FACES_MODEL, Experiment
+
+GPU_CALL_MINUTES = 9.0  # what one call on a GPU machine may take
+THROUGHPUT = "benchmarks/throughput.json"
+NUMERICS = "numerics/engines.json"
+# the throughput benchmark's modes the book reads (``step`` with the compiled engine's rows): the
+# FID and decode timings first (minutes of GPU time they save are what the estimates need), the
+# engine's modes at the end
+TIMING_MODES = ("fid", "decode")
+ENGINE_MODES = ("e2e", "e2e_run", "step")
+# artifacts made on a CPU by their own commands (PRODUCERS), not by this plan
+CPU_MADE = ("dedup_ae", "celeba_pose", "celeba_attributes", "features_cifar10/baselines_cpu.json")
+# images per split, for the estimates of runs not measured yet (the real sets' sizes)
+DATASET_IMAGES = {
+    ("celeba", "train"): 10_000,
+    ("cifar10", "train"): 50_000,
+    ("cifar10", "test"): 10_000,
+    ("tinyimagenet", "train"): 100_000,
+    ("tinyimagenet", "val"): 10_000,
+    ("svhn", "train"): 73_257,
+    ("svhn", "test"): 26_032,
+}
+SMOKE_TRAIN = dict(
+    limit=24, device="cpu", log_every=1, sample_every=10**6, checkpoint_every=2,
+    sample_epochs=(1,), fid_network="tiny",
+)  # fmt: skip
+SMOKE_FID_N = 12
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Job:
+    """One GPU job of the book: what it makes, what it reads, what must be done first."""
+
+    name: str  # e.g. "celeba_dcgan64/s2", "faces_model", "features_cifar10", "throughput"
+    kind: str  # experiment | faces_model | features | throughput | numerics
+    what: str
+    outputs: tuple[str, ...]  # artifact files (under artifacts/) that mark it done
+    data: tuple[tuple[str, str], ...]  # (dataset, split) it reads
+    after: tuple[str, ...] = ()
+    experiment: str | None = None
+    seed: int | None = None
+    modes: tuple[str, ...] = ()  # throughput: the benchmark modes this job stores
+
+
+def experiment_jobs(exps: dict[str, Experiment]) -> list[Job]:
+    jobs = []
+    for exp in exps.values():
+        sets = tuple(dict.fromkeys(((exp.data, "train"), *exp.references)))
+        for seed in exp.seeds:
+            outs = [f"{exp.name}/result_s{seed}.json"]
+            if seed == exp.seeds[0]:
+                outs += [f"{exp.name}/run.json", f"{exp.name}/metrics.jsonl"]
+                outs += [f"{exp.name}/G.pt", f"{exp.name}/D.pt"] if exp.ship_weights else []
+            jobs.append(
+                Job(
+                    f"{exp.name}/s{seed}", "experiment", exp.stands_in_for, tuple(outs), sets,
+                    experiment=exp.name, seed=seed,
+                )
+            )  # fmt: skip
+    return jobs
+
+
+def book_jobs(exps: dict[str, Experiment] | None = None) -> list[Job]:
+    """The book's GPU jobs in dependency order."""
+    exps = exps or EXPERIMENTS
+    jobs = [
+        Job(
+            "timings", "throughput",
+            "FID-10k uncached and cached, decode in one thread and a process per core: what the "
+            "estimates of the jobs below rest on",
+            (THROUGHPUT,), (("celeba", "train"),), modes=TIMING_MODES,
+        ),
+        *experiment_jobs(exps),
+    ]  # fmt: skip
+    first = {e.name: f"{e.name}/s{e.seeds[0]}" for e in exps.values()}
+    d_job = first["imagenet32_tinyimagenet"]
+    jobs += [
+        Job(
+            FACES_MODEL, "faces_model",
+            "the §6 faces model: the faces run with the best FID on the selection half",
+            (f"{FACES_MODEL}/selection.json",), (("celeba", "train"),),
+            after=tuple(first[c] for c in FACES_CANDIDATES),
+        ),
+        Job(
+            "features_cifar10", "features",
+            "§5.1: the Tiny ImageNet D's features + L2-SVM on CIFAR-10, with the supervised "
+            "baseline (full protocol)",
+            ("features_cifar10/metrics.json", "features_cifar10/svm_all.pt"),
+            (("cifar10", "train"), ("cifar10", "test")), after=(d_job,),
+        ),
+        Job(
+            "features_svhn", "features", "§5.2: the same D's features + L2-SVM on SVHN",
+            ("features_svhn/metrics.json",), (("svhn", "train"), ("svhn", "test")),
+            after=(d_job,),
+        ),
+        Job(
+            "throughput", "throughput",
+            "throughput benchmark: step speed with the compiled engine beside the others, an "
+            "epoch and a 25-epoch run end to end",
+            (THROUGHPUT,), (("celeba", "train"),), modes=ENGINE_MODES,
+        ),
+        Job(
+            "numerics", "numerics", "the fast engine's numerics against eager fp32 and seed noise",
+            (NUMERICS,), (("celeba", "train"),),
+        ),
+    ]  # fmt: skip
+    return jobs
+
+
+def select(jobs: list[Job], only: list[str] | None) -> list[Job]:
+    """The jobs named by ``only`` (a job's name, or an experiment's name for all its seeds)."""
+    if not only:
+        return jobs
+    known = {j.name for j in jobs} | {j.experiment for j in jobs if j.experiment}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise ValueError(f"unknown job(s) {unknown}; choose from {sorted(known)}")
+    return [j for j in jobs if j.name in only or j.experiment in only]
+
+
+# ---------------------------------------------------------------------------------------------
+# Done, runnable, or not
+
+
+def is_done(job: Job, root: Path, smoke: bool = False) -> bool:
+    """Every output present and matching the manifest, and complete by its own account."""
+    try:
+        paths = [artifacts.require(*out.split("/", 1), root) for out in job.outputs]
+    except artifacts.ArtifactMissing:
+        return False
+    if job.kind == "features":
+        metrics = json.loads(paths[0].read_text())
+        return bool(metrics.get("complete")) and metrics.get("size") == (
+            "smoke" if smoke else "full"
+        )
+    if job.kind == "throughput":
+        blob = json.loads(paths[0].read_text())
+        return not missing_modes(blob, job.modes, smoke)
+    if job.kind == "faces_model":  # chosen among the candidates' current weights
+        manifest = artifacts.read_manifest(root)["files"]
+        rows = json.loads(paths[0].read_text()).get("candidates", [])
+        return bool(rows) and all(
+            manifest.get(r["weights"], {}).get("sha256") == r["weights_sha256"] for r in rows
+        )
+    return True
+
+
+def missing_modes(blob: dict, modes: tuple[str, ...], smoke: bool = False) -> list[str]:
+    """Which of ``modes`` the throughput file lacks (``step`` counts only with its compiled
+    rows, which smoke runs on a CPU skip)."""
+    left = [m for m in modes if m not in blob]
+    if "step" in modes and "step" in blob and not smoke and not blob["step"].get("compile"):
+        left.append("step")
+    return left
+
+
+class DataCheck:
+    """Whether each (dataset, split) is readable under the data root; remembered per plan."""
+
+    def __init__(self, data_root: str | None) -> None:
+        self.data_root, self.seen = data_root, {}
+
+    def reason(self, dataset: str, split: str) -> str | None:
+        key = (dataset, split)
+        if key not in self.seen:
+            try:
+                DATASETS[dataset](resolve_data_root(self.data_root), split)
+                self.seen[key] = None
+            except DataError as e:
+                self.seen[key] = str(e).split(". ")[0]
+        return self.seen[key]
+
+    def missing(self, job: Job) -> str | None:
+        for dataset, split in job.data:
+            why = self.reason(dataset, split)
+            if why:
+                return f"data missing: {why}"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimates, from stored measurements
+
+
+@dataclass
+class Estimate:
+    minutes: float | None  # None: nothing stored to base it on
+    basis: str
+
+
+class Timings:
+    """What the estimates rest on: the stored throughput benchmark, numerics runs and experiment
+    results. A fresh GPU machine has empty caches: each data set is decoded, and each FID
+    reference computed, by the first job left that needs it."""
+
+    def __init__(self, root: Path) -> None:
+        path = root / THROUGHPUT
+        self.bench = json.loads(path.read_text()) if path.exists() else {}
+        self.gpu = self.bench.get("step", {}).get("gpu", "the GPU of the stored benchmark")
+        self.results = {n: experiments.read_results(n, root) for n in EXPERIMENTS}
+        path = root / NUMERICS
+        self.numerics = json.loads(path.read_text()) if path.exists() else None
+        self.decoded: set = set()  # (dataset, split, size) already decoded earlier in the plan
+        self.referenced: set = set()  # FID references already computed earlier in the plan
+
+    def img_per_s(self, config: str) -> float | None:
+        row = self.bench.get("step", {}).get("configs", {}).get(config)
+        return row["engines"]["fast"]["img_per_s"] if row else None
+
+    def fid_seconds(self, n: int, reference: tuple) -> tuple[float | None, str]:
+        """Seconds of one FID with ``n`` samples (the reference's first FID computes it)."""
+        fid = self.bench.get("fid")
+        if fid and str(fid.get("device", "")).startswith("cuda"):
+            first = reference not in self.referenced
+            self.referenced.add(reference)
+            s = fid["uncached_s"] if first else fid["cached_s"]
+            return s * n / 10_000, f"FID-10k {'uncached' if first else 'cached'}: {s:.1f} s"
+        stored = [
+            f["seconds"]
+            for rs in self.results.values()
+            for r in rs
+            for f in r["fid"].values()
+            if f.get("n_real") == 10_000 and "seconds" in f
+        ]
+        if not stored:
+            return None, "no stored FID timing"
+        s = sorted(stored)[len(stored) // 2]
+        return s * n / 10_000, f"FID-10k {s:.1f} s (median of {len(stored)} stored, no cache)"
+
+    def decode_seconds(self, dataset: str, split: str, size: int) -> tuple[float, str]:
+        key = (dataset, split, size)
+        if key in self.decoded:
+            return 0.0, ""
+        self.decoded.add(key)
+        n = DATASET_IMAGES.get((dataset, split), 10_000)
+        dec = self.bench.get("decode")
+        if dec:
+            rate, how = dec["decoders"]["processes"]["img_per_s"], "decode benchmark"
+        else:
+            e2e = self.bench.get("e2e", {}).get("ours")
+            if not e2e:
+                return 0.0, "decode not measured"
+            rate, how = self.bench["e2e"]["n_images"] / e2e["decode_s"], "stored e2e decode"
+        return n / rate, f"decode {n:,} at {rate:,.0f} img/s ({how})"
+
+    def overhead_seconds(self) -> float:
+        """Per training job, beyond its steps: start, decode of a cached set, sample grids,
+        checkpoints (the median over stored runs of train time minus steps at benchmark speed)."""
+        extra = []
+        for rs in self.results.values():
+            for r in rs:
+                rate = self.img_per_s(r["config"])
+                if rate:
+                    extra.append(r["train_minutes"] * 60 - r["image_steps"] / rate)
+        return max(0.0, sorted(extra)[len(extra) // 2]) if extra else 0.0
+
+
+def estimate(job: Job, t: Timings, exps: dict[str, Experiment]) -> Estimate:
+    if job.kind == "experiment":
+        return _estimate_experiment(exps[job.experiment], job.seed, t)
+    if job.kind == "faces_model":
+        secs, basis = t.fid_seconds(5_000, ("celeba", "train", 64, "select"))
+        n = len(FACES_CANDIDATES)
+        return Estimate(None if secs is None else n * secs / 60, f"{n} FID-5k; {basis}")
+    if job.kind == "features":
+        return Estimate(None, "no stored GPU timing of the §5 job (it resumes unit by unit)")
+    if job.kind == "throughput":
+        return _estimate_throughput(job, t)
+    return _estimate_numerics(t)
+
+
+def _estimate_experiment(exp: Experiment, seed: int, t: Timings) -> Estimate:
+    sets = list(dict.fromkeys(((exp.data, "train"), *exp.references)))
+    done = [r for r in t.results.get(exp.name, []) if r["seed"] != seed]
+    if done:  # another seed of the same run: its own minutes (its decode and FIDs included)
+        t.decoded.update((d, s_, exp.image_size) for d, s_ in sets)
+        t.referenced.update((d, s_, p) for d, s_, p in experiments._fid_sets(exp))
+        mins = sorted(r["train_minutes"] + r["fid_minutes"] for r in done)
+        return Estimate(mins[len(mins) // 2], f"as seed {done[0]['seed']} took on "
+                        f"{done[0]['devices'][0]}")  # fmt: skip
+    rate = t.img_per_s(exp.config)
+    if rate is None:
+        return Estimate(None, f"no stored step speed for {exp.config}")
+    per_epoch = DATASET_IMAGES[(exp.data, "train")] // exp.batch_size
+    steps = exp.max_steps or exp.epochs * per_epoch
+    secs = steps * exp.batch_size / rate + t.overhead_seconds()
+    parts = [f"{steps:,} steps at {rate:,.0f} img/s ({t.gpu}, fast engine) + start-up"]
+    for dataset, split in sets:
+        s_, basis = t.decode_seconds(dataset, split, exp.image_size)
+        secs += s_
+        parts += [basis] if basis else []
+    if exp.fid_every:
+        evals = steps // exp.fid_every
+        d, sp = exp.references[0]
+        for _ in range(evals):
+            s_, basis = t.fid_seconds(5_000, (d, sp, "select"))
+            if s_ is None:
+                return Estimate(None, basis)
+            secs += s_
+        parts.append(f"{evals} FID-5k on the selection half while training")
+    n_fids, basis = 0, ""
+    for _ in range(2 if exp.fid_every else 1):  # the final generator, and best.pt if tracked
+        for dataset, split, part in experiments._fid_sets(exp):
+            n = 10_000 if part == "all" else 5_000
+            s_, basis = t.fid_seconds(n, (dataset, split, part))
+            if s_ is None:
+                return Estimate(None, basis)
+            secs, n_fids = secs + s_, n_fids + 1
+    parts.append(f"{n_fids} FIDs at the end ({basis})")
+    return Estimate(secs / 60, "; ".join(parts))
+
+
+def _estimate_throughput(job: Job, t: Timings) -> Estimate:
+    left = missing_modes(t.bench, job.modes)
+    secs, parts = 0.0, []
+    for mode in left:
+        if mode == "fid":
+            s, b = t.fid_seconds(10_000, ("celeba", "train", 64, "bench"))
+            secs += 2 * (s or 0)
+            parts.append(f"fid: 2 FID-10k ({b})")
+        elif mode == "decode":
+            e2e = t.bench.get("e2e", {}).get("ours", {})
+            secs += 2 * e2e.get("decode_s", 0)
+            parts.append("decode: twice the stored CelebA decode")
+        elif mode in ("e2e", "e2e_run"):
+            e2e = t.bench.get("e2e", {})
+            ours, base = e2e.get("ours", {}), e2e.get("pytorch_examples", {})
+            epochs = 25 if mode == "e2e_run" else 1
+            secs += ours.get("decode_s", 0) + epochs * ours.get("epoch_s", 0)
+            secs += base.get("epoch_s", 0) + base.get("extract_s", 0)
+            parts.append(f"{mode}: {epochs} epoch(s) + 1 baseline epoch (stored e2e)")
+        else:
+            step = t.bench.get("step", {})
+            per = [
+                (step["steps"] + step["warmup"]) * r["ms_per_step"] / 1000
+                for c in step.get("configs", {}).values()
+                for r in c["engines"].values()
+            ]
+            secs += 2 * sum(per)  # the fast engine once more, compiled
+            parts.append("step: the stored loops' step times, the fast one twice "
+                         "(torch.compile's compilation time: not measured yet)")  # fmt: skip
+    if not left:
+        return Estimate(0.0, "nothing left")
+    return Estimate(secs / 60, "; ".join(parts))
+
+
+def _estimate_numerics(t: Timings) -> Estimate:
+    from dcgan_lib.compute import wall_seconds
+
+    if not t.numerics:
+        return Estimate(None, "no stored numerics run")
+    runs = t.numerics["runs"]
+    secs = sum(wall_seconds(r["metrics"]) for r in runs)
+    fids = sum(1 for r in runs if r.get("fid"))
+    s_, basis = t.fid_seconds(10_000, ("celeba", "train", "all"))
+    secs += fids * (s_ or 0.0)
+    return Estimate(secs / 60, f"the stored runs' wall time ({len(runs)} runs) + {fids} FIDs "
+                    f"({basis})")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass
+class Planned:
+    job: Job
+    state: str  # done | left | skip
+    reason: str = ""
+    estimate: Estimate | None = None
+
+
+def make_plan(
+    jobs: list[Job], root: Path, data_root: str | None, smoke: bool = False,
+    exps: dict[str, Experiment] | None = None, timings_root: Path | None = None,
+) -> list[Planned]:  # fmt: skip
+    """Each job's state (done, left, or skip with its one-line reason) and, for jobs left, the
+    estimate of GPU minutes (from the stored measurements under ``timings_root``)."""
+    exps = exps or EXPERIMENTS
+    t = Timings(timings_root or root)
+    check = DataCheck(data_root)
+    every = {j.name: j for j in book_jobs(exps)}
+    states: dict[str, str] = {}
+    plan = []
+    for job in jobs:
+        if is_done(job, root, smoke):
+            plan.append(Planned(job, "done"))
+            states[job.name] = "done"
+            continue
+        why = check.missing(job)
+        blocked = [
+            a
+            for a in job.after
+            if states.get(a) not in ("done", "left")
+            and not (a not in states and is_done(every[a], root, smoke))
+        ]
+        if why is None and blocked:
+            why = f"needs {', '.join(blocked)} first (not done, and not runnable in this plan)"
+        est = estimate(job, t, exps)
+        states[job.name] = "skip" if why else "left"
+        plan.append(Planned(job, states[job.name], why or "", est))
+    return plan
+
+
+def plan_text(plan: list[Planned], smoke: bool) -> str:
+    lines = []
+    width = max(len(p.job.name) for p in plan) if plan else 10
+    for p in plan:
+        if p.state == "done":
+            lines.append(f"  done  {p.job.name:<{width}}  {p.job.what}")
+            continue
+        est = p.estimate
+        mins = "   ?    " if est is None or est.minutes is None else f"{est.minutes:5.1f} min"
+        tail = p.reason if p.state == "skip" else (est.basis if est else "")
+        lines.append(f"  {p.state:<4}  {p.job.name:<{width}}  {mins}  {tail}")
+    left = [p for p in plan if p.state == "left"]
+    known = [p.estimate.minutes for p in left if p.estimate and p.estimate.minutes is not None]
+    unknown = [p.job.name for p in left if not p.estimate or p.estimate.minutes is None]
+    total = sum(known)
+    done = sum(p.state == "done" for p in plan)
+    skipped = sum(p.state == "skip" for p in plan)
+    head = f"plan: {len(plan)} jobs, {done} done, {len(left)} left, {skipped} cannot run here"
+    if smoke:
+        head += " (smoke: tiny configs on the CPU; the estimates are of the full GPU jobs)"
+    fits = not unknown and total <= GPU_CALL_MINUTES
+    verdict = (
+        f"estimated GPU time left: {total:.1f} min"
+        + (f" + {len(unknown)} job(s) with no stored timing ({', '.join(unknown)})" if unknown else "")
+        + f"; one call of {GPU_CALL_MINUTES:g} min: "
+        + ("fits" if fits else "does not fit by these numbers (the plan resumes: call it again)")
+    )  # fmt: skip
+    return "\n".join([head, *lines, verdict])
+
+
+def plan_summary(plan: list[Planned]) -> dict:
+    """The plan as JSON-able data (what the tests and a notebook read)."""
+    left = [p for p in plan if p.state == "left"]
+    return {
+        "jobs": [
+            {
+                "name": p.job.name,
+                "state": p.state,
+                "reason": p.reason,
+                "minutes": p.estimate.minutes if p.estimate else None,
+                "basis": p.estimate.basis if p.estimate else "",
+                "outputs": list(p.job.outputs),
+            }
+            for p in plan
+        ],
+        "left_minutes": sum(
+            p.estimate.minutes for p in left if p.estimate and p.estimate.minutes is not None
+        ),
+        "unestimated": [p.job.name for p in left if not p.estimate or p.estimate.minutes is None],
+        "gpu_call_minutes": GPU_CALL_MINUTES,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+
+
+@dataclass
+class Settings:
+    root: Path
+    runs_dir: Path
+    data_root: str | None
+    smoke: bool = False
+    device: str = "auto"
+    cache_dir: str | None = None
+    progress: bool = True
+
+
+def smoke_experiment(exp: Experiment) -> Experiment:
+    """The tiny CPU version of an experiment: the same datasets, references and logic (seeds,
+    selection on a half, a run sized in updates), the ``smoke32`` model at 32 px, 3 batches of 8
+    an epoch (``SMOKE_TRAIN``'s 24 images)."""
+    return dataclasses.replace(
+        exp,
+        config="smoke32",
+        image_size=32,
+        epochs=3 if exp.fid_every or exp.max_steps else 2,
+        batch_size=8,
+        fid_every=3 if exp.fid_every else None,
+        max_steps=5 if exp.max_steps else None,
+    )
+
+
+def run_job(job: Job, s: Settings, exps: dict[str, Experiment], minutes: float | None) -> bool:
+    """Run (or resume) one job; True when it finished."""
+    if job.kind == "experiment":
+        exp = exps[job.experiment]
+        kw = dict(SMOKE_TRAIN) if s.smoke else {"device": s.device}
+        out = experiments.run_experiment(
+            exp.name, seed=job.seed, data_root=s.data_root, max_minutes=minutes,
+            runs_dir=s.runs_dir, root=s.root, fid_n=SMOKE_FID_N if s.smoke else 10_000,
+            progress=s.progress, experiment=exp, cache_dir=s.cache_dir, **kw,
+        )  # fmt: skip
+        return out["status"] == "complete"
+    if job.kind == "faces_model":
+        experiments.select_faces_model(
+            s.data_root, "cpu" if s.smoke else s.device, s.root, exps,
+            n=SMOKE_FID_N if s.smoke else 5_000, network="tiny" if s.smoke else "inception",
+            cache_dir=s.cache_dir, progress=s.progress, command=_command(job, s),
+        )  # fmt: skip
+        return True
+    if job.kind == "features":
+        return _run_features(job, s, minutes)
+    if job.kind == "throughput":
+        return _run_throughput(job, s, minutes)
+    return _run_numerics(job, s, minutes)
+
+
+def _command(job: Job, s: Settings) -> str:
+    root = s.data_root or "DIR"
+    return f"python -m dcgan_lib reproduce --only {job.name} --data-root {root}" + (
+        " --smoke" if s.smoke else ""
+    )
+
+
+def _run_features(job: Job, s: Settings, minutes: float | None) -> bool:
+    from dcgan_lib import features_run
+
+    task = job.name.split("_", 1)[1]
+    d_path = s.root / "imagenet32_tinyimagenet" / "D.pt"
+    kw: dict = {}
+    if s.smoke:  # the smoke D (smoke32) on the features job's own synthetic smoke data
+        kw = {"D": artifacts.load_weights(d_path, "D"), "d_description": f"smoke D from {d_path}"}
+    elif s.root.resolve() != artifacts.artifacts_dir().resolve():
+        kw = {"d_weights": d_path}  # the book's D is read from artifacts/ by default
+    metrics = features_run.run_protocol(
+        "synthetic" if s.smoke else task, "smoke" if s.smoke else "full", s.root / job.name,
+        data_root=s.data_root, cache_dir=s.cache_dir, device="cpu" if s.smoke else s.device,
+        max_minutes=minutes, command=_command(job, s), progress=s.progress, **kw,
+    )  # fmt: skip
+    for out in job.outputs:
+        if (s.root / out).exists():
+            artifacts.register(out, s.root / out, _command(job, s), "imagenet32", s.root)
+    return bool(metrics.get("complete"))
+
+
+def _run_throughput(job: Job, s: Settings, minutes: float | None) -> bool:
+    from dcgan_lib import throughput as TP
+    from dcgan_lib.train import resolve_device
+
+    path = s.root / THROUGHPUT
+    started = time.monotonic()
+    device = resolve_device("cpu" if s.smoke else s.device)
+    root = s.data_root
+    blob = json.loads(path.read_text()) if path.exists() else {}
+    for mode in missing_modes(blob, job.modes, s.smoke):
+        if minutes is not None and time.monotonic() - started > minutes * 60:
+            return False
+        if mode == "fid":
+            n, cfg, net = (10, "smoke64", "tiny") if s.smoke else (10_000, "dcgan64", "inception")
+            result = TP.run_fid("celeba", root, device, "train", n, cfg, net, s.cache_dir)
+            cmd = f"python benchmarks/throughput.py --mode fid --data-root {root}"
+        elif mode == "decode":
+            result = TP.run_decode("celeba", root, "train", 32 if s.smoke else 64)
+            cmd = f"python benchmarks/throughput.py --mode decode --data-root {root}"
+        elif mode in ("e2e", "e2e_run"):
+            epochs = (2 if s.smoke else 25) if mode == "e2e_run" else 1
+            cfg, batch, workers = ("smoke32", 16, 0) if s.smoke else ("examples64", 128, 2)
+            result = TP.run_e2e(cfg, "celeba", root, device, batch, workers, epochs)
+            cmd = f"python benchmarks/throughput.py --mode e2e --epochs {epochs} --data-root {root}"
+        else:
+            if s.smoke:
+                result = TP.run_step(["smoke32"], device, 16, 2, 1)
+                cmd = "python benchmarks/throughput.py --configs smoke32 --batch-size 16 --steps 2 --device cpu"
+            else:  # the bf16 peak the stored run used, so its shares of peak stay comparable
+                peak = blob.get("step", {}).get("peak_tflops")
+                result = TP.run_step(list(TP.CONFIGS), device, peak_tflops=peak, compile=True)
+                cmd = "python benchmarks/throughput.py --mode step --compile" + (
+                    f" --peak-tflops {peak:g}" if peak else ""
+                )
+        TP.store(result, path, cmd)
+        artifacts.register(
+            THROUGHPUT,
+            path,
+            cmd,
+            root=s.root,
+            extra={"machine": result["gpu"]} if result.get("gpu") else None,
+        )
+    return True
+
+
+def _run_numerics(job: Job, s: Settings, minutes: float | None) -> bool:
+    spec = importlib.util.spec_from_file_location("numerics", REPO / "benchmarks/numerics.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError("benchmarks/numerics.py is not next to dcgan_lib")
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    out = s.root / NUMERICS
+    argv = ["--out", str(out)]
+    if s.smoke:
+        argv += ["--smoke", "--seeds", "1"]  # one seed: the engines compared, no seed noise
+    else:
+        argv += ["--data-root", str(s.data_root), "--work", str(s.runs_dir / "numerics")]
+        argv += ["--device", s.device] + (["--max-minutes", f"{minutes:.2f}"] if minutes else [])
+    result = numerics.main(argv)
+    if result is None:
+        return False
+    artifacts.register(NUMERICS, out, result["command"], result["config"], s.root,
+                       extra={"machine": result["gpu"]} if result.get("gpu") else None)  # fmt: skip
+    return True
+
+
+def run_plan(
+    plan: list[Planned],
+    s: Settings,
+    exps: dict[str, Experiment],
+    max_minutes: float | None,
+    replan=None,
+) -> list[dict]:
+    """Run every job left, in order, under the time budget; print one line per job (and, once
+    the timings job has measured FID and decode speeds, the estimate they give: ``replan``)."""
+    started = time.monotonic()
+    report, finished = [], set()
+    for p in plan:
+        job = p.job
+        if p.state != "left":
+            report.append({"name": job.name, "state": p.state})
+            continue
+        unmet = [a for a in job.after if a not in finished and _needs_run(a, plan)]
+        if unmet:
+            _say(f"skip  {job.name}: needs {', '.join(unmet)} to finish first")
+            report.append({"name": job.name, "state": "waiting"})
+            continue
+        left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
+        if left is not None and left <= 0:
+            _say(f"later {job.name}: out of time (run the same command again)")
+            report.append({"name": job.name, "state": "not started"})
+            continue
+        _say(f"run   {job.name}  ({job.what})")
+        t0 = time.monotonic()
+        try:
+            ok = run_job(job, s, exps, left)
+        except (DataError, artifacts.ArtifactMissing, FileNotFoundError, ValueError) as e:
+            _say(f"fail  {job.name}: {e}")
+            report.append({"name": job.name, "state": "failed", "error": str(e)})
+            continue
+        took = (time.monotonic() - t0) / 60
+        state = "complete" if ok else "incomplete"
+        if ok:
+            finished.add(job.name)
+        _say(f"{'done ' if ok else 'part '} {job.name}: {state} ({took:.2f} min)")
+        report.append({"name": job.name, "state": state, "minutes": took})
+        if ok and job.name == "timings" and replan is not None:
+            _say(f"      re-estimated with these timings: {replan()}")
+    return report
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _needs_run(name: str, plan: list[Planned]) -> bool:
+    return any(p.job.name == name and p.state == "left" for p in plan)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def reproduce(
+    only: list[str] | None = None,
+    data_root: str | None = None,
+    max_minutes: float | None = None,
+    smoke: bool = False,
+    root: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    device: str = "auto",
+    cache_dir: str | None = None,
+    plan_only: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Print the plan, then run what is left (unless ``plan_only``). Returns the plan summary
+    and, when run, each job's outcome."""
+    base = Path("runs") / "reproduce-smoke"
+    root = Path(root) if root else (base / "artifacts" if smoke else artifacts.artifacts_dir())
+    runs_dir = Path(runs_dir) if runs_dir else (base / "runs" if smoke else Path("runs"))
+    exps = {n: smoke_experiment(e) for n, e in EXPERIMENTS.items()} if smoke else EXPERIMENTS
+    jobs = select(book_jobs(exps), only)
+    root.mkdir(parents=True, exist_ok=True)
+    timings = artifacts.artifacts_dir()  # estimates come from the stored GPU measurements
+    plan = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
+    print(plan_text(plan, smoke), flush=True)
+    summary = plan_summary(plan)
+    if plan_only:
+        return summary
+    if not smoke and device == "auto" and not _has_cuda():
+        print(
+            "no GPU here: these jobs take hours on a CPU. Run them on a GPU machine, pass "
+            "--device cpu to run them here anyway, or --smoke for the tiny CPU check.",
+            flush=True,
+        )
+        summary["run"] = []
+        return summary
+    s = Settings(root, runs_dir, data_root, smoke, device, cache_dir, progress)
+
+    def replan() -> str:
+        again = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
+        return plan_text(again, smoke).splitlines()[-1]
+
+    summary["run"] = run_plan(plan, s, exps, max_minutes, replan)
+    after = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
+    left = [p.job.name for p in after if p.state == "left"]
+    summary["left_after"] = left
+    if left:
+        print(f"incomplete: {len(left)} job(s) left; run the same command again", flush=True)
+    else:
+        skipped = [p.job.name for p in after if p.state == "skip"]
+        tail = f" ({len(skipped)} cannot run here: see the plan)" if skipped else ""
+        print(f"complete: every job that can run here is done{tail}", flush=True)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="every GPU job of the book in dependency order: prints the plan (done, left, GPU "
+        "minutes), then runs what is left (resumable; repeat until 'complete')",
+    )
+    p.add_argument("--only", nargs="+", default=None, help="jobs or experiments to consider")
+    p.add_argument("--data-root", default=None, help="folder holding the data (or $DCGAN_DATA)")
+    p.add_argument("--max-minutes", type=float, default=None, help="time budget for this call")
+    p.add_argument("--smoke", action="store_true", help="the same plan on tiny configs, CPU")
+    p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    p.add_argument("--artifacts", default=None, help="default: artifacts/ (smoke: runs/...)")
+    p.add_argument("--runs-dir", default=None, help="default: runs (smoke: runs/reproduce-smoke)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run_cli(a) -> int:
+    import os
+
+    summary = reproduce(
+        only=a.only,
+        data_root=a.data_root or os.environ.get("DCGAN_DATA"),
+        max_minutes=a.max_minutes,
+        smoke=a.smoke,
+        root=a.artifacts,
+        runs_dir=a.runs_dir,
+        device=a.device,
+        cache_dir=a.cache_dir,
+        plan_only=a.plan,
+        progress=not a.no_progress,
+    )
+    failed = [r for r in summary.get("run", []) if r["state"] == "failed"]
+    return 1 if failed else 0

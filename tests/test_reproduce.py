@@ -1,0 +1,195 @@
+"""`python -m dcgan_lib reproduce`: the book's GPU jobs as one plan (done, left, why not, GPU
+minutes), run in order on tiny configs with --smoke, skipping what is done, resuming after a
+kill, and skipping a job whose data is missing with its reason."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _tinydata import celeba, cifar10, tinyimagenet
+
+from dcgan_lib import artifacts, compute, experiments, features_run, guided_backprop, latent
+from dcgan_lib import reproduce as R
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+
+
+def _book_reads() -> set[tuple[str, str]]:
+    """(artifact, file) pairs the book reads: literal require() calls in the notebooks, and the
+    library's constants behind the pages' loaders."""
+    pairs = set()
+    for nb in NOTEBOOKS.glob("*.ipynb"):
+        text = nb.read_text()
+        pairs |= set(re.findall(r'require\(\\"(\w+)\\", \\"([\w.]+)\\"', text))
+    pairs |= {tuple(features_run.D_ARTIFACT), (latent.ARTIFACT, "G.pt")}
+    pairs |= {(name, "D.pt") for name, _ in guided_backprop.MODELS.values()}
+    pairs |= {tuple(p.split("/", 1)) for p in (compute.THROUGHPUT, compute.NUMERICS)}
+    pairs |= {
+        (e.name, f"result_s{s}.json") for e in experiments.EXPERIMENTS.values() for s in e.seeds
+    }
+    pairs |= {(experiments.FACES_MODEL, "selection.json")}
+    return pairs
+
+
+def test_the_plan_lists_every_gpu_artifact_the_book_reads():
+    jobs = R.book_jobs()
+    outputs = {o for j in jobs for o in j.outputs}
+    folders = {o.split("/")[0] for o in outputs}
+    cpu = {c.split("/")[0] for c in R.CPU_MADE if "/" not in c}
+    # every producer of artifacts/ is this plan's or a CPU command's
+    assert set(artifacts.PRODUCERS) == folders | cpu
+    for name, filename in _book_reads():
+        made_on_cpu = name in cpu or f"{name}/{filename}" in R.CPU_MADE
+        experiment_file = name in experiments.EXPERIMENTS and name in folders
+        assert made_on_cpu or experiment_file or f"{name}/{filename}" in outputs, (name, filename)
+    # the book's weights: every experiment that ships them lists them
+    for exp in experiments.EXPERIMENTS.values():
+        job = next(j for j in jobs if j.name == f"{exp.name}/s{exp.seeds[0]}")
+        assert (f"{exp.name}/G.pt" in job.outputs) == exp.ship_weights
+    # dependency order: a job comes after every job it needs
+    seen = set()
+    for job in jobs:
+        assert set(job.after) <= seen, job.name
+        seen.add(job.name)
+    names = {j.name for j in jobs}
+    assert {"celeba_dcgan64_long/s1", "celeba_dcgan64_updates/s1", "features_cifar10"} <= names
+    assert {"tinyimagenet_dcgan64/s1", "imagenet32_tinyimagenet/s1", "numerics"} <= names
+    assert {f"cifar10_imagenet32/s{s}" for s in (1, 2, 3)} <= names
+
+
+def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_path, capsys):
+    data = tmp_path / "data"
+    celeba(data, n=4)
+    cifar10(data, n_train=4, n_test=4)
+    tinyimagenet(data, per_class=1, n_val=4)
+    summary = R.reproduce(data_root=str(data), plan_only=True, progress=False)
+    printed = capsys.readouterr().out
+    root = artifacts.artifacts_dir()
+    by_name = {j["name"]: j for j in summary["jobs"]}
+    for job in R.book_jobs():
+        row = by_name[job.name]
+        assert (row["state"] == "done") == R.is_done(job, root), job.name
+        if row["state"] == "left" and job.kind != "features":
+            assert row["minutes"] > 0 and row["basis"], job.name
+    # stored H200 results: done; the runs nobody made yet: left, with an estimate
+    assert by_name["celeba_dcgan64/s1"]["state"] == "done"
+    assert by_name["features_svhn"]["state"] == "skip"
+    assert "data missing: dataset 'svhn'" in by_name["features_svhn"]["reason"]
+    assert printed.startswith(f"plan: {len(R.book_jobs())} jobs, ")
+    total = sum(j["minutes"] for j in summary["jobs"] if j["state"] == "left" and j["minutes"])
+    assert summary["left_minutes"] == pytest.approx(total)
+    assert re.search(r"estimated GPU time left: [\d.]+ min", printed)
+    assert "one call of 9 min: " in printed.splitlines()[-1]
+    if not torch.cuda.is_available():  # full mode on a CPU: the plan, then a one-line refusal
+        refused = R.reproduce(data_root=str(data), progress=False)
+        assert refused["run"] == [] and "no GPU here" in capsys.readouterr().out
+
+
+def test_estimates_rest_on_the_stored_benchmark(tmp_path):
+    t = R.Timings(artifacts.artifacts_dir())
+    exp = experiments.get_experiment("celeba_dcgan64_updates")
+    est = R._estimate_experiment(exp, 1, t)
+    rate = t.img_per_s("dcgan64")
+    step_minutes = 3925 * 128 / rate / 60
+    assert est.minutes > step_minutes and "3,925 steps" in est.basis
+    again = R._estimate_experiment(exp, 1, t)  # the decode was counted by the first job only
+    assert again.minutes < est.minutes
+    # a seed whose sibling is stored: that sibling's own minutes
+    stored = experiments.read_results("cifar10_imagenet32")
+    if stored:
+        other = R._estimate_experiment(experiments.get_experiment("cifar10_imagenet32"), 9, t)
+        first = stored[0]
+        assert other.minutes == pytest.approx(first["train_minutes"] + first["fid_minutes"])
+
+
+def _job_done(root: Path, name: str) -> bool:
+    exps = {n: R.smoke_experiment(e) for n, e in experiments.EXPERIMENTS.items()}
+    job = next(j for j in R.book_jobs(exps) if j.name == name)
+    try:
+        return R.is_done(job, root, smoke=True)
+    except (json.JSONDecodeError, OSError):
+        return False
+
+
+def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(tmp_path, capsys):
+    data, root, runs = tmp_path / "data", tmp_path / "artifacts", tmp_path / "runs"
+    celeba(data)
+    cifar10(data)  # no Tiny ImageNet, no SVHN here
+    argv = ["reproduce", "--smoke", "--data-root", str(data), "--artifacts", str(root),
+            "--runs-dir", str(runs), "--no-progress"]  # fmt: skip
+    env = os.environ | {"DCGAN_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dcgan_lib", *argv], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 900
+    while not _job_done(root, "celeba_dcgan64/s1"):  # a few jobs finished: kill the rest
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    first_output = proc.communicate()[0]
+    assert first_output.startswith("plan: 20 jobs, 0 done, 16 left, 4 cannot run here (smoke")
+    done_before = {
+        j.name
+        for j in R.book_jobs({n: R.smoke_experiment(e) for n, e in experiments.EXPERIMENTS.items()})
+        if _job_done(root, j.name)
+    }
+    assert {"timings", "celeba_dcgan64/s1"} <= done_before
+
+    os.environ["DCGAN_CACHE"] = str(tmp_path / "cache")
+    try:
+        summary = R.reproduce(
+            data_root=str(data), smoke=True, root=root, runs_dir=runs, progress=False
+        )
+    finally:
+        del os.environ["DCGAN_CACHE"]
+    printed = capsys.readouterr().out
+    states = {j["name"]: j for j in summary["jobs"]}
+    ran = {r["name"] for r in summary["run"] if r["state"] in ("complete", "incomplete")}
+    assert not done_before & ran  # what was finished before the kill is not redone
+    assert all(states[n]["state"] == "done" for n in done_before)
+    assert summary["left_after"] == [] and not [r for r in summary["run"] if r["state"] == "failed"]
+    # a job whose data is missing is skipped with its reason; so is what needs it
+    for name in ("tinyimagenet_dcgan64/s1", "imagenet32_tinyimagenet/s1"):
+        assert states[name]["state"] == "skip"
+        assert states[name]["reason"].startswith("data missing: dataset 'tinyimagenet'")
+    assert "needs imagenet32_tinyimagenet/s1" in states["features_cifar10"]["reason"]
+    assert "svhn" in states["features_svhn"]["reason"]
+    assert printed.splitlines()[-1].startswith("complete: every job that can run here is done")
+    # what the smoke plan made: the selection-half run, the faces model, the benchmarks
+    long = json.loads((root / "celeba_dcgan64_long/result_s1.json").read_text())
+    assert long["selection"]["chosen_by"].endswith("celeba10k-select")
+    assert json.loads((root / "celeba_dcgan64_updates/result_s1.json").read_text())["steps"] == 5
+    chosen = json.loads((root / "faces_model/selection.json").read_text())["chosen"]
+    assert experiments.faces_model_artifact(root) == chosen
+    bench = json.loads((root / "benchmarks/throughput.json").read_text())
+    assert set(R.TIMING_MODES + R.ENGINE_MODES) <= set(bench)
+    assert bench["decode"]["byte_identical"] and bench["fid"]["agree"]
+    # nothing left: a third call only prints the plan
+    again = R.reproduce(data_root=str(data), smoke=True, root=root, runs_dir=runs, progress=False)
+    assert [r for r in again["run"] if r["state"] not in ("done", "skip")] == []
+
+
+def test_smoke_runs_the_features_job_once_its_discriminator_exists(tmp_path, capsys, monkeypatch):
+    data, root = tmp_path / "data", tmp_path / "artifacts"
+    cifar10(data)
+    tinyimagenet(data)
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
+    summary = R.reproduce(
+        only=["imagenet32_tinyimagenet", "features_cifar10"], data_root=str(data), smoke=True,
+        root=root, runs_dir=tmp_path / "runs", progress=False,
+    )  # fmt: skip
+    assert [r["state"] for r in summary["run"]] == ["complete", "complete"]
+    metrics = json.loads((root / "features_cifar10/metrics.json").read_text())
+    assert metrics["complete"] and metrics["size"] == "smoke"
+    assert metrics["d_description"].endswith("imagenet32_tinyimagenet/D.pt")
+    artifacts.require("features_cifar10", "svm_all.pt", root)
+    with pytest.raises(ValueError, match="unknown job"):
+        R.select(R.book_jobs(), ["nonsense"])
