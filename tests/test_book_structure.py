@@ -18,19 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MYST_PAGES = sorted(p for p in (ROOT / "book").glob("*.md") if "```{code-cell}" in p.read_text())
 HIDDEN = {"hide-input", "remove-input", "remove-cell"}
-# notebooks other chapters are reworking now: their cells are folded there (expected to pass then)
-FOLDING_PENDING = {
-    name: f"{name}: its plumbing cells are being folded by the chapter's own rework"
-    for name in (
-        "02_training.ipynb",
-        "06_latent_walks.ipynb",
-        "07_guided_backprop.ipynb",
-        "08_forgetting_objects.ipynb",
-        "09_vector_arithmetic.ipynb",
-        "10_sample_quality.ipynb",
-        "11_compute.ipynb",
-    )
-}
 
 
 def toc_files() -> list[str]:
@@ -208,8 +195,6 @@ def folding_problems(path: Path) -> list[str]:
 def test_pages_open_on_prose_and_fold_their_plumbing(path, request):
     # shown: the parameters cell, the library's source, short calls that are the chapter's
     # teaching; folded (a toggle shows them): imports, loading, figure drawing, glue, long cells
-    if path.name in FOLDING_PENDING:
-        request.applymarker(pytest.mark.xfail(reason=FOLDING_PENDING[path.name], strict=False))
     problems = folding_problems(path)
     assert not problems, f"{path.name}: {problems}"
 
@@ -268,16 +253,10 @@ PM_WORDS = re.compile(
 )
 OUTSIDE_PATHS = re.compile(r"\.\./shared/(?!data\b)|FID\.md|TOOLCHAIN\.md|PAPER_NOTES")
 READER_PAGES = book_pages()
-TEXT_PENDING = {
-    "notebooks/10_sample_quality.ipynb": "10: names ../shared/FID.md; the FID protocol page replaces it",
-    "notebooks/11_compute.ipynb": "11: names ../shared/FID.md; the FID protocol page replaces it",
-}
 
 
 @pytest.mark.parametrize("page", sorted(READER_PAGES))
 def test_reader_text_has_no_project_words_or_outside_paths(page, request):
-    if page in TEXT_PENDING:
-        request.applymarker(pytest.mark.xfail(reason=TEXT_PENDING[page], strict=False))
     text = READER_PAGES[page]
     assert not PM_WORDS.findall(text), f"{page}: {PM_WORDS.findall(text)}"
     assert not OUTSIDE_PATHS.findall(text), (

@@ -24,20 +24,6 @@ from _prose import (
 
 QUOTES_FILE = ROOT / "tests" / "paper_quotes.txt"
 PAGES = book_pages()
-# pages other chapters are fixing now: their misquotes, named (expected to fail until then)
-PENDING = {
-    "notebooks/02_training.ipynb": "02: the §4 quotation drops the paper's β1; 'after one epoch' "
-    "is not the paper's 'after one training pass through the dataset'",
-    "notebooks/07_guided_backprop.ipynb": "07: the §6.2 quotation drops 'in Fig.5' unmarked; "
-    "'fires on an object' is not the paper's",
-    "notebooks/08_forgetting_objects.ipynb": "08: drops the paper's 'mostly' from 'the network "
-    "mostly forgets to draw windows'; 'the overall scene stays mostly the same' is not the paper's",
-    "notebooks/09_vector_arithmetic.ipynb": "09: the paper writes 'examplars', the page "
-    "'exemplars'; the two equations are not quotations of the text",
-    "notebooks/10_sample_quality.ipynb": "10: 'no memorization is possible by the model' is not "
-    "the paper's (it says the model 'could learn to memorize training examples, but this is "
-    "experimentally unlikely')",
-}
 
 
 def verified() -> list[str]:
@@ -91,8 +77,6 @@ def test_library_messages_are_recognized_with_or_without_their_values():
 
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_every_quotation_is_verified(page, request):
-    if page in PENDING:
-        request.applymarker(pytest.mark.xfail(reason=PENDING[page], strict=False))
     bad = unverified(page)
     assert not bad, (
         f"{page}: quotations neither in tests/paper_quotes.txt nor printed by the library "
