@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 MODES = ("smoke", "book", "full")
 
@@ -49,3 +53,31 @@ def not_produced(message: str | BaseException) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"> **Not produced yet.** {message}"))
+
+
+def data_missing(message: str | BaseException) -> None:
+    """Show, in place of a result, that the data it needs is not on this machine."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Data not present.** {message}"))
+
+
+def result(
+    mode: str,
+    load: Callable[[], T],
+    run: Callable[[], T] | None = None,
+) -> T | None:
+    """A chapter's result in its mode: ``book`` loads the stored one (``load``); ``smoke`` and
+    ``full`` compute it with the same job the command line runs (``run``; without one, they load
+    too). A stored result that is missing shows "Not produced yet" with the command that makes
+    it, missing data shows what to provide; either way the page goes on with ``None``."""
+    from dcgan_lib.artifacts import ArtifactMissing
+    from dcgan_lib.data import DataError
+
+    try:
+        return run() if run is not None and mode != "book" else load()
+    except ArtifactMissing as err:
+        not_produced(err)
+    except DataError as err:
+        data_missing(err)
+    return None

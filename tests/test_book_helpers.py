@@ -1,0 +1,59 @@
+"""dcgan_lib.book: a chapter's result in each mode, or the message that says what is missing."""
+
+import pytest
+
+from dcgan_lib import book
+from dcgan_lib.artifacts import ArtifactMissing
+from dcgan_lib.data import DataError
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    out = []
+    monkeypatch.setattr(book, "not_produced", lambda m: out.append(("not produced", str(m))))
+    monkeypatch.setattr(book, "data_missing", lambda m: out.append(("no data", str(m))))
+    return out
+
+
+def test_book_mode_loads_and_the_other_modes_run(shown):
+    calls = []
+
+    def load():
+        calls.append("load")
+        return 1
+
+    def run():
+        calls.append("run")
+        return 2
+
+    assert book.result("book", load, run) == 1
+    assert book.result("smoke", load, run) == 2
+    assert book.result("full", load, run) == 2
+    assert book.result("smoke", load) == 1  # nothing to run: the stored result
+    assert calls == ["load", "run", "run", "load"] and shown == []
+
+
+def test_a_missing_artifact_shows_its_command_and_the_page_goes_on(shown):
+    def load():
+        raise ArtifactMissing("x/G.pt: not produced yet: run python -m dcgan_lib experiment x")
+
+    assert book.result("book", load) is None
+    assert shown == [
+        ("not produced", "x/G.pt: not produced yet: run python -m dcgan_lib experiment x")
+    ]
+
+
+def test_missing_data_says_what_to_provide(shown):
+    def run():
+        raise DataError("nothing found under /nowhere: pass --data-root")
+
+    assert book.result("full", lambda: 0, run) is None
+    assert shown == [("no data", "nothing found under /nowhere: pass --data-root")]
+
+
+def test_other_errors_are_not_swallowed(shown):
+    def load():
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        book.result("book", load)
