@@ -217,3 +217,21 @@ def shape_walk(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[
         for h in hooks:
             h.remove()
     return rows
+
+
+def random_discriminator(cfg: ModelConfig, seed: int = 0) -> Discriminator:
+    """D with the paper's random initialization (N(0, 0.02); BatchNorm scale N(1, 0.02)), in eval
+    mode, drawn from its own seed without touching the global generator: the untrained control of
+    §5 and §6.2."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Discriminator(cfg).eval()
+
+
+def block_index(model: nn.Module, layer: int) -> int:
+    """``layer`` (negative counts from the end, as in Python) as an index into ``model.blocks``;
+    out of range is a ValueError naming the number of blocks."""
+    n = len(model.blocks)  # type: ignore[arg-type]
+    if not -n <= layer < n:
+        raise ValueError(f"layer {layer} is out of range for a model with {n} blocks")
+    return layer % n

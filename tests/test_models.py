@@ -163,3 +163,27 @@ def test_shape_walk_lists_every_block():
     assert rows[-1][2] == (2, 3, 64, 64)
     rows = shape_walk(Discriminator(cfg), torch.zeros(2, 3, 64, 64))
     assert rows[-1] == ("head", "Flatten -> Linear", (2, 1))
+
+
+def test_random_discriminator_is_reproducible_and_leaves_the_global_generator_alone():
+    from dcgan_lib.models import random_discriminator
+
+    cfg = get_model_config("smoke32")
+    state = torch.random.get_rng_state()
+    a, b = random_discriminator(cfg, seed=3), random_discriminator(cfg, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert not a.training
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    c = random_discriminator(cfg, seed=4)
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
+def test_block_index_counts_from_the_end_and_refuses_out_of_range():
+    from dcgan_lib.models import block_index
+
+    G = Generator(get_model_config("smoke32"))
+    n = len(G.blocks)
+    assert block_index(G, -1) == n - 1 and block_index(G, 0) == 0
+    with pytest.raises(ValueError, match=f"with {n} blocks"):
+        block_index(G, n)
