@@ -300,6 +300,8 @@ OTHER_VALUE = {
     "fid_n": 500,
     "fid_data": "cifar10",
     "fid_split": "test",
+    "fid_selection": True,
+    "fid_network": "tiny",
 }
 KEPT = [f"model.{f.name}" for f in dataclasses.fields(ModelConfig)] + [
     name for name in RESUME_KEEPS if name != "model"
@@ -377,6 +379,7 @@ CHANGEABLE = {
     "data_root": "/elsewhere",
     "cache_dir": "/elsewhere/cache",
     "deterministic": False,
+    "compile": True,
 }
 
 
