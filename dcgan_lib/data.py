@@ -68,7 +68,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def min_resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
     """PIL image -> (size, size, 3) uint8: shorter side resized to size, then center crop."""
-    import torchvision.transforms.functional as TF
+    import torchvision.transforms.functional as TF  # heavy (seconds): imported when first used
 
     img = TF.resize(to_rgb(img), size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     img = TF.center_crop(img, [size, size])

@@ -16,8 +16,8 @@ synthetic      procedurally drawn shapes, the same shapes as the real sets (smok
 =============  =====================================================================
 
 Archives are read with the standard library's ``tarfile``; a ``.tar.gz`` is first decompressed
-whole (``gzip``, in C), which reads a bundle about 1.4 times faster than ``tarfile``'s streaming
-gunzip. Missing or damaged data is a ``DataError`` saying what was expected where and what to do;
+whole (``gzip``, in C; faster than ``tarfile``'s own streaming gunzip) and read from memory.
+Missing or damaged data is a ``DataError`` saying what was expected where and what to do;
 ``download`` fetches the sets that have an official downloader (``python -m dcgan_lib download``).
 torchvision and lmdb are imported where a reader needs them: importing this module stays light.
 About 600 lines: seven readers of 30-80 lines each, one after the other, each read on its own.
