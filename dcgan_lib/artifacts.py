@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -19,9 +18,12 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib.config import ConfigError, ModelConfig
-from dcgan_lib.experiments import EXPERIMENTS
+from dcgan_lib.config import ConfigError, ModelConfig, TrainConfig
+from dcgan_lib.device import describe_machine
+from dcgan_lib.experiments import EXPERIMENTS, FACES_DEFAULT, FACES_MODEL
 from dcgan_lib.models import Discriminator, Generator
+from dcgan_lib.storage import atomic_write
+from dcgan_lib.train import load_checkpoint
 
 MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository per call
 
@@ -38,7 +40,7 @@ PRODUCERS = {
         "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
     ),
     "dedup_ae": (
-        "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
+        "python -m dcgan_lib dedup-study --size full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
     ),
     "celeba_pose": (
@@ -84,6 +86,8 @@ PRODUCERS = {
 
 # The §4 training runs (dcgan_lib.experiments): celeba_dcgan64, imagenet32_tinyimagenet, ...
 PRODUCERS.update({e.name: e.command() for e in EXPERIMENTS.values()})
+THROUGHPUT = "benchmarks/throughput.json"  # what the throughput benchmark stores
+NUMERICS = "numerics/engines.json"  # what the numerics benchmark stores
 
 
 class ArtifactMissing(FileNotFoundError):
@@ -110,10 +114,13 @@ def read_manifest(root: Path | None = None) -> dict:
 
 def write_manifest(manifest: dict, root: Path) -> None:
     """Write ``manifest.json`` atomically: a job killed while recording keeps the old one."""
-    from dcgan_lib.train import atomic_write
-
     blob = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     atomic_write(root / "manifest.json", lambda f: f.write(blob))
+
+
+def require_json(name: str, filename: str = "metrics.json", root: Path | None = None) -> dict:
+    """The content of the JSON artifact ``name/filename``, checked as ``require`` checks it."""
+    return json.loads(require(name, filename, root).read_text())
 
 
 def require(name: str, filename: str, root: Path | None = None) -> Path:
@@ -158,8 +165,6 @@ def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
 def load_generator(path: str | os.PathLike) -> Generator:
     """A float32 Generator in eval mode from an exported ``G.pt`` or a run's ``checkpoint.pt``
     (a run folder stands for its checkpoint)."""
-    from dcgan_lib.train import TrainConfig, load_checkpoint
-
     path = Path(path)
     if path.is_dir() and (path / "checkpoint.pt").is_file():
         path = path / "checkpoint.pt"
@@ -199,8 +204,6 @@ def export_run(
     weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
     file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
     made them, recorded in the manifest."""
-    from dcgan_lib.train import TrainConfig, load_checkpoint
-
     run, root = Path(run_dir), root or artifacts_dir()
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
@@ -274,6 +277,18 @@ def register(
     return path
 
 
+def register_if_stored(
+    path: str | os.PathLike, command: str = "", config: str = "", extra: dict | None = None
+) -> Path | None:
+    """``register`` a file that lies under ``artifacts/``; a file elsewhere (a smoke run's, a
+    test's) is not recorded. Returns its artifact name's path, or None."""
+    try:
+        name = Path(path).resolve().relative_to(artifacts_dir().resolve()).as_posix()
+    except ValueError:
+        return None
+    return register(name, path, command, config, extra=extra)
+
+
 # ---------------------------------------------------------------------------------------------
 # Studies of stored models (paper §6): metrics.json + figure PNGs, tied to the files they read
 
@@ -283,22 +298,6 @@ def invoked_command() -> str:
     mod = Path(sys.argv[0]).stem
     prog = "python -m dcgan_lib" if mod == "__main__" else f"python -m dcgan_lib.{mod}"
     return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
-
-
-def machine_description() -> str:
-    """This machine in words, for a manifest entry: the CPU (or GPU), torch and Python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    where = f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu})"
-    if torch.cuda.is_available():
-        where = f"{torch.cuda.get_device_name()}, {where}"
-    return f"{where}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def export_study(
@@ -321,7 +320,7 @@ def export_study(
     manifest = read_manifest(root)["files"]
     run = {
         "command": command,
-        "machine": machine_description(),
+        "machine": describe_machine(),
         "cpu_seconds": round(cpu_seconds, 1),
         "wall_seconds": round(wall_seconds, 1),
         "inputs": {f: manifest[f]["sha256"] for f in inputs},
@@ -357,3 +356,12 @@ def load_study(name: str, config: dict | None = None, root: Path | None = None) 
             f"{name} was computed with other sizes than this page's: run {command}"
         )
     return metrics
+
+
+def faces_model_artifact(root: Path | None = None) -> str:
+    """The artifact folder of the §6 faces model: the run ``select_faces_model`` chose (its
+    ``faces_model/selection.json`` checked against the manifest), else ``celeba_dcgan64``."""
+    try:
+        return require_json(FACES_MODEL, "selection.json", root)["chosen"]
+    except ArtifactMissing:
+        return FACES_DEFAULT

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
+from dcgan_lib.device import resolve_device
+
 # authors' SVHN script: cs = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01]
 C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
 # deviation: all 50,000 CIFAR-10 labels, where the best C is unknown (it falls as n grows):
@@ -114,12 +116,6 @@ def fit_linear_svc(
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(np.asarray(X), np.asarray(y))
     return clf
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _tensor(X: np.ndarray | torch.Tensor, device: torch.device, chunk: int = 8192) -> torch.Tensor:

@@ -25,7 +25,8 @@ from dcgan_lib.__main__ import main
 from dcgan_lib.artifacts import ArtifactMissing, load_generator, require
 from dcgan_lib.config import RESUME_KEEPS, RESUME_MAY_CHANGE, ConfigError, get_model_config
 from dcgan_lib.data import DataError, decode, load_dataset
-from dcgan_lib.experiments import Experiment, run_experiment
+from dcgan_lib.experiments import Experiment
+from dcgan_lib.studies.experiments import run_experiment
 from dcgan_lib.train import TrainingDiverged, load_checkpoint, read_metrics, train
 
 _spec = importlib.util.spec_from_file_location(
