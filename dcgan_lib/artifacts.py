@@ -39,6 +39,22 @@ PRODUCERS = {
         "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 5  (on a GPU, "
         "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
     ),
+    # one file made apart from the rest of its folder: by its own command
+    "dedup_ae/sweep.json": (
+        "python -m dcgan_lib dedup-sweep --data-root ../shared/data  (CPU, about an hour on 2 "
+        "cores)"
+    ),
+    # what a 2-core CPU measures honestly: the raw-pixel baseline with a few draws (size book at
+    # 1,000 labels, then 400 per class with one draw per C: liblinear needs minutes per fit there)
+    "features_cifar10/baselines_cpu.json": (
+        "python -m dcgan_lib features cifar10 --size book --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json, then python -m dcgan_lib features cifar10 --size book "
+        "--regimes 400 --select-draws 1 --eval-draws 10 --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json, then (the random-D control at 1,000 labels, most of an "
+        "hour on 2 cores) python -m dcgan_lib features cifar10 --size book --variants random "
+        "--regimes 100 --select-draws 2 --eval-draws 10 --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json"
+    ),
     "dedup_ae": (
         "python -m dcgan_lib dedup-study --size full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
@@ -123,11 +139,20 @@ def require_json(name: str, filename: str = "metrics.json", root: Path | None = 
     return json.loads(require(name, filename, root).read_text())
 
 
+def producer(name: str, unknown: str | None = None) -> str:
+    """The command that makes artifact ``name`` (a folder, or ``folder/file``): the file's own
+    where it has one, else its folder's, else ``unknown`` (by default: words saying so)."""
+    folder = name.split("/")[0]
+    if unknown is None:
+        unknown = f"the full-size run that produces {folder}"
+    return PRODUCERS.get(name) or PRODUCERS.get(folder, unknown)
+
+
 def require(name: str, filename: str, root: Path | None = None) -> Path:
     """Path of artifact ``name/filename``, checked against the manifest's sha256."""
     root = root or artifacts_dir()
     path = root / name / filename
-    command = PRODUCERS.get(name, f"the full-mode run that produces {name}")
+    command = producer(f"{name}/{filename}")
     if not path.exists():
         raise ArtifactMissing(f"{name}/{filename}: not produced yet: run {command}")
     entry = read_manifest(root)["files"].get(f"{name}/{filename}")
@@ -141,6 +166,15 @@ def require(name: str, filename: str, root: Path | None = None) -> Path:
             f"(changed or damaged); produce it again: {command}"
         )
     return path
+
+
+def is_stored(name: str, root: Path | None = None) -> bool:
+    """Whether artifact ``name`` (``folder/file``) exists with the sha256 the manifest records."""
+    try:
+        require(*name.split("/", 1), root)
+    except ArtifactMissing:
+        return False
+    return True
 
 
 def save_weights(module: Generator | Discriminator, path: Path) -> None:
@@ -237,7 +271,7 @@ def export_run(
             "bytes": p.stat().st_size,
             "config": cfg.model.name,
             "step": ckpt["step"],
-            "command": command or PRODUCERS.get(name, ""),
+            "command": command or producer(f"{name}/{p.name}", ""),
             "created": now,
             **({"machine": machine} if machine else {}),
         }
@@ -269,7 +303,7 @@ def register(
         "sha256": sha256(path),
         "bytes": path.stat().st_size,
         "config": config,
-        "command": command or PRODUCERS.get(name.split("/")[0], ""),
+        "command": command or producer(name, ""),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
@@ -344,7 +378,7 @@ def load_study(name: str, config: dict | None = None, root: Path | None = None) 
     Otherwise ArtifactMissing, whose message names the command that makes it again."""
     root = root or artifacts_dir()
     metrics = json.loads(require(name, "metrics.json", root).read_text())
-    command = PRODUCERS.get(name, f"the command that produces {name}")
+    command = producer(name)
     manifest = read_manifest(root)["files"]
     for f, digest in metrics["run"]["inputs"].items():
         if f not in manifest or manifest[f]["sha256"] != digest:

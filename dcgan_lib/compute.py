@@ -12,15 +12,27 @@ import json
 import os
 from pathlib import Path
 
-from dcgan_lib.artifacts import artifacts_dir, read_manifest, require_json
+from dcgan_lib.artifacts import (
+    ArtifactMissing,
+    artifacts_dir,
+    producer,
+    read_manifest,
+    require_json,
+)
 from dcgan_lib.train import read_metrics
 
 
-def load_result(name: str, root: Path | None = None) -> dict:
-    """A benchmark's JSON (``artifacts.THROUGHPUT``, ``artifacts.NUMERICS``) from ``artifacts/``, checked against the
-    manifest; else ArtifactMissing naming the command that makes it."""
+def load_result(name: str, root: Path | None = None, part: str | None = None) -> dict:
+    """A benchmark's JSON (``artifacts.THROUGHPUT``, ``artifacts.NUMERICS``) from ``artifacts/``,
+    checked against the manifest, or its ``part`` (a mode of the throughput benchmark: ``step``,
+    ``e2e``, ...); else ArtifactMissing naming the command that makes it."""
     folder, filename = name.split("/", 1)
-    return require_json(folder, filename, root)
+    result = require_json(folder, filename, root)
+    if part is None:
+        return result
+    if part not in result:
+        raise ArtifactMissing(f"{name} has no {part!r} result yet: run {producer(name)}")
+    return result[part]
 
 
 def wall_seconds(rows: list[dict]) -> float:
@@ -130,7 +142,7 @@ def throughput_summary(step: dict) -> list[dict]:
 
 def experiment_times(results: dict[str, list[dict]]) -> list[dict]:
     """Per experiment (name -> its stored ``result_s*.json`` dicts, see
-    ``dcgan_lib.studies.experiments.read_results``): seeds, steps, and the training and FID seconds of
+    ``dcgan_lib.studies.experiments_results.read_results``): seeds, steps, and the training and FID seconds of
     each seed, with the device; experiments with no stored result are left out."""
     rows = []
     for name, runs in results.items():

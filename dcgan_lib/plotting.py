@@ -220,3 +220,18 @@ def search_trials(searches: Mapping[str, Sequence[Mapping]]) -> Figure:
     ax.set_ylabel("validation error (%)")
     ax.legend()
     return fig
+
+
+def init_histograms(weights: torch.Tensor, bn_scales: torch.Tensor, std: float) -> Figure:
+    """The initial conv / linear weights (left, with the N(0, ``std``) density dashed) and the
+    BatchNorm scales (right), as histograms. Paper: §4."""
+    fig = Figure(figsize=(9, 3), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.hist(weights.numpy(), bins=100, density=True)
+    grid = np.linspace(-4 * std, 4 * std, 200)
+    density = np.exp(-(grid**2) / (2 * std**2)) / (std * np.sqrt(2 * np.pi))
+    left.plot(grid, density, "k--")
+    left.set_title(f"conv / linear weights (G and D), std {weights.std():.4f}")
+    right.hist(bn_scales.numpy(), bins=60, density=True)
+    right.set_title(f"BatchNorm scales, mean {bn_scales.mean():.4f}")
+    return fig

@@ -20,7 +20,7 @@ from pathlib import Path
 from dcgan_lib import artifacts, experiments
 from dcgan_lib.book import repo_root
 from dcgan_lib.compute import machines
-from dcgan_lib.studies.experiments import fid_text, read_results, summarize
+from dcgan_lib.studies.experiments_results import fid_text, read_results, summarize
 
 Headline = Callable[[Path], str | None]
 
@@ -162,16 +162,6 @@ ROWS: tuple[Row, ...] = (
 )  # fmt: skip
 
 
-def stored(name: str, root: Path) -> bool:
-    """Whether ``artifacts/<name>`` exists with the sha256 the manifest records."""
-    folder, filename = name.split("/", 1)
-    try:
-        artifacts.require(folder, filename, root)
-    except artifacts.ArtifactMissing:
-        return False
-    return True
-
-
 _SOFTWARE = re.compile(r", (?:CUDA|driver|torch|Python)\b")  # a machine's words after its hardware
 
 
@@ -195,7 +185,7 @@ def status_rows(root: Path | None = None) -> list[dict]:
     root = root or artifacts.artifacts_dir()
     out = []
     for row in ROWS:
-        present = [a for a in row.artifacts if stored(a, root)]
+        present = [a for a in row.artifacts if artifacts.is_stored(a, root)]
         have = len(present)
         complete = have == len(row.artifacts)
         headline = row.headline(root) if row.headline and have else None

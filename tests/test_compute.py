@@ -63,6 +63,9 @@ def test_missing_or_changed_results_name_their_command(tmp_path):
         compute.load_result(artifacts.NUMERICS, root=tmp_path)
     register(artifacts.NUMERICS, path, command="test", root=tmp_path)
     assert compute.load_result(artifacts.NUMERICS, root=tmp_path) == {"runs": []}
+    with pytest.raises(ArtifactMissing, match="has no 'step' result yet: run python benchmarks/nu"):
+        compute.load_result(artifacts.NUMERICS, root=tmp_path, part="step")
+    assert compute.load_result(artifacts.NUMERICS, root=tmp_path, part="runs") == []
     path.write_text('{"runs": [1]}')
     with pytest.raises(ArtifactMissing, match="does not match its sha256"):
         compute.load_result(artifacts.NUMERICS, root=tmp_path)

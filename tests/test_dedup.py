@@ -293,7 +293,9 @@ def test_sweep_scores_each_setting_and_resumes(tmp_path, monkeypatch):
 
     trained = []
     monkeypatch.setattr(
-        dedup_sweep, "sweep_setting", lambda o, *a, **k: trained.append(o) or first["settings"]["chosen"]
+        dedup_sweep,
+        "sweep_setting",
+        lambda o, *a, **k: trained.append(o) or first["settings"]["chosen"],
     )
     again = dedup_sweep.run_sweep(size, None, out, (*settings, ("noise 8", {"noise_std": 8.0})))
     assert trained == [{"noise_std": 8.0}]  # only the new setting is trained

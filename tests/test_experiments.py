@@ -2,15 +2,15 @@
 
 import dataclasses
 import json
+import math
 
 import pytest
-
-import math
 
 from dcgan_lib import artifacts, experiments
 from dcgan_lib.experiments import Experiment
 from dcgan_lib.metrics import reference_indices
 from dcgan_lib.studies import experiments as study
+from dcgan_lib.studies import experiments_results as results_of
 from dcgan_lib.studies.experiments import run_experiment
 
 TINY = Experiment(
@@ -119,23 +119,26 @@ def test_a_time_boxed_call_stops_and_the_next_one_finishes(tmp_path):
 def test_results_are_summarized_over_seeds(done):
     tmp, first, second = done
     every = experiments.EXPERIMENTS | {TINY.name: TINY}
-    results = study.read_results(TINY.name, tmp / "artifacts")
+    results = results_of.read_results(TINY.name, tmp / "artifacts")
     assert [r["seed"] for r in results] == [1, 2]
-    stats = study.summarize(results)["final:synthetic/test"]
+    stats = results_of.summarize(results)["final:synthetic/test"]
     values = [
         first["fid"]["final:synthetic/test"]["fid"],
         second["fid"]["final:synthetic/test"]["fid"],
     ]
     assert stats["fid"]["mean"] == pytest.approx(sum(values) / 2)
     assert stats["fid"]["n"] == 2 and stats["fid"]["min"] == min(values)
-    rows = {r["experiment"]: r for r in study.results_table(tmp / "artifacts", every)}
+    rows = {r["experiment"]: r for r in results_of.results_table(tmp / "artifacts", every)}
     assert rows[TINY.name]["status"] == "measured" and "2 seeds" in rows[TINY.name]["fid"]
     assert rows["celeba_dcgan64"]["status"] == "not produced yet"
     assert "experiment celeba_dcgan64" in rows["celeba_dcgan64"]["command"]
-    mem = {r["experiment"]: r for r in study.memorization_rows(tmp / "artifacts", every)}
+    pending = {r["run"]: r["command"] for r in results_of.pending_rows(list(rows.values()))}
+    updates = pending["`celeba_dcgan64_updates`"]  # not produced yet: named with its command
+    assert "experiment celeba_dcgan64_updates --data-root ../shared/data --seed 1 " in updates
+    assert f"`{TINY.name}`" not in pending
+    mem = {r["experiment"]: r for r in results_of.memorization_rows(tmp / "artifacts", every)}
     assert mem[TINY.name]["gap"] == pytest.approx(
-        stats["fid"]["mean"]
-        - study.summarize(results)["final:synthetic/train"]["fid"]["mean"]
+        stats["fid"]["mean"] - results_of.summarize(results)["final:synthetic/train"]["fid"]["mean"]
     )
 
 
@@ -216,10 +219,22 @@ def test_a_run_that_selects_on_one_half_reports_on_the_other(tiny_runs):
     stored = json.loads((tmp_path / "artifacts/tiny_select/result_s1.json").read_text())
     assert stored["selection"] == sel
     # the results table shows the selection and the reporting half's FID
-    (row,) = study.results_table(tmp_path / "artifacts", {SELECTING.name: SELECTING})
+    (row,) = results_of.results_table(tmp_path / "artifacts", {SELECTING.name: SELECTING})
     assert row["selection"] == sel and row["report_protocol"] == "FID-6/synthetic-test-report"
     report = out["fid"]["best:synthetic/test#report"]["fid"]
     assert row["report_fid"] == f"{report:.1f} (1 seed)"
+    shown = {r["what"]: r["value"] for r in results_of.selection_rows(row)}
+    assert shown["chosen by"].startswith("FID-12/synthetic-test-select at steps 4, 8, 12")
+    assert shown["chosen"].startswith(f"step {best['step']}, FID ")
+    assert shown["reported: FID-6/synthetic-test-report"].endswith(
+        "(none: the other half of the split)"
+    )
+    (display,) = results_of.display_rows([row], tmp_path / "artifacts", {SELECTING.name: SELECTING})
+    assert (
+        f"reporting half {row['report_fid']}" in display["FID"]
+        and display["seeds done"] == "1 of 1"
+    )
+    assert results_of.pending_rows([row]) == []
 
 
 def test_a_run_sized_in_updates_stops_there_and_completes(tiny_runs):

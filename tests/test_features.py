@@ -17,9 +17,9 @@ from dcgan_lib.features import (
     pooled_features,
     with_bn_stats,
 )
+from dcgan_lib.models import Discriminator
 from dcgan_lib.studies.features import ProtocolSize, random_d, run_protocol
 from dcgan_lib.studies.features_results import check_stored_classifier
-from dcgan_lib.models import Discriminator
 
 
 def _D(name="smoke32", seed=0, **overrides):

@@ -102,7 +102,7 @@ def test_a_changed_file_is_not_stored(tmp_path):
     (tmp_path / "celeba_dcgan64" / "G.pt").write_bytes(b"other weights")
     r = _row(status.status_rows(tmp_path), "notebooks/02_training")
     assert r["have"] == 4 and r["state"] == "partly stored (4 of 5 files)"
-    assert not status.stored("celeba_dcgan64/G.pt", tmp_path)
+    assert not artifacts.is_stored("celeba_dcgan64/G.pt", tmp_path)
 
 
 def test_the_markdown_table_has_a_row_per_experiment_and_links_its_page(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib.artifacts import artifacts_dir, register_if_stored
+from dcgan_lib.artifacts import PRODUCERS, artifacts_dir, register_if_stored
 from dcgan_lib.data import resolve_data_root
 from dcgan_lib.dedup import (
     ARTIFACT,
@@ -36,9 +36,7 @@ from dcgan_lib.near_duplicates import Planted, plant_duplicates, planted_scores
 from dcgan_lib.storage import write_json
 from dcgan_lib.studies.dedup import StudyConfig, load_sets, made_images
 
-SWEEP_COMMAND = (
-    "python -m dcgan_lib dedup-sweep --data-root ../shared/data  (CPU, about an hour on 2 cores)"
-)
+SWEEP_COMMAND = PRODUCERS[f"{ARTIFACT}/sweep.json"]
 # (name, DedupConfig fields): each open choice against its neighbours; the first differs from the
 # second only in the input scaling, "chosen" is the shipped configuration (DedupConfig())
 SWEEP = (

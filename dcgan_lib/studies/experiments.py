@@ -13,7 +13,7 @@ tests) of an experiment of ``dcgan_lib.experiments``:
 Each step is recorded in the run folder's ``experiment.json`` ledger as soon as it finishes, so a
 killed job loses at most the step in progress; calling it again continues. It prints ``complete``
 when everything is written. ``select_faces_model`` chooses the §6 faces model among the faces
-runs. Paper: §4.
+runs; ``dcgan_lib.studies.experiments_results`` reads the stored results back. Paper: §4.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from dcgan_lib import artifacts
@@ -38,7 +36,6 @@ from dcgan_lib.experiments import (
     FACES_CANDIDATES,
     FACES_MODEL,
     RESULT_PREFIX,
-    TARGETS,
     Experiment,
     get_experiment,
     train_config,
@@ -286,122 +283,6 @@ def _candidate(exp: Experiment, fid: dict, root: Path) -> dict:
             k: {"protocol": v["protocol"], "fid": v["fid"]} for k, v in result["fid"].items()
         },
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the stored results back
-
-
-def read_results(name: str, root: Path | None = None) -> list[dict]:
-    """Every stored seed's result of experiment ``name`` (empty when none is produced yet)."""
-    folder = (root or artifacts.artifacts_dir()) / name
-    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{RESULT_PREFIX}*.json"))]
-
-
-def _mean_spread(values: list[float]) -> dict:
-    a = np.asarray(values, dtype=float)
-    return {
-        "mean": float(a.mean()),
-        "sd": float(a.std(ddof=1)) if len(a) > 1 else math.nan,
-        "min": float(a.min()),
-        "max": float(a.max()),
-        "n": len(a),
-    }
-
-
-def summarize(results: list[dict]) -> dict:
-    """Per FID key (``final:celeba/train``, ...): protocol, mean, sd, min, max over seeds."""
-    out: dict[str, dict] = {}
-    keys = sorted({k for r in results for k in r["fid"]})
-    for key in keys:
-        rows = [r["fid"][key] for r in results if key in r["fid"]]
-        out[key] = {
-            "protocol": rows[0]["protocol"],
-            "sampling": rows[0]["sampling"],
-            "fid": _mean_spread([r["fid"] for r in rows]),
-            "kid": _mean_spread([r["kid_mean"] for r in rows]),
-            "step": _mean_spread([r["step"] for r in rows]),
-        }
-    return out
-
-
-def fid_text(stats: dict) -> str:
-    """'71.3 ± 2.1 (sd, 3 seeds)' or '71.3 (1 seed)'."""
-    f = stats["fid"]
-    if f["n"] > 1:
-        return f"{f['mean']:.1f} ± {f['sd']:.1f} (sd, {f['n']} seeds)"
-    return f"{f['mean']:.1f} (1 seed)"
-
-
-def results_table(
-    root: Path | None = None, experiments: dict[str, Experiment] | None = None
-) -> list[dict]:
-    """One row per experiment with its headline FID (or "not produced yet" and the command);
-    a run that selects its checkpoint on a half also gets its selection and its FID on the
-    reporting half (``selection``, ``report_fid``)."""
-    return [_result_row(exp, root) for exp in (experiments or EXPERIMENTS).values()]
-
-
-def _result_row(exp: Experiment, root: Path | None) -> dict:
-    results = read_results(exp.name, root)
-    row = {
-        "experiment": exp.name,
-        "config": exp.config,
-        "stands_in_for": exp.stands_in_for,
-        "seeds_done": [r["seed"] for r in results],
-    }
-    if not results:
-        return row | {"status": "not produced yet", "command": exp.command()}
-    stats = summarize(results)
-    head = stats[exp.headline_key()]
-    row.update(
-        status="measured",
-        protocol=head["protocol"],
-        fid=fid_text(head),
-        fid_mean=head["fid"]["mean"],
-        kid=f"{head['kid']['mean']:.4f}",
-        image_steps=results[0]["image_steps"],
-        train_minutes=float(np.mean([r["train_minutes"] for r in results])),
-        devices=sorted({d for r in results for d in r["devices"]}),
-    )
-    best = stats.get(exp.headline_key("best"))
-    if best is not None:
-        row.update(best_fid=fid_text(best), best_step=int(best["step"]["mean"]))
-    report = stats.get(exp.headline_key("best") + "#report")
-    if report is not None:
-        row.update(report_fid=fid_text(report), report_protocol=report["protocol"])
-    if "selection" in results[0]:
-        row["selection"] = results[0]["selection"]
-    target = TARGETS.get((exp.name, head["protocol"]))
-    if target is not None:
-        # a run that tracks FID is judged by its best checkpoint, the others by the final one
-        judged = best if exp.fid_every and best is not None else head
-        row.update(target=target, target_met=judged["fid"]["mean"] < target)
-    return row
-
-
-def memorization_rows(
-    root: Path | None = None, experiments: dict[str, Experiment] | None = None
-) -> list[dict]:
-    """FID against held-out images vs against training images, where both were measured."""
-    rows = []
-    for exp in (experiments or EXPERIMENTS).values():
-        results = read_results(exp.name, root) if len(exp.references) >= 2 else []
-        if not results:
-            continue
-        stats = summarize(results)
-        (d0, s0), (d1, s1) = exp.references[:2]
-        held, seen = stats.get(f"final:{d0}/{s0}"), stats.get(f"final:{d1}/{s1}")
-        if held and seen:
-            rows.append(
-                {
-                    "experiment": exp.name,
-                    "held_out": f"{held['protocol']}: {fid_text(held)}",
-                    "training": f"{seen['protocol']}: {fid_text(seen)}",
-                    "gap": held["fid"]["mean"] - seen["fid"]["mean"],
-                }
-            )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------

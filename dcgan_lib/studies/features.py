@@ -19,7 +19,8 @@ Variants: ``dcgan`` (the trained D, BN statistics averaged over 128-image batche
 ``dcgan_running`` (its running BN statistics), ``random`` (the same architecture, untrained),
 ``pixels`` (the 3,072 raw pixels in [-1, 1]); and the purely supervised baseline of §5.2.
 Results go to ``<out>/metrics.json`` after every finished unit: a run stopped by its time budget
-resumes with the same command and skips what is done.
+resumes with the same command and skips what is done; ``features_results`` reads them back.
+(About 550 lines: one resumable job of many units, its sizes and its command line, kept whole.)
 """
 
 from __future__ import annotations
@@ -56,17 +57,6 @@ D_ARTIFACT = ("imagenet32_tinyimagenet", "D.pt")
 D_DESCRIPTION = (
     "imagenet32 D trained as a DCGAN on Tiny ImageNet (100,000 real ImageNet-1k images, "
     "200 classes) downsampled to 32x32"
-)
-# what a 2-core CPU measures honestly: the raw-pixel baseline with a few draws (``SIZES["book"]``
-# at 1,000 labels, then 400 per class with one draw per C: liblinear needs minutes per fit there)
-CPU_BASELINES_COMMAND = (
-    "python -m dcgan_lib features cifar10 --size book --data-root ../shared/data "
-    "--metrics-name baselines_cpu.json, then python -m dcgan_lib features cifar10 --size book "
-    "--regimes 400 --select-draws 1 --eval-draws 10 --data-root ../shared/data "
-    "--metrics-name baselines_cpu.json, then (the random-D control at 1,000 labels, most of an "
-    "hour on 2 cores) python -m dcgan_lib features cifar10 --size book --variants random "
-    "--regimes 100 --select-draws 2 --eval-draws 10 --data-root ../shared/data "
-    "--metrics-name baselines_cpu.json"
 )
 # how C is chosen; a stored result chosen by another rule is measured again
 GRID_RULE = "grid extended downward (1-2-5 steps) while its lowest C is the best"

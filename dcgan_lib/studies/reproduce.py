@@ -4,8 +4,8 @@ The command first prints the plan (``dcgan_lib.studies.reproduce_plan``): what i
 left, what cannot run here (its data missing, or a job it needs not done) with a one-line reason,
 and an estimate of GPU minutes for each job left. Then it runs what is left in order under
 ``--max-minutes``; every job resumes where it stopped (experiments from their ledger, the §5 job
-from its metrics file, the benchmarks mode by mode), so calling it again continues. ``--smoke``
-(``--size smoke``) runs the same plan on tiny configs on a CPU (``smoke32`` at 32 px, 24 images, a
+from its metrics file, the benchmarks mode by mode), so calling it again continues. ``--size
+smoke`` (or ``--smoke``) runs the same plan on tiny configs on a CPU (``smoke32`` at 32 px, 24 images, a
 stand-in feature network): how the tests check it.
 """
 

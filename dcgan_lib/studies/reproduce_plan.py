@@ -28,7 +28,7 @@ from dcgan_lib.experiments import (
     GPU_MINUTES,
     Experiment,
 )
-from dcgan_lib.studies.experiments import read_results
+from dcgan_lib.studies.experiments_results import read_results
 
 GPU_CALL_MINUTES = float(GPU_MINUTES)  # what one call on a GPU machine may take
 # the throughput benchmark's modes the book reads (``step`` with the compiled engine's rows): the
