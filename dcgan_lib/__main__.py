@@ -12,6 +12,8 @@ import importlib
 import sys
 import warnings
 
+from tqdm import tqdm
+
 from dcgan_lib import core_cli, latent, status
 from dcgan_lib.config import ConfigError
 from dcgan_lib.data import DataError
@@ -64,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one line, ``warning: ...``, printed between progress bars (no source path)."""
-    from tqdm import tqdm
-
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 

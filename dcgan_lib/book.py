@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from dcgan_lib.artifacts import ArtifactMissing
+from dcgan_lib.data import DataError
+
 T = TypeVar("T")
 
 MODES = ("smoke", "book", "full")
@@ -72,9 +75,6 @@ def result(
     ``full`` compute it with the same job the command line runs (``run``; without one, they load
     too). A stored result that is missing shows "Not produced yet" with the command that makes
     it, missing data shows what to provide; either way the page goes on with ``None``."""
-    from dcgan_lib.artifacts import ArtifactMissing
-    from dcgan_lib.data import DataError
-
     try:
         return run() if run is not None and mode != "book" else load()
     except ArtifactMissing as err:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,8 +95,6 @@ def fit_linear_svc(
 ):  # -> sklearn.svm.LinearSVC
     """sklearn's LinearSVC as the authors used it (squared hinge, L2, one-vs-rest, intercept
     regularized with intercept_scaling=1). X (n, F) float, y (n,) int. Paper: §5.1."""
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 

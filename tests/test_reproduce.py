@@ -201,3 +201,12 @@ def test_smoke_runs_the_features_job_once_its_discriminator_exists(tmp_path, cap
     artifacts.require("features_cifar10", "svm_all.pt", root)
     with pytest.raises(ValueError, match="unknown job"):
         plan.select(plan.book_jobs(), ["nonsense"])
+
+
+def test_the_size_flag_and_its_old_spelling():
+    from dcgan_lib.__main__ import parser
+
+    assert parser().parse_args(["reproduce"]).size == "full"
+    for argv in (["reproduce", "--size", "smoke"], ["reproduce", "--smoke"]):
+        a = parser().parse_args(argv)
+        assert a.size == "smoke" and a.run is R.run_cli

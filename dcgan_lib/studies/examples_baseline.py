@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.datasets as dset
+import torchvision.transforms as transforms
 
 from dcgan_lib.config import TrainConfig
 from dcgan_lib.models import Discriminator, Generator, sample_z
@@ -157,9 +159,6 @@ def examples_epochs(
     cfg: TrainConfig, folder: Path, device: torch.device, epochs: int, workers: int
 ) -> dict:
     """pytorch/examples: ImageFolder + DataLoader(num_workers) + its loop, ``epochs`` epochs."""
-    import torchvision.datasets as dset
-    import torchvision.transforms as transforms
-
     m = cfg.model
     dataset = dset.ImageFolder(
         root=str(folder),
