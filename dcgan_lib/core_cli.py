@@ -28,7 +28,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "export", help="copy a run's fp16 weights, metrics and samples into artifacts/"
     )
-    e.add_argument("run")
+    e.add_argument("run_dir", metavar="run", help="the run folder")
     e.add_argument("--name", required=True)
     e.set_defaults(run=run_export)
     dl = sub.add_parser(
@@ -159,7 +159,7 @@ def run_fid(a: argparse.Namespace) -> int:
 
 def run_export(a: argparse.Namespace) -> int:
     command = " ".join(["python -m dcgan_lib", shlex.join(sys.argv[1:])])
-    for p in export_run(a.run, a.name, command=command):
+    for p in export_run(a.run_dir, a.name, command=command):
         print(p)
     return 0
 
