@@ -28,8 +28,9 @@ from dcgan_lib.checkpoint import load_checkpoint
 from dcgan_lib.config import RESUME_KEEPS, RESUME_MAY_CHANGE, ConfigError, get_model_config
 from dcgan_lib.data import decode, load_dataset
 from dcgan_lib.datasets import DataError
-from dcgan_lib.experiments import Experiment, run_experiment
+from dcgan_lib.experiments import Experiment
 from dcgan_lib.storage import read_jsonl
+from dcgan_lib.studies.experiments import run_experiment
 from dcgan_lib.train import TrainingDiverged, train
 
 _spec = importlib.util.spec_from_file_location(

@@ -1,0 +1,6 @@
+"""The book's studies: each one's sizes, its ``run_*`` job, its export and its command line.
+
+A study runs a method of ``dcgan_lib`` at the sizes of the book (``SIZES["smoke" | "book" |
+"full"]``), stores its results in ``artifacts/`` and exposes ``add_cli(sub)`` / ``run_cli(args)``
+for ``python -m dcgan_lib``. Method modules never import a study.
+"""
