@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from dcgan_lib import artifacts, experiments
+from dcgan_lib.config import TrainConfig
 from dcgan_lib.experiments import Experiment
 from dcgan_lib.studies import experiments_results as results_of
+from dcgan_lib.studies import training_results as training
 
 TWO_SETS = Experiment(
     name="cifar10_imagenet32",
@@ -28,9 +30,11 @@ def _fid(fid: float, protocol: str) -> dict:
     return {"fid": fid, "kid_mean": 0.01, "protocol": protocol, "sampling": "z", "step": 390}
 
 
-def _store(root: Path, name: str, seed: int, fids: dict[str, float], **extra) -> dict:
+def _store(
+    root: Path, name: str, seed: int, fids: dict[str, float], protocol: str = "", **extra
+) -> dict:
     """One seed's result file, registered in the manifest as ``run_experiment`` does."""
-    protocols = {k: f"FID-10k/{k.split(':')[1].replace('/', '-')}" for k in fids}
+    protocols = {k: protocol or f"FID-10k/{k.split(':')[1].replace('/', '-')}" for k in fids}
     result = {
         "seed": seed,
         "steps": 390,
@@ -181,3 +185,100 @@ def test_the_design_choices_in_order_and_their_prose():
         results_of.check_design_order(choices, results | {"celeba_dcgan64": seeds(74.0, 76.0)})
     with pytest.raises(AssertionError, match="reword the order"):
         results_of.check_design_order(choices[:2] + [_choice("celeba_paper64", "p", 90)], results)
+
+
+# the §4 training page (dcgan_lib.studies.training_results)
+
+
+def test_the_library_recipe_is_the_papers_and_a_change_fails_its_check():
+    recipe = training.library_recipe()
+    training.check_recipe(recipe)
+    rows = {r["setting"]: r for r in training.recipe_rows(recipe)}
+    assert rows["learning rate"] == {"setting": "learning rate", "paper": "0.0002", "ours": 0.0002}
+    assert rows["pixel range"]["ours"] == "[-1, 1] (`dcgan_lib.data.to_float`)"
+    assert rows["augmentation"]["ours"] == "none (no such setting in `TrainConfig`)"
+    assert rows["weight decay"]["ours"] == "none"
+    recipe.optimizers[1].param_groups[0]["lr"] = 1e-3
+    with pytest.raises(AssertionError, match="Adam's settings"):
+        training.check_recipe(recipe)
+    flipped = dataclasses.replace(training.library_recipe(), augmentation=["hflip"])
+    assert training.recipe_rows(flipped)[9]["ours"] == "hflip"
+    with pytest.raises(AssertionError, match="augmentation"):
+        training.check_recipe(flipped)
+
+
+def test_run_readings_and_a_run_that_did_not_finish():
+    config = TrainConfig(batch_size=32, epochs=2)
+    run_info = {"n_images": 100, "steps_per_epoch": 3, "device": "cpu"}
+    run_info |= {"config": {"batch_size": 32, "model": {"name": "smoke32"}}}
+    metrics = [
+        {"step": s, "loss_d": 1.23456, "loss_g": 2.0, "d_real": 0.6, "d_fake": 0.4}
+        for s in (2, 4, 6)
+    ]
+    readings = training.run_readings(run_info, metrics)
+    assert readings["total_steps"] == "6" and readings["final_loss_d"] == "1.235"
+    assert readings["run_config"] == "smoke32" and readings["run_device"] == "cpu"
+    assert training.run_readings(run_info | {"gpu": "GPU A"}, metrics)["run_device"] == "GPU A"
+    training.check_run(run_info, metrics, config)
+    with pytest.raises(AssertionError, match="did not finish"):
+        training.check_run(run_info, metrics[:2], config)
+    with pytest.raises(AssertionError, match="D's output"):
+        training.check_run(run_info, metrics + [metrics[-1] | {"d_fake": 1.5}], config)
+
+
+def _celeba(tmp_path: Path, fids: dict[str, list[float]]) -> dict[str, list[dict]]:
+    """Stored results of the three CelebA-10k runs under the anchor's protocol."""
+    protocol = experiments.anchor_of(training.OURS).protocol
+    for name, values in fids.items():
+        for seed, fid in enumerate(values, 1):
+            extra = {"batch_size": 128, "n_images": 10_000, "steps": 1950, "config": name[7:]}
+            _store(tmp_path, name, seed, {training.HEAD: fid}, protocol, **extra)
+    return {n: results_of.read_results(n, tmp_path) for n in fids}
+
+
+def _stored_run(numerics: dict | None = None) -> training.StoredRun:
+    metrics = [{"step": 10, "loss_g": 15.0, "d_fake": 0.02}, {"step": 20, "loss_g": 12.0}]
+    metrics[1]["d_fake"] = 0.05
+    metrics.append({"step": 30, "loss_g": 3.0, "d_fake": 0.3})
+    return training.StoredRun(metrics, {"epoch_001": 0.01, "final": 0.2}, numerics)
+
+
+def test_the_celeba_runs_beside_the_anchor(tmp_path):
+    anchor = experiments.anchor_of(training.OURS)
+    seeds = {n: len(experiments.get_experiment(n).seeds) for n in training.CELEBA_RUNS}
+    fids = {
+        "celeba_dcgan64": [anchor.fid + 4 + i for i in range(seeds["celeba_dcgan64"])],
+        "celeba_examples64": [anchor.fid + 8 + i for i in range(seeds["celeba_examples64"])],
+        "celeba_paper64": [anchor.fid + 1],
+    }
+    results = _celeba(tmp_path, fids)
+    rows = training.celeba_rows(results, anchor)
+    assert (
+        len(rows) == 4
+        and rows[0]["updates"] == "1,950"
+        and rows[2]["mean ± sd"].endswith("(1 seed)")
+    )
+    assert rows[3]["FID per seed"] == f"{anchor.fid}"
+    run = _stored_run()
+    assert training.early_windows(run.metrics) == run.metrics[:2]
+    readings = training.celeba_readings(results, anchor, run)
+    assert (
+        readings["gap_dcgan64"]
+        == f"{sum(fids['celeba_dcgan64']) / seeds['celeba_dcgan64'] - anchor.fid:.1f}"
+    )
+    assert readings["early_steps"] == "20" and readings["early_max_d_fake"] == "0.05"
+    assert readings["early_loss_g"] == "15.0" and readings["div_epoch1"] == "0.010"
+    assert readings["fid_eager"] is None and readings["updates_ours"] == "1,950"
+    assert set(readings) >= {"fid_dcgan64", "fid_examples64", "fid_paper64", "collapse_threshold"}
+    training.check_celeba(results, anchor, run, tmp_path)
+    numerics = {
+        "runs": [{"engine": e, "fid": {"fid": f}} for e, f in (("eager", 70), ("fast", 90))]
+    }
+    with pytest.raises(AssertionError, match="engine gap >= seed spread"):
+        training.check_celeba(results, anchor, _stored_run(numerics), tmp_path)
+    worse = results | {"celeba_paper64": [results["celeba_dcgan64"][0]]}
+    with pytest.raises(AssertionError, match="celeba_paper64: seed 1's FID"):  # not its file's
+        training.check_celeba(worse, anchor, run, tmp_path)
+    shifted = {n: [x | {"steps": 2000} for x in r] for n, r in results.items()}
+    with pytest.raises(AssertionError, match="not half the anchor's updates"):
+        training.check_celeba(shifted, anchor, run, tmp_path)
