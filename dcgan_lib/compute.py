@@ -4,6 +4,10 @@ wall time and speed of every exported training run.
 - ``artifacts/benchmarks/throughput.json``: ``benchmarks/throughput.py`` (``step`` and ``e2e``);
 - ``artifacts/numerics/engines.json``: ``benchmarks/numerics.py`` (eager fp32 vs the fast engine);
 - ``artifacts/<run>/metrics.jsonl`` + ``run.json``: copied by ``python -m dcgan_lib export``.
+
+The paper reports no compute (§4 names no training time or speed): each ``*_readings`` below
+formats the numbers the page's prose quotes, each ``check_*`` raises AssertionError when a
+stored result or a sentence of the page no longer holds.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from pathlib import Path
 
 from dcgan_lib.artifacts import (
+    THROUGHPUT,
     ArtifactMissing,
     artifacts_dir,
     producer,
@@ -159,3 +164,258 @@ def experiment_times(results: dict[str, list[dict]]) -> list[dict]:
             }
         )
     return rows
+
+
+def _check(ok: bool, message: str) -> None:
+    """A page's claim or consistency check: AssertionError with ``message`` when it fails."""
+    if not ok:
+        raise AssertionError(message)
+
+
+def machine_text(step: dict | None, measured: bool, root: Path | None = None) -> str | None:
+    """The machine of a ``--mode step`` result: this one when the page just measured it, else
+    the one the manifest records for the stored benchmark (None when it names none)."""
+    if measured and step:
+        return f"this machine ({step.get('gpu') or step['device']}, torch {step['torch']})"
+    return machine_of(THROUGHPUT, root)
+
+
+def machines_text(root: Path | None = None) -> str:
+    """Every machine the manifest names with its number of files, for the how-to-run page."""
+    return "; ".join(f"{m} ({len(f)} files)" for m, f in machines(root).items()) or (
+        "no machine yet: no stored result comes from a GPU"
+    )
+
+
+def _extremes(values: dict[str, float]) -> tuple[str, str]:
+    return max(values, key=values.get), min(values, key=values.get)  # type: ignore[arg-type]
+
+
+def speed_readings(step: dict) -> dict[str, str]:
+    """The fast engine's speed-ups over the reference loop, the eager engine's, and the fraction
+    of the bf16 peak, as the page's prose quotes them."""
+    speedups = {n: c["speedup"]["fast"] for n, c in step["configs"].items()}
+    eager = {n: c["speedup"]["eager"] for n, c in step["configs"].items()}
+    fractions = {n: c["fraction_of_peak"] for n, c in step["configs"].items()}
+    fastest, slowest = _extremes(speedups)
+    widest, _ = _extremes(fractions)
+    return {
+        "speedup_range": f"{min(speedups.values()):.1f}x to {max(speedups.values()):.1f}x",
+        "speedup_best": f"{fastest} ({speedups[fastest]:.1f}x)",
+        "speedup_worst": f"{slowest} ({speedups[slowest]:.1f}x)",
+        "eager_range": f"{min(eager.values()):.2f}x to {max(eager.values()):.2f}x",
+        "peak_best": f"{fractions[widest]:.0%} ({widest})",
+        "peak_range": f"{min(fractions.values()):.0%} to {max(fractions.values()):.0%}",
+        "peak_tflops": f"{step['peak_tflops']:.0f}",
+    }
+
+
+def check_step(step: dict) -> None:
+    """A ``--mode step`` result is whole and one measurement: three loops per config, img/s is
+    batch / step time, speed-ups and fractions of peak are the ratios of the stored numbers, and
+    the fast engine captured a CUDA graph exactly on CUDA."""
+    batch = step["batch_size"]
+    for name, row in step["configs"].items():
+        engines = row["engines"]
+        _check(set(engines) == {"reference", "eager", "fast"}, f"{name}: loops {set(engines)}")
+        _check(all(e["img_per_s"] > 0 and e["tflops"] > 0 for e in engines.values()), name)
+        ratio = engines["fast"]["img_per_s"] / engines["reference"]["img_per_s"]
+        _check(abs(row["speedup"]["fast"] - ratio) < 1e-9 * ratio, f"{name}: speed-up")
+        cuda = step["device"].startswith("cuda")
+        _check(engines["fast"]["graph_captured"] == cuda, f"{name}: graph capture")
+        for e in engines.values():
+            _check(abs(e["img_per_s"] * e["ms_per_step"] / 1000 - batch) < 1e-6 * batch, name)
+        if "fraction_of_peak" in row:
+            tflops = row["fraction_of_peak"] * step["peak_tflops"]
+            _check(abs(tflops - engines["fast"]["tflops"]) < 1e-6, f"{name}: fraction of peak")
+
+
+def check_speed_prose(step: dict, machine: str | None) -> None:
+    """The prose on speed: the most speed-up for the cheapest model, the least speed-up and the
+    best fraction of peak for the dearest, eager the reference loop's equal; and the machine
+    the page names is the one the result records."""
+    gflop = {n: c["gflop_per_step"] for n, c in step["configs"].items()}
+    speedups = {n: c["speedup"]["fast"] for n, c in step["configs"].items()}
+    fractions = {n: c["fraction_of_peak"] for n, c in step["configs"].items()}
+    fastest, slowest = _extremes(speedups)
+    dearest, cheapest = _extremes(gflop)
+    _check(fastest == cheapest, "the fastest speed-up is not the cheapest model")
+    _check(slowest == dearest, "the least speed-up is not the dearest model")
+    _check(_extremes(fractions)[0] == dearest, "the best fraction of peak is not the widest model")
+    eager = [c["speedup"]["eager"] for c in step["configs"].values()]
+    _check(all(0.8 < v < 1.3 for v in eager), "eager is not the reference loop's equal")
+    _check(
+        bool(machine) and step["gpu"] in machine and step["torch"] in machine,  # type: ignore[operator]
+        f"the machine named ({machine}) is not the result's",
+    )
+
+
+def e2e_rows(e2e: dict) -> list[dict]:
+    """The end-to-end benchmark: our data path against pytorch/examples', one row each."""
+    ours, base = e2e["ours"], e2e["pytorch_examples"]
+    return [
+        {
+            "data path": "ours: decode once (cache), GPU-resident, fast engine",
+            "one-time s": f"{ours['decode_s']:.1f} decode + {ours['upload_s']:.2f} upload",
+            "epoch s": f"{ours['epoch_s']:.2f}",
+            "img/s": round(ours["img_per_s"]),
+        },
+        {
+            "data path": "pytorch/examples: ImageFolder + "
+            f"DataLoader({base['num_workers']} workers)",
+            "one-time s": f"{base['extract_s']:.1f} unpacking the archive",
+            "epoch s": f"{base['epoch_s']:.2f}",
+            "img/s": round(base["img_per_s"]),
+        },
+    ]
+
+
+def _fast_img_per_s(step: dict | None, config: str) -> float | None:
+    return step["configs"][config]["engines"]["fast"]["img_per_s"] if step else None
+
+
+def e2e_readings(e2e: dict, step: dict | None) -> dict[str, str | None]:
+    """The end-to-end speed-ups the prose quotes, and how much faster the step alone runs."""
+    ours = e2e["ours"]
+    fast = _fast_img_per_s(step, e2e["config"])
+    return {
+        "e2e_epoch": f"{e2e['speedup_epoch']:.1f}x",
+        "e2e_with_decode": f"{e2e['speedup_with_decode']:.1f}x",
+        "e2e_data": f"{e2e['data_description']} with {e2e['config']}",
+        "e2e_steps": f"{ours['images'] // e2e['batch_size']}",
+        "e2e_fast_step_ratio": fast and f"{fast / ours['img_per_s']:.1f}x",
+    }
+
+
+def check_e2e(e2e: dict, step: dict) -> None:
+    """Ours is faster per epoch, less so counting the one-time decode; img/s is images / epoch
+    time; the data path is slower than the step alone (it is not free)."""
+    ours = e2e["ours"]
+    _check(e2e["speedup_epoch"] > 1, "our epoch is not faster than pytorch/examples'")
+    _check(e2e["speedup_with_decode"] < e2e["speedup_epoch"], "the decode costs nothing?")
+    img_per_s = ours["images"] / ours["epoch_s"]
+    _check(abs(img_per_s - ours["img_per_s"]) < 1e-6 * ours["img_per_s"], "img/s != images / s")
+    _check(_fast_img_per_s(step, e2e["config"]) > ours["img_per_s"], "an epoch beats the step")
+
+
+def numerics_run_rows(numerics: dict) -> list[dict]:
+    """The engine numerics check: one row per (engine, seed) run with its final FID."""
+    return [
+        {
+            "engine": run["engine"],
+            "seed": run["seed"],
+            "steps": run["steps"],
+            "FID": None if run["fid"] is None else round(run["fid"]["fid"], 2),
+            "protocol": None if run["fid"] is None else run["fid"]["protocol"],
+            "wall s": round(run["wall_s"], 1),
+        }
+        for run in numerics["runs"]
+    ]
+
+
+def numerics_gap_rows(numerics: dict) -> list[dict]:
+    """Mean absolute differences of the logged curves and of the final FID: between the engines
+    at one seed, and between the seeds under one engine."""
+    gaps = numerics["summary"]
+
+    def row(between: str, g: dict) -> dict:
+        curves = {k: round(v, 3) for k, v in g["curves"].items()}
+        return {"between": between, **curves, "FID": round(g["fid"], 1)}
+
+    return [row(f"engines, seed {s[4:]}", g) for s, g in gaps["engine_gap"].items()] + [
+        row(f"seeds, {e} engine", g) for e, g in gaps["seed_gap"].items()
+    ]
+
+
+def engine_mean_fid(numerics: dict) -> dict[str, float]:
+    """Each engine's final FID averaged over its seeds in the numerics check."""
+    out = {}
+    for e in ("eager", "fast"):
+        fids = [r["fid"]["fid"] for r in numerics["runs"] if r["engine"] == e]
+        out[e] = sum(fids) / len(fids)
+    return out
+
+
+def rerun_rows(numerics: dict, experiment: list[dict]) -> list[dict]:
+    """The numerics check's fast runs beside the §4 experiment's results of the same seed,
+    config and epochs (``experiment``: its stored ``result_s*.json`` dicts)."""
+    fast = {r["seed"]: r["fid"]["fid"] for r in numerics["runs"] if r["engine"] == "fast"}
+    rows = []
+    for r in experiment:
+        same = r["config"] == numerics["config"] and r["epochs"] == numerics["epochs"]
+        if r["seed"] in fast and same:
+            ours = r["fid"]["final:celeba/train"]["fid"]
+            rows.append(
+                {
+                    "seed": r["seed"],
+                    "steps": r["steps"],
+                    "numerics check (fast)": round(fast[r["seed"]], 2),
+                    "§4 experiment (fast)": round(ours, 2),
+                    "difference": round(abs(fast[r["seed"]] - ours), 2),
+                }
+            )
+    return rows
+
+
+def _gaps(numerics: dict, kind: str, what: str) -> list[float]:
+    gaps = numerics["summary"][kind].values()
+    return [g["fid"] if what == "fid" else g["curves"][what] for g in gaps]
+
+
+def numerics_readings(numerics: dict, rerun: list[dict]) -> dict[str, str | None]:
+    """The FID and loss-curve gaps between engines and between seeds, each engine's mean FID,
+    and the differences from the §4 experiment's rerun, as the prose quotes them."""
+    mean = engine_mean_fid(numerics)
+    return {
+        "num_engine_fid": " and ".join(f"{v:.1f}" for v in _gaps(numerics, "engine_gap", "fid")),
+        "num_seed_fid": " and ".join(f"{v:.1f}" for v in _gaps(numerics, "seed_gap", "fid")),
+        "num_engine_curve": " and ".join(
+            f"{v:.3f}" for v in _gaps(numerics, "engine_gap", "loss_d")
+        ),
+        "num_seed_curve": " and ".join(f"{v:.3f}" for v in _gaps(numerics, "seed_gap", "loss_d")),
+        "num_mean_eager": f"{mean['eager']:.1f}",
+        "num_mean_fast": f"{mean['fast']:.1f}",
+        "num_rerun": " and ".join(f"{r['difference']:.2f} (seed {r['seed']})" for r in rerun)
+        or None,
+    }
+
+
+def check_numerics(numerics: dict, rerun: list[dict]) -> None:
+    """Both engines logged the same steps; the summary's FID gaps are the runs' differences; the
+    engines' curves differ about as far as another seed's ("within a factor 2"); the rerun of
+    the §4 experiment was not bit-identical (the prose says so)."""
+    runs = {(r["engine"], r["seed"]): r for r in numerics["runs"]}
+    for seed in numerics["seeds"]:
+        steps = [[m["step"] for m in runs[(e, seed)]["metrics"]] for e in ("eager", "fast")]
+        _check(steps[0] == steps[1] and bool(steps[0]), f"seed {seed}: the engines' steps differ")
+        gap = abs(runs[("eager", seed)]["fid"]["fid"] - runs[("fast", seed)]["fid"]["fid"])
+        stored = numerics["summary"]["engine_gap"][f"seed{seed}"]["fid"]
+        _check(abs(stored - gap) < 1e-9, f"seed {seed}: the stored FID gap is not the runs'")
+    engine, seed = _gaps(numerics, "engine_gap", "loss_d"), _gaps(numerics, "seed_gap", "loss_d")
+    _check(max(engine) < 2 * max(seed) and min(engine) > min(seed) / 2, "engine gap vs seed gap")
+    _check(bool(rerun) and max(r["difference"] for r in rerun) > 0, "the rerun was identical")
+
+
+def run_rows(runs: list[dict]) -> list[dict]:
+    """The ``exported_runs`` summaries as a table: steps, wall time, median speed, engine, GPU."""
+    return [
+        {
+            "run": r["name"],
+            "config": r["config"],
+            "data": r["data"],
+            "steps": r["steps"],
+            "steps s": round(r["wall_s"], 1),
+            "median img/s": None if r["median_img_per_s"] is None else round(r["median_img_per_s"]),
+            "engine": r["engine"],
+            "GPU": r["gpu"] or r["device"],
+        }
+        for r in runs
+    ]
+
+
+def check_runs(runs: list[dict], results: dict[str, list[dict]]) -> None:
+    """Every exported run trained and took time; no experiment stores a seed twice."""
+    for r in runs:
+        _check(r["steps"] > 0 and r["wall_s"] > 0, r["name"])
+    for name, stored in results.items():
+        _check(len({r["seed"] for r in stored}) == len(stored), f"{name}: a seed stored twice")

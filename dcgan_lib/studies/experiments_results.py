@@ -1,6 +1,10 @@
 """The stored results of the §4 experiments read back: per seed, summarized over seeds, and as the
 rows of the book's tables (``artifacts/NAME/result_sSEED.json``, written by
 ``dcgan_lib.studies.experiments.run_experiment``). Paper: §4.
+
+The pages' side of it too: the rows of the sample-quality page's tables, the numbers its prose
+quotes (``*_readings``), and ``check_*`` functions that raise AssertionError when a stored result
+or a sentence of the page no longer holds.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_lib import artifacts
-from dcgan_lib.experiments import EXPERIMENTS, RESULT_PREFIX, TARGETS, Experiment
+from dcgan_lib.experiments import (
+    ANCHORS,
+    EXPERIMENTS,
+    RESULT_PREFIX,
+    TARGETS,
+    Experiment,
+    anchor_of,
+)
+from dcgan_lib.storage import read_jsonl
 
 
 def read_results(name: str, root: Path | None = None) -> list[dict]:
@@ -188,3 +200,216 @@ def selection_rows(row: dict) -> list[dict]:
         {"what": f"reported: {protocol}", "value": f"{r['fid']:.1f} ({r['overlap_with_selection']})"}
         for protocol, r in sel["reported"].items()
     ]  # fmt: skip
+
+
+def _check(ok: bool, message: str) -> None:
+    """A page's claim or consistency check: AssertionError with ``message`` when it fails."""
+    if not ok:
+        raise AssertionError(message)
+
+
+def experiment_rows(experiments: dict[str, Experiment]) -> list[dict]:
+    """The §4 runs: what each stands in for, its training, its FID references and seeds."""
+    return [
+        {
+            "run": f"`{e.name}`",
+            "config": f"`{e.config}`",
+            "data": f"{e.data} {e.image_size} px",
+            "stands in for": e.stands_in_for,
+            "training": f"{e.max_steps:,} updates" if e.max_steps else f"{e.epochs} epochs",
+            "FID against": ", ".join(f"{d}/{s}" for d, s in e.references),
+            "seeds": ", ".join(map(str, e.seeds)),
+        }
+        for e in experiments.values()
+    ]
+
+
+def with_anchors(measured: list[dict]) -> list[dict]:
+    """The measured rows of ``display_rows`` followed by every anchor's FID, in one table."""
+    anchors = [
+        {"run": f"anchor: {a.what}", "protocol": a.protocol, "FID": f"{a.fid}"} for a in ANCHORS
+    ]
+    columns = list(measured[0]) if measured else list(anchors[0])
+    return measured + [dict.fromkeys(columns, "") | a for a in anchors]
+
+
+def beside_anchor_rows(rows: list[dict]) -> list[dict]:
+    """Each anchor beside our run of the same protocol (``rows``: ``results_table``), with how
+    far apart they are and how the anchor's training differs."""
+    by_name = {r["experiment"]: r for r in rows}
+    return [
+        {
+            "run": f"`{a.experiment}`",
+            "protocol": a.protocol,
+            "ours": by_name[a.experiment]["fid"],
+            "anchor": a.fid,
+            "ours minus anchor": f"{by_name[a.experiment]['fid_mean'] - a.fid:+.1f}",
+            "how the anchor differs": a.difference,
+        }
+        for a in ANCHORS
+        if by_name.get(a.experiment, {}).get("protocol") == a.protocol
+    ]
+
+
+def cifar_readings(cifar: list[dict], planned_seeds: int) -> dict[str, str]:
+    """CIFAR-10: the StudioGAN anchor's FID and, once measured (``cifar``: the stored results),
+    ours against the test and the training images, their gap, seeds and updates."""
+    studiogan = anchor_of("cifar10_imagenet32")
+    readings = {"studiogan_fid": f"{studiogan.fid}"}
+    if not cifar:
+        return readings
+    stats = summarize(cifar)
+    test, train = stats["final:cifar10/test"]["fid"], stats["final:cifar10/train"]["fid"]
+    diff = test["mean"] - studiogan.fid
+    return readings | {
+        "cifar_fid_test": f"{test['mean']:.2f}",
+        "cifar_fid_train": f"{train['mean']:.2f}",
+        "cifar_gap": f"{test['mean'] - train['mean']:+.2f}",
+        "cifar_vs_studiogan": f"{abs(diff):.1f} {'lower' if diff < 0 else 'higher'}",
+        "cifar_seeds": f"{len(cifar)} of {planned_seeds}",
+        "cifar_updates": f"{cifar[0]['steps']:,}",
+    }
+
+
+def grid_files(exp: Experiment, root: Path | None = None) -> list[tuple[Path, str]]:
+    """A run's stored sample grids after epochs 1 and 5 (where it trained that long) and at the
+    end (Figs. 2 and 3 of §4), with their titles; ArtifactMissing when one is not stored."""
+    wanted = [("epoch_001.png", "after 1 epoch"), ("final.png", "end")]
+    if exp.epochs >= 5:
+        wanted.insert(1, ("epoch_005.png", "after 5 epochs"))
+    return [(artifacts.require(exp.name, f, root), title) for f, title in wanted]
+
+
+def memorization_table(
+    mem: list[dict], results: dict[str, list[dict]], experiments: dict[str, Experiment]
+) -> list[dict]:
+    """The ``memorization_rows`` for a page: both FIDs of a run to two decimals, with their
+    protocols and seeds, and the held-out minus training gap."""
+    out = []
+    for m in mem:
+        (d0, s0), (d1, s1) = experiments[m["experiment"]].references[:2]
+        stats = summarize(results[m["experiment"]])
+        held, seen = stats[f"final:{d0}/{s0}"], stats[f"final:{d1}/{s1}"]
+        out.append(
+            {
+                "run": f"`{m['experiment']}`",
+                "seeds": held["fid"]["n"],
+                "FID vs held-out": f"{held['fid']['mean']:.2f} ({held['protocol']})",
+                "FID vs training": f"{seen['fid']['mean']:.2f} ({seen['protocol']})",
+                "held-out minus training": f"{m['gap']:+.2f}",
+            }
+        )
+    return out
+
+
+def read_diagnostics(names: list[str], root: Path | None = None) -> dict[str, tuple[list, list]]:
+    """Each run's stored ``diagnostics.jsonl`` and ``metrics.jsonl`` rows, for the runs that
+    stored both."""
+    out = {}
+    for name in names:
+        folder = (root or artifacts.artifacts_dir()) / name
+        diag, metrics = folder / "diagnostics.jsonl", folder / "metrics.jsonl"
+        if diag.exists() and metrics.exists():
+            out[name] = (read_jsonl(diag), read_jsonl(metrics))
+    return out
+
+
+def collapse_steps(shown: dict[str, tuple[list, list]]) -> dict[str, list[int]]:
+    """The steps at which each run warned of mode collapse (runs that never did left out)."""
+    warned = {
+        n: [d["step"] for d in diag if d["collapse_warning"]] for n, (diag, _) in shown.items()
+    }
+    return {n: steps for n, steps in warned.items() if steps}
+
+
+def choice_rows(choices: list[dict]) -> list[dict]:
+    """The CelebA-10k runs that isolate the paper's design choices, at equal image-steps."""
+    return [
+        {
+            "run": f"`{r['experiment']}`",
+            "config": f"`{r['config']}`",
+            "FID-10k/celeba10k": r["fid"],
+            "image-steps": f"{r['image_steps']:,}",
+        }
+        for r in choices
+    ]
+
+
+def design_order(choices: list[dict]) -> str:
+    """The configs ordered by mean FID, best first: 'paper64 (60.1) < dcgan64 (70.2) < ...'."""
+    ranked = sorted(choices, key=lambda r: r["fid_mean"])
+    return " < ".join(f"{r['config']} ({r['fid_mean']:.1f})" for r in ranked)
+
+
+def stored_fids(name: str, seeds: list[int], key: str, root: Path | None = None) -> list[dict]:
+    """The FID entry ``key`` of each seed's result file, read again from disk (checked against
+    the manifest)."""
+    return [
+        json.loads(artifacts.require(name, f"{RESULT_PREFIX}{s}.json", root).read_text())["fid"][
+            key
+        ]
+        for s in seeds
+    ]
+
+
+def check_results(
+    rows: list[dict],
+    results: dict[str, list[dict]],
+    experiments: dict[str, Experiment],
+    root: Path | None = None,
+) -> None:
+    """Each measured row of ``results_table`` is sane, its seeds are the experiment's, once each,
+    and its mean FID is the mean of the per-seed FIDs in the result files on disk (which
+    differ: no seed stored twice)."""
+    for r in rows:
+        if r["status"] != "measured":
+            continue
+        name = r["experiment"]
+        _check(r["protocol"].startswith("FID-") and r["image_steps"] > 0, f"{name}: {r}")
+        _check(r["fid_mean"] >= 0 and r["train_minutes"] > 0, f"{name}: {r}")
+        seeds = [x["seed"] for x in results[name]]
+        _check(len(set(seeds)) == len(seeds), f"{name}: a seed stored twice")
+        _check(set(seeds) <= set(experiments[name].seeds), f"{name}: seeds {seeds}")
+        key = experiments[name].headline_key()
+        fids = [f["fid"] for f in stored_fids(name, seeds, key, root)]
+        _check(abs(sum(fids) / len(fids) - r["fid_mean"]) < 1e-9, f"{name}: mean FID")
+        _check(len(set(fids)) == len(fids), f"{name}: two seeds with the same FID")
+
+
+def check_memorization(mem: list[dict], cifar: list[dict], root: Path | None = None) -> None:
+    """Each memorization row compares two reference sets; CIFAR-10's row is the difference of
+    the stored FIDs against the test and the training images, and the prose holds: the model
+    is no closer to its training images (not even 1 FID point better against them)."""
+    for m in mem:
+        _check(m["held_out"].split(":")[0] != m["training"].split(":")[0], m["experiment"])
+    if not cifar:
+        return
+    seeds = [x["seed"] for x in cifar]
+    on_disk = {
+        s: stored_fids("cifar10_imagenet32", seeds, f"final:cifar10/{s}", root)
+        for s in ("test", "train")
+    }
+    means = {k: sum(f["fid"] for f in v) / len(v) for k, v in on_disk.items()}
+    row = next(m for m in mem if m["experiment"] == "cifar10_imagenet32")
+    _check(abs(row["gap"] - (means["test"] - means["train"])) < 1e-9, "the CIFAR-10 gap")
+    studiogan = anchor_of("cifar10_imagenet32").protocol
+    _check(on_disk["test"][0]["protocol"] == "FID-10k/cifar10-test" == studiogan, "protocol")
+    _check(on_disk["train"][0]["protocol"] == "FID-10k/cifar10-train", "protocol")
+    _check(
+        means["test"] - means["train"] < 1.0, "the model is closer to its training images: reword"
+    )
+
+
+def check_design_order(choices: list[dict], results: dict[str, list[dict]]) -> None:
+    """The prose on the design choices: paper64 < dcgan64 < examples64 by mean FID; the
+    half-width runs overlap seed for seed; the full-width run has one seed."""
+    fid = {r["experiment"]: r["fid_mean"] for r in choices}
+    order = fid["celeba_paper64"] < fid["celeba_dcgan64"] < fid["celeba_examples64"]
+    _check(order, "reword the order")
+    per_seed = {
+        n: [x["fid"]["final:celeba/train"]["fid"] for x in results[n]]
+        for n in ("celeba_examples64", "celeba_dcgan64", "celeba_paper64")
+    }
+    overlap = min(per_seed["celeba_examples64"]) < max(per_seed["celeba_dcgan64"])
+    _check(overlap, "the half-width runs no longer overlap")
+    _check(len(per_seed["celeba_paper64"]) == 1, "the full-width run has more than one seed")
