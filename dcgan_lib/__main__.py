@@ -190,30 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     from dcgan_lib import experiments  # `experiment` (paper §4 runs: train, FID, export)
 
     experiments.add_cli(sub)
-    from dcgan_lib import latent  # `latent` (paper §6.1, §6.3.2: walks, arithmetic, turn)
+    # `latent` (§6.1, §6.3.2), `guided-backprop` (§6.2), `forgetting` (§6.3.1), `attributes`
+    # (the §6 judge): each sets its `run`
+    from dcgan_lib.studies import attributes, forgetting, guided_backprop, latent
 
-    latent.add_cli(sub)
+    for module in (latent, guided_backprop, forgetting, attributes):
+        module.add_cli(sub)
     from dcgan_lib import status  # `status` (the README's table of every experiment)
 
     status.add_cli(sub)
     from dcgan_lib import reproduce  # `reproduce` (every GPU job of the book, resumable)
 
     reproduce.add_cli(sub)
-    # `guided-backprop` (§6.2) and `forgetting` (§6.3.1) keep their own parsers (their modules'
-    # main); everything after the subcommand's name is handed to them
-    delegated = {
-        "guided-backprop": ("dcgan_lib.guided_backprop", "guided backprop of D's features; §6.2"),
-        "forgetting": ("dcgan_lib.forgetting", "boxes -> maps to drop -> G without them; §6.3.1"),
-    }
-    for name, (_, text) in delegated.items():
-        sub.add_parser(name, help=text, add_help=False)
-    args = sys.argv[1:] if argv is None else argv
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        if args and args[0] in delegated:
-            import importlib
-
-            return importlib.import_module(delegated[args[0]][0]).main(args[1:])
         return _run(parser.parse_args(argv))
 
 
@@ -226,19 +216,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _run(a: argparse.Namespace) -> int:
     """Run the parsed command; an error the user can fix prints ``error: ...`` and returns 2."""
-    from dcgan_lib import dedup, experiments, features_run, latent, reproduce, status
+    from dcgan_lib import dedup, experiments, features_run, reproduce, status
     from dcgan_lib.data import DataError
     from dcgan_lib.train import TrainingDiverged
 
     try:
+        if getattr(a, "run", None) is not None:  # a command that names its own runner
+            return a.run(a)
         if a.command in ("dedup", "dedup-study", "dedup-sweep"):
             return dedup.run_cli(a)
         if a.command == "features":
             return features_run.run_cli(a)
         if a.command == "experiment":
             return experiments.run_cli(a)
-        if a.command == "latent":
-            return latent.run_cli(a)
         if a.command == "status":
             return status.run_cli(a)
         if a.command == "reproduce":

@@ -15,8 +15,9 @@ import pytest
 import torch
 from _tinydata import celeba, cifar10, tinyimagenet
 
-from dcgan_lib import artifacts, compute, experiments, features_run, guided_backprop, latent
+from dcgan_lib import artifacts, compute, experiments, features_run
 from dcgan_lib import reproduce as R
+from dcgan_lib.studies import faces, guided_backprop
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
@@ -28,7 +29,7 @@ def _book_reads() -> set[tuple[str, str]]:
     for nb in NOTEBOOKS.glob("*.ipynb"):
         text = nb.read_text()
         pairs |= set(re.findall(r'require\(\\"(\w+)\\", \\"([\w.]+)\\"', text))
-    pairs |= {tuple(features_run.D_ARTIFACT), (latent.ARTIFACT, "G.pt")}
+    pairs |= {tuple(features_run.D_ARTIFACT), (faces.ARTIFACT, "G.pt")}
     pairs |= {(name, "D.pt") for name, _ in guided_backprop.MODELS.values()}
     pairs |= {tuple(p.split("/", 1)) for p in (compute.THROUGHPUT, compute.NUMERICS)}
     pairs |= {
