@@ -168,6 +168,13 @@ class BoxSet:
     seeds: list[int | None] = field(default_factory=list)
     object: str = ""
 
+    @classmethod
+    def from_seeds(cls, seeds: Sequence[int], box: Box, cfg: ModelConfig, obj: str = "") -> BoxSet:
+        """The samples of ``seeds`` (``z_from_seeds``), each with the one box ``box``: how an
+        object with a fixed place (an aligned face's, ``BANDS``) is annotated."""
+        seeds = [int(s) for s in seeds]
+        return cls(z_from_seeds(seeds, cfg), [[box]] * len(seeds), cfg.image_size, seeds, obj)
+
     def to_json(self) -> dict:
         samples = []
         for i, b in enumerate(self.boxes):

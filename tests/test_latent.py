@@ -8,11 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from dcgan_lib import toys
 from dcgan_lib.__main__ import main
 from dcgan_lib.arithmetic import EQUATIONS, pose_change
 from dcgan_lib.studies import latent as SL
+from dcgan_lib.studies import report_arithmetic as RA
 from dcgan_lib.walks import step_changes
 
 G_TOY, CLF_TOY = toys.ToyFaces(), toys.ToyAttributeClassifier()
@@ -44,6 +46,12 @@ def test_faces_study_on_the_toy_in_smoke_size():
     assert np.allclose(pose_change(scores, cfg.turn_alphas)["mean_score"], scores.mean(0))
     ex = m["arithmetic"]["smile"]["example"]
     assert np.allclose(ex["z"], study.figures["arithmetic"]["smile"]["z"].numpy())
+    # what a page checks again: the example judged again, the turn vector rebuilt from the pool
+    for key in EQUATIONS:
+        want = m["arithmetic"][key]["example"]["z_result_target_met"]
+        assert RA.judged_again(study, key) == want
+    assert abs(RA.turn_norm_again(study, cfg) - m["turn"]["turn_norm"]) < 1e-5
+    assert torch.equal(SL.pool_z(G_TOY.cfg, cfg), study.pool.z)
     figs = SL.study_figures(study, cfg)  # what --export stores, generated samples only
     assert sorted(figs) == sorted(
         ["walk.png", "arithmetic_smile.png", "arithmetic_glasses.png", "turn_exemplars.png"]

@@ -166,13 +166,7 @@ def fit_entries(cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: boo
             }
             continue
         chosen = [int(s) for s in pos]
-        boxset = BoxSet(
-            z_from_seeds(chosen, mcfg),
-            [[judge.bands[obj]]] * len(chosen),
-            mcfg.image_size,
-            chosen,
-            obj,
-        )
+        boxset = BoxSet.from_seeds(chosen, judge.bands[obj], mcfg, obj)
         names = [obj]
         fits.boxes[obj] = boxset
         fits.regressions[obj] = fit_from_boxes(
@@ -349,7 +343,7 @@ def run_job(size: str, progress: bool = False) -> ForgettingResult:
 
 def load_stored(cfg: ForgettingConfig) -> ForgettingResult:
     """The stored study's metrics (its sizes checked against ``cfg``), no figures in memory
-    (``figure`` finds the stored ones); raises ArtifactMissing."""
+    (``report_forgetting.show_figure`` finds the stored ones); raises ArtifactMissing."""
     return ForgettingResult(load_study(STORED, asdict(cfg)), {}, {}, {})
 
 
@@ -358,17 +352,18 @@ def figure_name(entry: str) -> str:
     return entry.lower().replace(", ", "_").replace(" ", "_") + ".png"
 
 
+def entry_figure(result: ForgettingResult, entry: str):
+    """Fig. 6's layout for one measured entry: fresh samples that show the object, unmodified /
+    with its maps dropped / with as many random maps dropped. Paper: §6.3.1."""
+    figs = result.figures[entry]
+    n = result.metrics["objects"][entry]["regression"]["n_dropped"]
+    title = f"{entry}: {n} maps dropped"
+    return plotting.before_after_figure(title, figs["before"], figs["dropped"], figs["random"])
+
+
 def study_figures(result: ForgettingResult) -> dict:
-    """Fig. 6's layout per measured entry, by file name (``figure_name``): fresh samples that
-    show the object, unmodified / with its maps dropped / with as many random maps dropped.
-    Generated samples only. Paper: §6.3.1."""
-    out = {}
-    for entry, figs in result.figures.items():
-        n = result.metrics["objects"][entry]["regression"]["n_dropped"]
-        out[figure_name(entry)] = plotting.before_after_figure(
-            f"{entry}: {n} maps dropped", figs["before"], figs["dropped"], figs["random"]
-        )
-    return out
+    """Every measured entry's figure by file name (``figure_name``); generated samples only."""
+    return {figure_name(entry): entry_figure(result, entry) for entry in result.figures}
 
 
 def measure_bands(faces) -> dict[str, dict]:

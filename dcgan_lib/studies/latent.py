@@ -7,6 +7,7 @@ attribute judge, ``dcgan_lib.arithmetic``) and ``turn`` (Fig. 8, measured by the
 command ``python -m dcgan_lib latent --parts ... [--export]`` runs it and stores the book's study
 (``EXPORTS``: ``artifacts/latent_walks`` for page 06, ``artifacts/vector_arithmetic`` for page
 09); the pages run the same job in smoke and full sizes and read the stored one in book size.
+About 500 lines: one job of four parts, its sizes, figures and command, read together.
 Paper: §6.1, §6.3.2.
 """
 
@@ -148,6 +149,12 @@ def neighbour_z(cfg_g: ModelConfig, cfg: LatentStudyConfig) -> torch.Tensor:
     return sample_z(cfg.neighbour_samples, cfg_g, torch.Generator().manual_seed(cfg.seed + 3))
 
 
+def pool_z(cfg_g: ModelConfig, cfg: LatentStudyConfig) -> torch.Tensor:
+    """(pool, nz): the z of the samples the exemplars and the turn vector are picked from (the
+    pool's seed, ``cfg.seed + 5``); a page rebuilds the turn vector from them. Paper: §6.3.2."""
+    return sample_z(cfg.pool, cfg_g, torch.Generator().manual_seed(cfg.seed + 5))
+
+
 def walk_points(cfg_g: ModelConfig, cfg: LatentStudyConfig) -> torch.Tensor:
     """(walk_points, nz): the random points of the figure's walk (seed ``cfg.seed``); a page
     walks through them again to check the stored study. Paper: §6.1, Fig. 4."""
@@ -222,7 +229,7 @@ def _pool(study: FacesStudy, cfg: LatentStudyConfig, progress: bool) -> SamplePo
     assert G is not None
     if clf is None:
         raise ValueError("the arithmetic and turn parts need the attribute classifier")
-    pool = sample_pool(G, clf, cfg.pool, cfg.seed + 5, cfg.batch_size, progress)
+    pool = sample_pool(G, clf, cfg.pool, cfg.seed + 5, cfg.batch_size, progress)  # pool_z
     study.pool = pool
     study.metrics["pool"] = {
         "n": cfg.pool,
@@ -396,7 +403,7 @@ def run_job(
 def load_stored(name: str, cfg: LatentStudyConfig) -> FacesStudy:
     """A stored study (``EXPORTS``: ``latent_walks`` or ``vector_arithmetic``), its sizes checked
     against ``cfg``, with the stored G and judge it ran on (to redraw its cheap parts); no
-    figures in memory (``show_figure`` finds the stored ones). Raises ArtifactMissing."""
+    figures in memory (``report.show_faces_figure`` finds the stored ones). Raises ArtifactMissing."""
     metrics = load_study(name, dataclasses.asdict(cfg))
     return FacesStudy(metrics, G=load_faces_generator(), classifier=load_stored_classifier())
 
@@ -435,12 +442,6 @@ def study_figures(study: FacesStudy, cfg: LatentStudyConfig) -> dict:
             f["turn:control"], cfg.turn_alphas, "z + α · control (4 random minus 4 random samples)"
         )
     return out
-
-
-def show_figure(study: FacesStudy, cfg: LatentStudyConfig, stored: str, name: str) -> None:
-    """Show picture ``name`` of a study: drawn here when the study ran on this page, else the one
-    stored in ``artifacts/<stored>`` (or the not-produced message naming its command)."""
-    plotting.show_study_figure(study_figures(study, cfg) if study.figures else {}, stored, name)
 
 
 # ---------------------------------------------------------------------------------------------

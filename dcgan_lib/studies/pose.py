@@ -93,3 +93,19 @@ def export_pose_reliability(data_root=None, root: Path | None = None) -> dict:
     write_json(path, result)
     register(f"{POSE_LABELS}/reliability.json", path, POSE_COMMAND, "PoseCue()", root=root)
     return result
+
+
+def load_reliability(root: Path | None = None) -> dict:
+    """The stored reliability (``artifacts/celeba_pose/reliability.json``) with its labels'
+    protocol (``"protocol"``, from ``labels.json``); raises ArtifactMissing."""
+    rel = json.loads(require(POSE_LABELS, "reliability.json", root).read_text())
+    labels = json.loads(require(POSE_LABELS, "labels.json", root).read_text())
+    return {**rel, "protocol": labels["protocol"]}
+
+
+def reliability(size: str, data_root=None) -> dict:
+    """The pose cue's reliability as a page shows it: the stored one, measured again first at
+    full size when the data is present (``export_pose_reliability``, CPU, about 15 s)."""
+    if size == "full" and data_root is not None:
+        export_pose_reliability(data_root)
+    return load_reliability()
