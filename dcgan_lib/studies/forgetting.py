@@ -13,12 +13,10 @@ Paper: §6.3.1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,6 +51,7 @@ from dcgan_lib.forgetting import (
 )
 from dcgan_lib.models import eval_mode, generate, sample_z
 from dcgan_lib.storage import plain
+from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
 from dcgan_lib.studies.faces import load_faces_generator
 from dcgan_lib.toys import PlantedGenerator, toy_judge
 
@@ -391,13 +390,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forgetting", help="boxes -> maps to drop -> G without them; §6.3.1")
     cmds = p.add_subparsers(dest="forgetting_command", required=True)
     s = cmds.add_parser("study", help="the faces measurement (smoke: the planted toy)")
-    s.add_argument("--size", "--mode", dest="size", default="book", choices=sorted(SIZES))
-    s.add_argument("--out", default=None, help="write the metrics JSON here")
-    s.add_argument(
-        "--export",
-        action="store_true",
-        help=f"store the book's study (metrics and figures) in artifacts/{STORED}",
-    )
+    add_size_flag(s, SIZES)
+    add_output_flags(s, f"store the book's study (metrics and figures) in artifacts/{STORED}")
     f = cmds.add_parser("fit", help="boxes JSON -> the maps to drop (JSON)")
     f.add_argument("--generator", required=True, help="an exported G.pt or a run's checkpoint.pt")
     f.add_argument("--boxes", required=True, help="the box file (see forgetting.parse_boxes)")
@@ -422,12 +416,6 @@ def run_cli(args: argparse.Namespace) -> int:
     return command[args.forgetting_command](args)
 
 
-def _write(text: str, out: str | None) -> None:
-    if out:
-        Path(out).write_text(text + "\n")
-    print(text)
-
-
 def _study(args: argparse.Namespace) -> int:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if args.export and args.size != "book":
@@ -440,7 +428,7 @@ def _study(args: argparse.Namespace) -> int:
             STORED, result.metrics, pngs, INPUTS, invoked_command(), cpu, wall
         ):
             print("wrote", path, file=sys.stderr)
-    _write(json.dumps(result.metrics, indent=1), args.out)
+    emit_json(result.metrics, args.out)
     return 0
 
 
@@ -448,10 +436,7 @@ def _fit(args: argparse.Namespace) -> int:
     G = load_generator(args.generator)
     boxset = parse_boxes(args.boxes, G.cfg)
     reg = fit_from_boxes(G, boxset, args.layer, args.neg_per_pos)
-    _write(
-        json.dumps({"object": boxset.object, "layer": args.layer, **reg.summary()}, indent=1),
-        args.out,
-    )
+    emit_json({"object": boxset.object, "layer": args.layer, **reg.summary()}, args.out)
     if args.samples:
         z = sample_z(8, G.cfg, generator=torch.Generator().manual_seed(0))
         grid = torch.cat([generate(G, z), generate(DroppedGenerator(G, reg.maps, args.layer), z)])

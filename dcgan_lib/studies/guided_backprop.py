@@ -12,7 +12,6 @@ set) and how the page reads it back (``load_stored``, ``redraw_real``). The meth
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from dcgan_lib.guided_backprop import (
     top_responses,
 )
 from dcgan_lib.models import generate, random_discriminator, sample_z
+from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
 from dcgan_lib.toys import smoke_discriminator
 
 # which trained model explains which data: (artifact name, dataset of its training images)
@@ -348,21 +348,19 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     """``guided-backprop``: the §6.2 study as a subcommand of ``python -m dcgan_lib``."""
     p = sub.add_parser("guided-backprop", help="guided backprop of D's features; paper §6.2")
     p.add_argument("--model", default="faces", choices=sorted(MODELS))
-    p.add_argument("--size", "--mode", dest="size", default="book", choices=sorted(SIZES))
+    add_size_flag(p, SIZES)
     p.add_argument("--data-root", default=None, help="folder holding the data (or DCGAN_DATA)")
     p.add_argument("--random-only", action="store_true", help="only the random-D baseline")
-    p.add_argument("--out", default=None, help="write the metrics JSON here")
-    p.add_argument(
-        "--export",
-        action="store_true",
-        help="store the book's study in artifacts/guided_backprop_<model>: on real images "
-        "(indices and numbers only) and on G's samples (numbers and figures)",
+    add_output_flags(
+        p,
+        "store the book's study in artifacts/guided_backprop_<model>: on real images (indices "
+        "and numbers only) and on G's samples (numbers and figures)",
     )
     p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:
-    """Print the metrics as JSON (and write them to ``--out``); ``--export`` stores them."""
+    """Print the metrics as JSON (or write them to ``--out``); ``--export`` stores them."""
     torch.set_num_threads(os.cpu_count() or 1)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if a.export and (a.size != "book" or a.random_only):
@@ -371,9 +369,5 @@ def run_cli(a: argparse.Namespace) -> int:
     if a.export:
         for path in export(study, SIZES[a.size], cpu0, wall0):
             print("wrote", path)
-    text = json.dumps(study.metrics, indent=1)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit_json(study.metrics, a.out)
     return 0

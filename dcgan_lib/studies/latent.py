@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +52,7 @@ from dcgan_lib.neighbours import (
 )
 from dcgan_lib.pose import pose_score
 from dcgan_lib.stats import quantiles
+from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
 from dcgan_lib.studies.faces import load_faces_generator
 from dcgan_lib.studies.pose import export_pose_reliability
 from dcgan_lib.toys import ToyAttributeClassifier, ToyFaces, toy_faces_data, toy_pose_score
@@ -453,15 +453,13 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "latent", help="latent walks, vector arithmetic, turn vector; paper §6.1, §6.3.2"
     )
-    p.add_argument("--size", "--mode", dest="size", default="book", choices=sorted(SIZES))
+    add_size_flag(p, SIZES)
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     p.add_argument("--generator", default=None, help="G.pt or checkpoint (default: the stored one)")
     p.add_argument("--data-root", default=None, help="folder holding celeba/ (default $DCGAN_DATA)")
-    p.add_argument("--out", default=None, help="write the metrics here as JSON")
-    p.add_argument(
-        "--export",
-        action="store_true",
-        help="store the book's study of the stored model in artifacts/ (--parts walks neighbours: "
+    add_output_flags(
+        p,
+        "store the book's study of the stored model in artifacts/ (--parts walks neighbours: "
         "latent_walks; --parts arithmetic turn: vector_arithmetic)",
     )
     p.add_argument(
@@ -488,7 +486,7 @@ def _export_name(a: argparse.Namespace) -> str:
 def run_cli(a: argparse.Namespace) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     if a.pose_reliability:
-        print(json.dumps(export_pose_reliability(a.data_root), indent=1))
+        emit_json(export_pose_reliability(a.data_root), None)
         return 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     export = _export_name(a) if a.export else None
@@ -499,11 +497,5 @@ def run_cli(a: argparse.Namespace) -> int:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         for path in export_study(export, study.metrics, pngs, INPUTS, invoked_command(), cpu, wall):
             print("wrote", path)
-    text = json.dumps(study.metrics, indent=1)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
-        print("wrote", a.out)
-    else:
-        print(text)
+    emit_json(study.metrics, a.out)
     return 0
