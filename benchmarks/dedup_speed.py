@@ -3,7 +3,7 @@
 Hashes (autoencoder codes) and groups (exact collisions, and radius 1) the first N of all the real
 images at hand (CIFAR-10 train + test, Tiny ImageNet train + val: 170,000 at 32x32), for several
 N, on the CPU and, when CUDA is available, on the GPU. Prints one JSON object; ``--out`` also
-writes it. The full study (``python -m dcgan_lib dedup-study --mode full``) stores the same JSON,
+writes it. The full study (``python -m dcgan_lib dedup-study --size full``) stores the same JSON,
 from the same function, as ``artifacts/dedup_ae/speed.json``.
 
     python benchmarks/dedup_speed.py --data-root ../shared/data [--store]
@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-import dcgan_lib.book
-import dcgan_lib.dedup as dedup
+from dcgan_lib import dedup
+from dcgan_lib.artifacts import artifacts_dir, register
+from dcgan_lib.book import data_root
+from dcgan_lib.storage import plain
+from dcgan_lib.studies.dedup import load_sets, made_images, speed_benchmark
 
 SETS = (("cifar10", ("train", "test")), ("tinyimagenet", ("train", "val")))
 
@@ -42,27 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
 
-    root = a.data_root or dcgan_lib.book.data_root()
+    root = a.data_root or data_root()
     if root is not None:
-        images = np.concatenate(
-            [
-                dedup._load([(n, s) for s in splits], root, None, None, False)[0]
-                for n, splits in SETS
-            ]
-        )
+        sets = [[(n, s) for s in splits] for n, splits in SETS]
+        images = np.concatenate([load_sets(s, root, None)[0] for s in sets])
         data = ", ".join(f"{n} {'+'.join(sp)}" for n, sp in SETS)
     else:
-        images, data = dedup.made_images(20_000, seed=3), "made_images"
+        images, data = made_images(20_000, seed=3), "made_images"
     model = dedup.load_autoencoder(a.model)
     sizes = [int(s) for s in a.sizes.split(",")]
-    result = dedup.speed_benchmark(model, images, sizes, a.repeats, data=data)
-    text = json.dumps(dedup._jsonable(result), indent=1)
+    result = speed_benchmark(model, images, sizes, a.repeats, data=data)
+    text = json.dumps(plain(result), indent=1)
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")
     if a.store:
-        from dcgan_lib.artifacts import artifacts_dir, register
-
         path = artifacts_dir() / dedup.ARTIFACT / "speed.json"
         path.write_text(text + "\n")
         register(

@@ -29,9 +29,13 @@ import numpy as np
 import torch
 
 from dcgan_lib.artifacts import artifacts_dir
+from dcgan_lib.checkpoint import load_generator
 from dcgan_lib.compute import wall_seconds
 from dcgan_lib.config import TrainConfig, get_model_config
-from dcgan_lib.train import read_metrics, resolve_device, train
+from dcgan_lib.device import resolve_device
+from dcgan_lib.metrics import evaluate_generator
+from dcgan_lib.storage import read_jsonl
+from dcgan_lib.train import train
 
 DEFAULT_OUT = artifacts_dir() / "numerics/engines.json"
 CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                     return None
                 out = Path(cfg.out)
                 info = json.loads((out / "run.json").read_text())
-                metrics = read_metrics(out / "metrics.jsonl")
+                metrics = read_jsonl(out / "metrics.jsonl")
                 run = {
                     "engine": engine,
                     "seed": seed,
@@ -160,9 +164,6 @@ def main(argv: list[str] | None = None) -> dict | None:
                     "fid": None,
                 }
                 if a.fid_n:
-                    from dcgan_lib.artifacts import load_generator
-                    from dcgan_lib.metrics import evaluate_generator
-
                     G = load_generator(out / "checkpoint.pt")
                     run["fid"] = evaluate_generator(
                         G, cfg.data, cfg.data_root, cfg.split, a.fid_n, 0, device, progress=False

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dcgan_lib.data import DataError, load_dataset
-from dcgan_lib.train import load_checkpoint, read_metrics
+from dcgan_lib.checkpoint import load_checkpoint
+from dcgan_lib.data import load_dataset
+from dcgan_lib.datasets import DataError
+from dcgan_lib.storage import read_jsonl
 
 # A run big enough that a checkpoint write takes tens of milliseconds (so kills can land inside
 # one), small enough for a CPU: dcgan64's layout at 32px, 64 synthetic images, batches of 16.
@@ -81,7 +83,7 @@ def _cmd(out: Path, epochs: int) -> list[str]:
 
 def _steps_logged(out: Path) -> int:
     path = out / "metrics.jsonl"
-    rows = read_metrics(path) if path.exists() else []
+    rows = read_jsonl(path) if path.exists() else []
     return max((r["step"] for r in rows), default=0)
 
 
@@ -172,8 +174,8 @@ def kill_trials(workdir: Path, n_kills: int = 20, seed: int = 0) -> dict:
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k not in ("time", "img_per_s")} for r in rows]
 
-    same_metrics = strip(read_metrics(ref / "metrics.jsonl")) == strip(
-        read_metrics(run / "metrics.jsonl")
+    same_metrics = strip(read_jsonl(ref / "metrics.jsonl")) == strip(
+        read_jsonl(run / "metrics.jsonl")
     )
     leftovers = [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
     return {

@@ -10,7 +10,7 @@
 
 Prints JSON. On CUDA it also writes ``artifacts/benchmarks/throughput.json`` (``--out`` to change;
 each mode fills its own key, ``e2e`` over several epochs the key ``e2e_run``, so all can share the
-file), recorded in the artifacts manifest. What is measured, and how: ``dcgan_lib.throughput``
+file), recorded in the artifacts manifest. What is measured, and how: ``dcgan_lib.studies.throughput``
 (``run_step``: the reference loop of pytorch/examples, our eager engine and our fast engine per
 model config; ``run_e2e``: epochs from the image archive, decode included and reported apart,
 against ImageFolder + DataLoader with 2 workers; ``run_fid``: one FID uncached and cached;
@@ -24,11 +24,11 @@ import json
 import sys
 from pathlib import Path
 
-from dcgan_lib.artifacts import artifacts_dir
-from dcgan_lib.throughput import CONFIGS, run_decode, run_e2e, run_fid, run_step, store
-from dcgan_lib.train import resolve_device
+from dcgan_lib.artifacts import THROUGHPUT, artifacts_dir
+from dcgan_lib.device import resolve_device
+from dcgan_lib.studies.throughput import CONFIGS, run_decode, run_e2e, run_fid, run_step, store
 
-DEFAULT_OUT = artifacts_dir() / "benchmarks/throughput.json"
+DEFAULT_OUT = artifacts_dir() / THROUGHPUT
 MODES = ("step", "e2e", "fid", "decode")
 
 

@@ -7,21 +7,24 @@ message names that command, so a book page can say "not produced yet: run ...".
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
 from pathlib import Path
 
-import torch
-
-from dcgan_lib.config import ConfigError, ModelConfig
-from dcgan_lib.experiments import EXPERIMENTS
+# load_generator and load_weights are re-exported: artifacts.load_weights(require(...)) reads
+# a stored model
+from dcgan_lib.checkpoint import load_checkpoint, load_generator, load_weights, save_weights  # noqa: F401
+from dcgan_lib.config import TrainConfig
+from dcgan_lib.device import describe_machine
+from dcgan_lib.experiments import EXPERIMENTS, FACES_DEFAULT, FACES_MODEL
 from dcgan_lib.models import Discriminator, Generator
+from dcgan_lib.storage import atomic_write
 
 MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository per call
 
@@ -37,8 +40,24 @@ PRODUCERS = {
         "python -m dcgan_lib features svhn --size full --data-root DIR --max-minutes 5  (on a GPU, "
         "after imagenet32_tinyimagenet; repeat until it prints 'complete')"
     ),
+    # one file made apart from the rest of its folder: by its own command
+    "dedup_ae/sweep.json": (
+        "python -m dcgan_lib dedup-sweep --data-root ../shared/data  (CPU, about an hour on 2 "
+        "cores)"
+    ),
+    # what a 2-core CPU measures honestly: the raw-pixel baseline with a few draws (size book at
+    # 1,000 labels, then 400 per class with one draw per C: liblinear needs minutes per fit there)
+    "features_cifar10/baselines_cpu.json": (
+        "python -m dcgan_lib features cifar10 --size book --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json, then python -m dcgan_lib features cifar10 --size book "
+        "--regimes 400 --select-draws 1 --eval-draws 10 --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json, then (the random-D control at 1,000 labels, most of an "
+        "hour on 2 cores) python -m dcgan_lib features cifar10 --size book --variants random "
+        "--regimes 100 --select-draws 2 --eval-draws 10 --data-root ../shared/data "
+        "--metrics-name baselines_cpu.json"
+    ),
     "dedup_ae": (
-        "python -m dcgan_lib dedup-study --mode full --data-root ../shared/data  (CPU, about 4 min; "
+        "python -m dcgan_lib dedup-study --size full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"
     ),
     "celeba_pose": (
@@ -59,7 +78,7 @@ PRODUCERS = {
         "after celeba_dcgan64, celeba_dcgan64_updates and celeba_dcgan64_long; seconds)"
     ),
     "celeba_attributes": (
-        "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
+        "python -m dcgan_lib attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"
     ),
     # the §6 studies of the stored faces model (celeba_dcgan64), each by its own command
@@ -84,6 +103,8 @@ PRODUCERS = {
 
 # The §4 training runs (dcgan_lib.experiments): celeba_dcgan64, imagenet32_tinyimagenet, ...
 PRODUCERS.update({e.name: e.command() for e in EXPERIMENTS.values()})
+THROUGHPUT = "benchmarks/throughput.json"  # what the throughput benchmark stores
+NUMERICS = "numerics/engines.json"  # what the numerics benchmark stores
 
 
 class ArtifactMissing(FileNotFoundError):
@@ -110,17 +131,29 @@ def read_manifest(root: Path | None = None) -> dict:
 
 def write_manifest(manifest: dict, root: Path) -> None:
     """Write ``manifest.json`` atomically: a job killed while recording keeps the old one."""
-    from dcgan_lib.train import atomic_write
-
     blob = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     atomic_write(root / "manifest.json", lambda f: f.write(blob))
+
+
+def require_json(name: str, filename: str = "metrics.json", root: Path | None = None) -> dict:
+    """The content of the JSON artifact ``name/filename``, checked as ``require`` checks it."""
+    return json.loads(require(name, filename, root).read_text())
+
+
+def producer(name: str, unknown: str | None = None) -> str:
+    """The command that makes artifact ``name`` (a folder, or ``folder/file``): the file's own
+    where it has one, else its folder's, else ``unknown`` (by default: words saying so)."""
+    folder = name.split("/")[0]
+    if unknown is None:
+        unknown = f"the full-size run that produces {folder}"
+    return PRODUCERS.get(name) or PRODUCERS.get(folder, unknown)
 
 
 def require(name: str, filename: str, root: Path | None = None) -> Path:
     """Path of artifact ``name/filename``, checked against the manifest's sha256."""
     root = root or artifacts_dir()
     path = root / name / filename
-    command = PRODUCERS.get(name, f"the full-mode run that produces {name}")
+    command = producer(f"{name}/{filename}")
     if not path.exists():
         raise ArtifactMissing(f"{name}/{filename}: not produced yet: run {command}")
     entry = read_manifest(root)["files"].get(f"{name}/{filename}")
@@ -136,52 +169,13 @@ def require(name: str, filename: str, root: Path | None = None) -> Path:
     return path
 
 
-def save_weights(module: Generator | Discriminator, path: Path) -> None:
-    """fp16 state dict plus the model config: small, and loadable on any device."""
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in module.state_dict().items()}
-    torch.save({"config": module.cfg.__dict__, "state": state}, path)
-
-
-def load_weights(path: Path, kind: str = "G") -> Generator | Discriminator:
-    """A float32 Generator ("G") or Discriminator ("D") from ``save_weights`` output, on the CPU."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    d = dict(blob["config"])
-    d["g_layers"] = tuple(tuple(x) for x in d["g_layers"])
-    d["d_layers"] = tuple(tuple(x) for x in d["d_layers"])
-    model = (Generator if kind == "G" else Discriminator)(ModelConfig(**d))
-    model.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in blob["state"].items()}
-    )
-    return model.eval()
-
-
-def load_generator(path: str | os.PathLike) -> Generator:
-    """A float32 Generator in eval mode from an exported ``G.pt`` or a run's ``checkpoint.pt``
-    (a run folder stands for its checkpoint)."""
-    from dcgan_lib.train import TrainConfig, load_checkpoint
-
-    path = Path(path)
-    if path.is_dir() and (path / "checkpoint.pt").is_file():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise ConfigError(
-            f"no generator at {path}: give an exported G.pt (`python -m dcgan_lib export RUN "
-            "--name NAME` writes artifacts/NAME/G.pt) or a run's checkpoint.pt (`python -m "
-            "dcgan_lib train ... --out RUN` writes RUN/checkpoint.pt)"
-        )
+def is_stored(name: str, root: Path | None = None) -> bool:
+    """Whether artifact ``name`` (``folder/file``) exists with the sha256 the manifest records."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a file it cannot read
-        raise ConfigError(
-            f"{path} is not a generator file ({type(e).__name__}); give an exported G.pt or a "
-            "run's checkpoint.pt"
-        ) from e
-    if "format" not in blob:
-        return load_weights(Path(path), "G")  # type: ignore[return-value]
-    ckpt = load_checkpoint(path)
-    G = Generator(TrainConfig.from_dict(ckpt["config"]).model)
-    G.load_state_dict(ckpt["G"])
-    return G.eval()
+        require(*name.split("/", 1), root)
+    except ArtifactMissing:
+        return False
+    return True
 
 
 def export_run(
@@ -199,8 +193,6 @@ def export_run(
     weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
     file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
     made them, recorded in the manifest."""
-    from dcgan_lib.train import TrainConfig, load_checkpoint
-
     run, root = Path(run_dir), root or artifacts_dir()
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
@@ -234,7 +226,7 @@ def export_run(
             "bytes": p.stat().st_size,
             "config": cfg.model.name,
             "step": ckpt["step"],
-            "command": command or PRODUCERS.get(name, ""),
+            "command": command or producer(f"{name}/{p.name}", ""),
             "created": now,
             **({"machine": machine} if machine else {}),
         }
@@ -266,12 +258,24 @@ def register(
         "sha256": sha256(path),
         "bytes": path.stat().st_size,
         "config": config,
-        "command": command or PRODUCERS.get(name.split("/")[0], ""),
+        "command": command or producer(name, ""),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
     write_manifest(manifest, root)
     return path
+
+
+def register_if_stored(
+    path: str | os.PathLike, command: str = "", config: str = "", extra: dict | None = None
+) -> Path | None:
+    """``register`` a file that lies under ``artifacts/``; a file elsewhere (a smoke run's, a
+    test's) is not recorded. Returns its artifact name's path, or None."""
+    try:
+        name = Path(path).resolve().relative_to(artifacts_dir().resolve()).as_posix()
+    except ValueError:
+        return None
+    return register(name, path, command, config, extra=extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,22 +287,6 @@ def invoked_command() -> str:
     mod = Path(sys.argv[0]).stem
     prog = "python -m dcgan_lib" if mod == "__main__" else f"python -m dcgan_lib.{mod}"
     return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
-
-
-def machine_description() -> str:
-    """This machine in words, for a manifest entry: the CPU (or GPU), torch and Python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    where = f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu})"
-    if torch.cuda.is_available():
-        where = f"{torch.cuda.get_device_name()}, {where}"
-    return f"{where}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def export_study(
@@ -321,7 +309,7 @@ def export_study(
     manifest = read_manifest(root)["files"]
     run = {
         "command": command,
-        "machine": machine_description(),
+        "machine": describe_machine(),
         "cpu_seconds": round(cpu_seconds, 1),
         "wall_seconds": round(wall_seconds, 1),
         "inputs": {f: manifest[f]["sha256"] for f in inputs},
@@ -345,7 +333,7 @@ def load_study(name: str, config: dict | None = None, root: Path | None = None) 
     Otherwise ArtifactMissing, whose message names the command that makes it again."""
     root = root or artifacts_dir()
     metrics = json.loads(require(name, "metrics.json", root).read_text())
-    command = PRODUCERS.get(name, f"the command that produces {name}")
+    command = producer(name)
     manifest = read_manifest(root)["files"]
     for f, digest in metrics["run"]["inputs"].items():
         if f not in manifest or manifest[f]["sha256"] != digest:
@@ -357,3 +345,33 @@ def load_study(name: str, config: dict | None = None, root: Path | None = None) 
             f"{name} was computed with other sizes than this page's: run {command}"
         )
     return metrics
+
+
+def faces_model_artifact(root: Path | None = None) -> str:
+    """The artifact folder of the §6 faces model: the run ``select_faces_model`` chose (its
+    ``faces_model/selection.json`` checked against the manifest), else ``celeba_dcgan64``."""
+    try:
+        return require_json(FACES_MODEL, "selection.json", root)["chosen"]
+    except ArtifactMissing:
+        return FACES_DEFAULT
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: `export`
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    """``python -m dcgan_lib export RUN --name NAME``: a run's results into ``artifacts/NAME``."""
+    p = sub.add_parser(
+        "export", help="copy a run's fp16 weights, metrics and samples into artifacts/"
+    )
+    p.add_argument("run_dir", metavar="run", help="the run folder")
+    p.add_argument("--name", required=True)
+    p.set_defaults(run=run_cli)
+
+
+def run_cli(a: argparse.Namespace) -> int:
+    command = " ".join(["python -m dcgan_lib", shlex.join(sys.argv[1:])])
+    for p in export_run(a.run_dir, a.name, command=command):
+        print(p)
+    return 0

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from dcgan_lib.artifacts import ArtifactMissing
+from dcgan_lib.data import DataError
 
 T = TypeVar("T")
 
 MODES = ("smoke", "book", "full")
+NOT_PRODUCED = "not produced yet"  # what the prose shows for a number whose result is missing
 
 
 def get_mode(default: str = "book") -> str:
@@ -71,9 +75,6 @@ def result(
     ``full`` compute it with the same job the command line runs (``run``; without one, they load
     too). A stored result that is missing shows "Not produced yet" with the command that makes
     it, missing data shows what to provide; either way the page goes on with ``None``."""
-    from dcgan_lib.artifacts import ArtifactMissing
-    from dcgan_lib.data import DataError
-
     try:
         return run() if run is not None and mode != "book" else load()
     except ArtifactMissing as err:
@@ -81,3 +82,36 @@ def result(
     except DataError as err:
         data_missing(err)
     return None
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A list of same-keyed dicts as a Markdown table (None shown as a dash)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join("–" if r[k] is None else str(r[k]) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def show_table(rows: list[dict], before: str = "") -> None:
+    """Display ``rows`` as a table (``markdown_table``), with a line of text ``before`` it."""
+    from IPython.display import Markdown, display
+
+    if rows:
+        display(Markdown(f"{before}\n\n{markdown_table(rows)}" if before else markdown_table(rows)))
+
+
+def glue_texts(
+    values: Mapping[str, object] | None, keys: Iterable[str] = (), missing: str = NOT_PRODUCED
+) -> None:
+    """Glue each value as text for the page's prose (``{glue:text}`key```); a key of ``keys``
+    without a value (every key, when ``values`` is None), or whose value is None, shows
+    ``missing``: the prose says what is not there rather than a stale number."""
+    from myst_nb import glue
+
+    values = dict(values or {})
+    for key in dict.fromkeys([*values, *keys]):
+        value = values.get(key)
+        glue(key, missing if value is None else value, display=False)

@@ -12,39 +12,27 @@ import json
 import os
 from pathlib import Path
 
-from dcgan_lib.artifacts import ArtifactMissing, artifacts_dir, read_manifest, sha256
-
-THROUGHPUT = "benchmarks/throughput.json"
-NUMERICS = "numerics/engines.json"
-# the commands that make them (on a GPU)
-COMMANDS = {
-    THROUGHPUT: (
-        "python benchmarks/throughput.py --mode step --peak-tflops 800 && "
-        "python benchmarks/throughput.py --mode e2e --data-root ../shared/data  (on a GPU; "
-        "writes artifacts/benchmarks/throughput.json)"
-    ),
-    NUMERICS: (
-        "python benchmarks/numerics.py --data-root ../shared/data --max-minutes 9  (on a GPU; "
-        "repeat until it writes artifacts/numerics/engines.json: dcgan64 on CelebA-10k, 25 "
-        "epochs, seeds 1 and 2, each under both engines, FID-10k)"
-    ),
-}
+from dcgan_lib.artifacts import (
+    ArtifactMissing,
+    artifacts_dir,
+    producer,
+    read_manifest,
+    require_json,
+)
+from dcgan_lib.storage import read_jsonl
 
 
-def load_result(name: str, root: Path | None = None) -> dict:
-    """A benchmark JSON from ``artifacts/`` (checked against the manifest), or ArtifactMissing
-    naming the command that makes it."""
-    root = root or artifacts_dir()
-    path = root / name
-    if not path.exists():
-        raise ArtifactMissing(f"{name}: not produced yet: run {COMMANDS[name]}")
-    entry = read_manifest(root)["files"].get(name)
-    if entry is None or entry["sha256"] != sha256(path):
-        raise ArtifactMissing(
-            f"{name} is missing from artifacts/manifest.json or does not match its sha256; "
-            f"produce it again: {COMMANDS[name]}"
-        )
-    return json.loads(path.read_text())
+def load_result(name: str, root: Path | None = None, part: str | None = None) -> dict:
+    """A benchmark's JSON (``artifacts.THROUGHPUT``, ``artifacts.NUMERICS``) from ``artifacts/``,
+    checked against the manifest, or its ``part`` (a mode of the throughput benchmark: ``step``,
+    ``e2e``, ...); else ArtifactMissing naming the command that makes it."""
+    folder, filename = name.split("/", 1)
+    result = require_json(folder, filename, root)
+    if part is None:
+        return result
+    if part not in result:
+        raise ArtifactMissing(f"{name} has no {part!r} result yet: run {producer(name)}")
+    return result[part]
 
 
 def wall_seconds(rows: list[dict]) -> float:
@@ -62,10 +50,8 @@ def wall_seconds(rows: list[dict]) -> float:
 def run_summary(folder: str | os.PathLike) -> dict:
     """Config, data, device, engine, steps, wall time and median img/s of a run (a run folder or
     an exported ``artifacts/<name>/``)."""
-    from dcgan_lib.train import read_metrics
-
     folder = Path(folder)
-    rows = read_metrics(folder / "metrics.jsonl")
+    rows = read_jsonl(folder / "metrics.jsonl")
     info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     cfg = info.get("config", {})
     speeds = sorted(r["img_per_s"] for r in rows[1:] or rows)  # the first window holds startup
@@ -118,17 +104,6 @@ def throughput_rows(result: dict) -> list[dict]:
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """A list of same-keyed dicts as a Markdown table (None shown as a dash)."""
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        lines.append("| " + " | ".join("–" if r[k] is None else str(r[k]) for k in keys) + " |")
-    return "\n".join(lines)
-
-
 def machines(root: Path | None = None) -> dict[str, list[str]]:
     """Each machine named in the manifest (its ``machine`` field: GPU, driver, CUDA, torch,
     Python) -> the artifact files it produced, in name order."""
@@ -167,7 +142,7 @@ def throughput_summary(step: dict) -> list[dict]:
 
 def experiment_times(results: dict[str, list[dict]]) -> list[dict]:
     """Per experiment (name -> its stored ``result_s*.json`` dicts, see
-    ``dcgan_lib.experiments.read_results``): seeds, steps, and the training and FID seconds of
+    ``dcgan_lib.studies.experiments_results.read_results``): seeds, steps, and the training and FID seconds of
     each seed, with the device; experiments with no stored result are left out."""
     rows = []
     for name, runs in results.items():

@@ -140,7 +140,7 @@ def get_model_config(name: str, **overrides: object) -> ModelConfig:
 # What a resumed run keeps: the settings that define the run (its data, its model, the algorithm
 # and its randomness). A resume that asks for another value is refused: it would train another run
 # under the first one's name. "model" stands for every ModelConfig field (image size, z
-# distribution, widths, ...).
+# distribution, widths, ...). The FID settings define which FID picks best.pt, so they stay too.
 RESUME_KEEPS = (
     "model",
     "data",
@@ -157,9 +157,11 @@ RESUME_KEEPS = (
     "fid_n",
     "fid_data",
     "fid_split",
+    "fid_selection",
+    "fid_network",
 )
 # What a resume may change (how long, how often to log, where the data and cache live, which
-# engine and device run it); each change is recorded in run.json and the metrics. ``device`` and
+# engine and device run it, compiled or not); each change is recorded in run.json and the metrics. ``device`` and
 # ``engine`` are recorded as what they resolve to (``auto`` -> cuda / fast, ...). ``out`` is the run.
 RESUME_MAY_CHANGE = (
     "epochs",
@@ -175,6 +177,7 @@ RESUME_MAY_CHANGE = (
     "deterministic",
     "device",
     "engine",
+    "compile",
 )
 
 
@@ -202,7 +205,7 @@ class TrainConfig:
     n_samples: int = 64  # fixed-z grid size
     limit: int | None = None  # use only the first N images (smoke runs)
     keep_list: str | None = None  # file of image names to keep (de-duplication)
-    # FID/KID during training (../shared/FID.md): every fid_every steps, fid_n samples against
+    # FID/KID during training (book/fid_protocol.md): every fid_every steps, fid_n samples against
     # fid_n images of the reference split; the best-FID weights are kept in best.pt
     fid_every: int | None = None
     fid_n: int = 10_000

@@ -1,22 +1,15 @@
-"""Datasets by name, with the paper's preprocessing, decoded once into a packed uint8 cache.
+"""The paper's preprocessing, and each dataset decoded once into a packed uint8 cache.
 
 Paper §4: "No pre-processing was applied to training images besides scaling to the range of the
 tanh activation function [-1, 1]"; ImageNet-1k at 32x32 uses "min-resized center crops". Every
 dataset here is min-resized (shorter side to ``image_size``) and center-cropped, then stored as
 uint8 (N, S, S, 3) in a memory-mapped file, so training never decodes a JPEG per step. Scaling to
-[-1, 1] happens on the batch (``to_float``).
+[-1, 1] happens on the batch (``to_float``; back to uint8 with ``to_uint8``).
 
-Sources (``DATASETS``), each read where the official tools put it or from this project's bundles:
-
-=============  =====================================================================
-cifar10        ``cifar-10-batches-py/`` (torchvision CIFAR10) or ``cifar10-jpg.tar.gz``
-svhn           ``train_32x32.mat`` / ``test_32x32.mat`` (torchvision SVHN)
-lsun           ``<category>_<split>_lmdb/`` (the LSUN lmdb format), default bedroom
-celeba         ``img_align_celeba/`` (+ ``list_attr_celeba.txt``) or the 10k bundle tar
-tinyimagenet   ``tiny-imagenet-200/`` or the four train part tars + the val tar
-imagefolder    any folder of images, class subfolders optional (torchvision's layout)
-synthetic      procedurally drawn shapes, the same shapes as the real sets (smoke runs)
-=============  =====================================================================
+``load_dataset(name, ...)`` reads the images of ``dcgan_lib.datasets`` (where each set is found,
+in order, with its labels), decodes them once (``decode``; many cores decode a large set in
+parallel, ``decode_executor``) into the cache, and returns it as ``Packed``. The cache is keyed
+by the source files' sizes and modification times, so a changed source rebuilds it.
 """
 
 from __future__ import annotations
@@ -29,10 +22,8 @@ import io
 import json
 import multiprocessing
 import os
-import tarfile
 import warnings
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,20 +33,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
+from dcgan_lib.config import TrainConfig
+from dcgan_lib.datasets import DATASETS, DataError, Source, resolve_data_root, synthetic_images
+
 PACK_VERSION = 1  # bump when the preprocessing changes: every cache is rebuilt
-IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm")
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 MIN_SIDE = 8  # images whose shorter side is below this are skipped as unusable
 # Decoding into the cache: a set of at least this many images is decoded by a pool of processes
 # (one per core; PIL's decode and resize then run truly in parallel), a smaller one by threads.
@@ -64,10 +45,7 @@ MIN_SIDE = 8  # images whose shorter side is below this are skipped as unusable
 # libjpeg's in the last bits, so its cache could not be byte-identical to PIL's.
 DECODE_PROCESSES_MIN = 2048
 DECODERS = ("auto", "serial", "threads", "processes")
-
-
-class DataError(RuntimeError):
-    """Data that is missing or unusable; the message says what was expected where and what to do."""
+SKIPPED_SHOWN = 50  # unreadable files listed in a too-few-images error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +68,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def min_resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
     """PIL image -> (size, size, 3) uint8: shorter side resized to size, then center crop."""
-    import torchvision.transforms.functional as TF
+    import torchvision.transforms.functional as TF  # heavy (seconds): imported when first used
 
     img = TF.resize(to_rgb(img), size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     img = TF.center_crop(img, [size, size])
@@ -116,524 +94,6 @@ def decode(data: bytes | Image.Image | np.ndarray, size: int) -> np.ndarray | st
         return "not an image PIL can read"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"corrupt or truncated image ({type(e).__name__}: {e})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Sources: each yields (name, encoded bytes or array, label) and has a fingerprint
-
-
-@dataclass
-class Source:
-    """Where a dataset's images come from, and what identifies this exact copy of them."""
-
-    dataset: str
-    items: Iterable[tuple[str, object, object]]  # (name, data, label)
-    fingerprint: list  # (path, size, mtime_ns) entries; a change rebuilds the cache
-    total: int | None = None
-    label_names: list[str] | None = None
-    labels_kind: str = "class"  # "class": int per image; "attributes": int8 vector per image
-    description: str = ""
-
-
-def _stat(path: Path) -> list:
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
-
-
-def _folder_fingerprint(paths: Iterable[Path], base: Path) -> list:
-    """(path relative to base, size, mtime_ns) per file: a changed file rebuilds the cache."""
-    out = []
-    for p in paths:
-        st = p.stat()
-        out.append([str(p.relative_to(base)), st.st_size, st.st_mtime_ns])
-    return out
-
-
-FAST_TAR_MAX_BYTES = 512 * 2**20  # archives up to this size are read by ``_fast_tar_members``
-
-
-def _damaged(path: Path, e: BaseException) -> DataError:
-    return DataError(
-        f"the archive {path} is damaged ({type(e).__name__}: {e}). Check it against its "
-        "SHA256SUMS (sha256sum -c SHA256SUMS) and copy or download it again."
-    )
-
-
-def _fast_tar_members(path: Path) -> Iterator[tuple[str, bytes]] | None:
-    """(name, bytes) of each regular file of a plain or gzipped ustar archive, in archive order:
-    the whole file decompressed at once in C, then the 512-byte headers read directly (about 20x
-    faster than ``tarfile`` per member: what makes the reading keep up with a decode on many
-    cores). ``None`` for what this reader does not handle (pax or GNU extended headers, bzip2,
-    xz, several gzip members, large numeric fields, over ``FAST_TAR_MAX_BYTES``): ``tarfile``
-    reads those. The same names and bytes as ``tarfile``, checksums checked."""
-    if path.stat().st_size > FAST_TAR_MAX_BYTES:
-        return None
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        d = zlib.decompressobj(47)  # gzip
-        try:
-            buf = d.decompress(raw)
-        except zlib.error as e:
-            raise _damaged(path, e) from e
-        if not d.eof:
-            raise _damaged(path, EOFError("compressed file ended before the end-of-stream marker"))
-        if d.unused_data.strip(b"\0"):
-            return None  # several gzip members
-    elif raw[257:262] == b"ustar":
-        buf = raw
-    else:
-        return None  # bzip2, xz, an old tar: tarfile
-    members = []
-    pos, end = 0, len(buf)
-    while pos + 512 <= end:
-        hdr = buf[pos : pos + 512]
-        if hdr.count(0) == 512:
-            break  # end of archive
-        if hdr[257:262] != b"ustar" or hdr[124] & 0x80:
-            return None
-        if sum(hdr[:148]) + 256 + sum(hdr[156:]) != int(hdr[148:156].strip(b"\0 ") or b"0", 8):
-            return None  # a bad checksum: tarfile says what is wrong
-        kind = hdr[156:157]
-        if kind not in (b"0", b"\0", b"1", b"2", b"5", b"7"):
-            return None  # pax, GNU long names, sparse files...
-        name = hdr[:100].split(b"\0", 1)[0]
-        prefix = hdr[345:500].split(b"\0", 1)[0]
-        if prefix:
-            name = prefix + b"/" + name
-        size = int(hdr[124:136].strip(b"\0 ") or b"0", 8) if kind in (b"0", b"\0", b"7") else 0
-        if pos + 512 + size > end:
-            raise _damaged(path, EOFError("unexpected end of data"))
-        if kind != b"\0" or not name.endswith(b"/"):  # "\0" with a trailing "/" is a folder
-            if kind in (b"0", b"\0", b"7"):
-                text = name.decode("utf-8", "surrogateescape")
-                members.append((text, pos + 512, size))
-        pos += 512 + -(-size // 512) * 512
-    return ((name, buf[start : start + size]) for name, start, size in members)
-
-
-def _tar_items(path: Path, prefix: str = "") -> Iterator[tuple[str, bytes]]:
-    """(member name, bytes) for the image files in a tar(.gz), in archive order."""
-    fast = _fast_tar_members(path)
-    if fast is not None:
-        for name, data in fast:
-            if name.lower().endswith(IMG_EXTS) and name.startswith(prefix):
-                yield name, data
-        return
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for m in tar:
-                if m.isfile() and m.name.lower().endswith(IMG_EXTS) and m.name.startswith(prefix):
-                    f = tar.extractfile(m)
-                    yield m.name, (f.read() if f is not None else b"")
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(
-            f"the archive {path} is damaged ({type(e).__name__}: {e}). Check it against its "
-            "SHA256SUMS (sha256sum -c SHA256SUMS) and copy or download it again."
-        ) from e
-
-
-def _read_tar_text(path: Path, member_suffix: str) -> str:
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for m in tar:
-                if m.isfile() and m.name.endswith(member_suffix):
-                    f = tar.extractfile(m)
-                    return f.read().decode() if f is not None else ""
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(f"the archive {path} is damaged ({e}); copy or download it again") from e
-    raise DataError(f"{path} holds no file ending in {member_suffix!r}")
-
-
-def _file_items(
-    files: list[tuple[Path, object]], base: Path
-) -> Iterator[tuple[str, bytes, object]]:
-    for p, label in files:
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            data = f"unreadable file ({e})"  # reported as skipped, with the reason
-        yield str(p.relative_to(base)), data, label
-
-
-def _first(root: Path, *candidates: str) -> Path | None:
-    for c in candidates:
-        if (root / c).exists():
-            return root / c
-    return None
-
-
-def _missing(dataset: str, root: Path, expected: str, how: str) -> DataError:
-    return DataError(f"dataset {dataset!r}: nothing found under {root}. Expected {expected}. {how}")
-
-
-def _source_cifar10(root: Path, split: str) -> Source:
-    if split not in ("train", "test"):
-        raise DataError(f"cifar10 has splits 'train' and 'test', not {split!r}")
-    batches = _first(root, "cifar-10-batches-py", "cifar10/cifar-10-batches-py")
-    if batches is not None:
-        from torchvision.datasets import CIFAR10
-
-        try:
-            ds = CIFAR10(str(batches.parent), train=split == "train", download=False)
-        except RuntimeError as e:
-            raise DataError(
-                f"cifar10: {batches} is incomplete or corrupted ({e}). Delete it and run "
-                f"`python -m dcgan_lib download cifar10 --data-root {root}`."
-            ) from e
-        files = ds.train_list if split == "train" else ds.test_list
-        return Source(
-            "cifar10",
-            (
-                (f"{split}/{i:05d}", img, int(t))
-                for i, (img, t) in enumerate(zip(ds.data, ds.targets, strict=True))
-            ),
-            [_stat(batches / f) for f, _ in files],
-            total=len(ds),
-            label_names=list(ds.classes),
-            description=f"CIFAR-10 {split} (torchvision pickle batches at {batches})",
-        )
-    tar = _first(root, "cifar10/cifar10-jpg.tar.gz", "cifar10-jpg.tar.gz")
-    if tar is not None:
-        index = {c: i for i, c in enumerate(CIFAR10_CLASSES)}
-
-        def items() -> Iterator[tuple[str, bytes, int]]:
-            for name, data in _tar_items(tar, prefix=f"{split}/"):
-                cls = name.split("/")[1]
-                if cls not in index:
-                    raise DataError(f"{tar}: unexpected class folder {cls!r} in {name}")
-                yield name, data, index[cls]
-
-        return Source(
-            "cifar10",
-            items(),
-            [_stat(tar)],
-            total=50000 if split == "train" else 10000,
-            label_names=list(CIFAR10_CLASSES),
-            description=f"CIFAR-10 {split} (JPEG re-encoded copy, {tar.name})",
-        )
-    raise _missing(
-        "cifar10",
-        root,
-        "cifar-10-batches-py/ (torchvision) or cifar10/cifar10-jpg.tar.gz",
-        f"Run `python -m dcgan_lib download cifar10 --data-root {root}` where the internet is "
-        "reachable, or point --data-root / DCGAN_DATA at a folder that has it.",
-    )
-
-
-def _source_svhn(root: Path, split: str) -> Source:
-    if split not in ("train", "test", "extra"):
-        raise DataError(f"svhn has splits 'train', 'test' and 'extra', not {split!r}")
-    folder = _first(root, f"{split}_32x32.mat", f"svhn/{split}_32x32.mat")
-    if folder is None:
-        raise _missing(
-            "svhn",
-            root,
-            f"{split}_32x32.mat (the format torchvision's SVHN reads)",
-            f"Run `python -m dcgan_lib download svhn --data-root {root}` where the internet is "
-            "reachable (SVHN is not obtainable on the project's own machines).",
-        )
-    from torchvision.datasets import SVHN
-
-    try:
-        ds = SVHN(str(folder.parent), split=split, download=False)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise DataError(
-            f"svhn: {folder} is not a readable SVHN .mat file ({e}); download it again"
-        ) from e
-    imgs = ds.data.transpose(0, 2, 3, 1)  # (N, 3, 32, 32) -> HWC; labels: '10' already mapped to 0
-    return Source(
-        "svhn",
-        (
-            (f"{split}/{i:06d}", np.ascontiguousarray(imgs[i]), int(ds.labels[i]))
-            for i in range(len(ds))
-        ),
-        [_stat(folder)],
-        total=len(ds),
-        label_names=[str(i) for i in range(10)],
-        description=f"SVHN {split} ({folder.name})",
-    )
-
-
-def _source_lsun(root: Path, split: str, category: str = "bedroom") -> Source:
-    name = f"{category}_{split}_lmdb"
-    db = _first(root, name, f"lsun/{name}")
-    if db is None:
-        raise _missing(
-            "lsun",
-            root,
-            f"the folder {name}/ (data.mdb + lock.mdb)",
-            "Get it with the LSUN project's download.py (`python download.py -c bedroom`), unzip "
-            "it there, and pass that folder's parent as --data-root.",
-        )
-    import lmdb
-
-    try:
-        env = lmdb.open(
-            str(db), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1
-        )
-    except lmdb.Error as e:
-        raise DataError(
-            f"lsun: {db} is not an lmdb database ({e}); unzip the LSUN download again"
-        ) from e
-
-    def items() -> Iterator[tuple[str, bytes, None]]:
-        # read the keys in order from the cursor (what torchvision's LSUNClass does, without its
-        # key-cache pickle written to the working directory)
-        with env.begin(write=False) as txn:
-            for key, value in txn.cursor():
-                yield key.decode(errors="replace"), bytes(value), None
-        env.close()
-
-    with env.begin(write=False) as txn:
-        total = txn.stat()["entries"]
-    files = [p for p in sorted(db.iterdir()) if p.is_file()]
-    return Source(
-        "lsun",
-        items(),
-        [_stat(p) for p in files],
-        total=total,
-        labels_kind="none",
-        description=f"LSUN {category} {split} ({db})",
-    )
-
-
-def _parse_celeba_attributes(text: str, source: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """The official list_attr_celeba.txt format: count, names, then 'file v1 ... v40' (1 / -1)."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    try:
-        names = lines[1].split()
-        table = {}
-        for ln in lines[2:]:
-            parts = ln.split()
-            table[parts[0]] = np.array([int(v) for v in parts[1:]], dtype=np.int8)
-            if len(table[parts[0]]) != len(names):
-                raise ValueError(f"line for {parts[0]} has {len(parts) - 1} values")
-    except (IndexError, ValueError) as e:
-        raise DataError(f"{source} is not in the CelebA attribute format ({e})") from e
-    return names, table
-
-
-def _source_celeba(root: Path, split: str) -> Source:
-    folder = _first(root, "celeba/img_align_celeba", "img_align_celeba")
-    tar = _first(
-        root, "celeba/celeba-align-89x109-first10k.tar.gz", "celeba-align-89x109-first10k.tar.gz"
-    )
-    attr_path = _first(
-        root,
-        "celeba/list_attr_celeba.txt",
-        "list_attr_celeba.txt",
-        "celeba/list_attr_celeba-first10k.txt",
-        "list_attr_celeba-first10k.txt",
-    )
-    names, table = (None, {})
-    if attr_path is not None:
-        names, table = _parse_celeba_attributes(attr_path.read_text(), str(attr_path))
-    attrs = (
-        (lambda n: table.get(Path(n).name, np.zeros(len(names), np.int8)))
-        if names
-        else (lambda n: None)
-    )
-    # the GAN is unsupervised: every image is used whatever the split name
-    if folder is not None:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTS)
-        items = ((n, d, attrs(n)) for n, d, _ in _file_items([(p, None) for p in files], folder))
-        fp = _folder_fingerprint(files, folder)
-        desc = f"CelebA aligned ({folder})"
-        total = len(files)
-    elif tar is not None:
-        items = ((n, d, attrs(n)) for n, d in _tar_items(tar))
-        fp, desc, total = [_stat(tar)], "CelebA-10k (first 10,000 aligned images, 89x109)", 10000
-    else:
-        raise _missing(
-            "celeba",
-            root,
-            "celeba/img_align_celeba/ or celeba/celeba-align-89x109-first10k.tar.gz",
-            f"Run `python -m dcgan_lib download celeba --data-root {root}` (torchvision; Google "
-            "Drive quotas often refuse it: then download img_align_celeba.zip by hand and unzip it "
-            "under celeba/).",
-        )
-    if attr_path is not None:
-        fp.append(_stat(attr_path))
-    return Source(
-        "celeba",
-        items,
-        fp,
-        total=total,
-        label_names=names,
-        labels_kind="attributes" if names else "none",
-        description=desc,
-    )
-
-
-def _source_tinyimagenet(root: Path, split: str) -> Source:
-    if split not in ("train", "val"):
-        raise DataError(f"tinyimagenet has splits 'train' and 'val', not {split!r}")
-    folder = _first(root, "tiny-imagenet-200", "tinyimagenet/tiny-imagenet-200")
-    bundle = _first(root, "tinyimagenet", ".")
-    parts = sorted(bundle.glob("tinyimagenet-train-part*-of-4.tar.gz")) if bundle else []
-    val_tar = bundle / "tinyimagenet-val.tar.gz" if bundle else None
-    if folder is not None:
-        wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
-        index = {w: i for i, w in enumerate(wnids)}
-        if split == "train":
-            files = [
-                (p, index[p.parent.parent.name])
-                for p in sorted((folder / "train").glob("*/images/*"))
-                if p.suffix.lower() in IMG_EXTS
-            ]
-        else:
-            ann = dict(
-                ln.split("\t")[:2]
-                for ln in (folder / "val/val_annotations.txt").read_text().splitlines()
-                if ln
-            )
-            files = [(folder / "val/images" / f, index[w]) for f, w in sorted(ann.items())]
-        return Source(
-            "tinyimagenet",
-            _file_items(files, folder),
-            _folder_fingerprint((p for p, _ in files), folder),
-            total=len(files),
-            label_names=wnids,
-            description=f"Tiny ImageNet {split} ({folder})",
-        )
-    if split == "train" and parts:
-        if len(parts) != 4:
-            warnings.warn(
-                f"tinyimagenet: found {len(parts)} of the 4 train parts in {bundle}; using those",
-                stacklevel=2,
-            )
-        wnids = sorted({n.split("/")[1] for p in parts for n in _tar_names(p)})
-        index = {w: i for i, w in enumerate(wnids)}
-        items = (
-            (n, d, index[n.split("/")[1]]) for p in parts for n, d in _tar_items(p, prefix="train/")
-        )
-        return Source(
-            "tinyimagenet",
-            items,
-            [_stat(p) for p in parts],
-            total=500 * len(wnids),
-            label_names=wnids,
-            description=f"Tiny ImageNet train ({len(parts)} of 4 parts)",
-        )
-    if split == "val" and val_tar is not None and val_tar.exists():
-        wnids = _read_tar_text(val_tar, "wnids_std200.txt").split()
-        index = {w: i for i, w in enumerate(sorted(wnids))}
-        ann = dict(
-            ln.split()[:2]
-            for ln in _read_tar_text(val_tar, "val_annotations_std.txt").splitlines()
-            if ln.strip()
-        )
-        items = (
-            (n, d, index[ann[Path(n).name]]) for n, d in _tar_items(val_tar, prefix="val/images/")
-        )
-        return Source(
-            "tinyimagenet",
-            items,
-            [_stat(val_tar)],
-            total=len(ann),
-            label_names=sorted(wnids),
-            description="Tiny ImageNet val",
-        )
-    raise _missing(
-        "tinyimagenet",
-        root,
-        "tiny-imagenet-200/ (the CS231n zip, unzipped) or tinyimagenet/tinyimagenet-train-part{1..4}-of-4.tar.gz "
-        "and tinyimagenet-val.tar.gz",
-        f"Run `python -m dcgan_lib download tinyimagenet --data-root {root}` where the internet is reachable.",
-    )
-
-
-def _tar_names(path: Path) -> list[str]:
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            return [m.name for m in tar if m.isfile() and m.name.lower().endswith(IMG_EXTS)]
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(f"the archive {path} is damaged ({e}); copy or download it again") from e
-
-
-def _source_imagefolder(root: Path, split: str) -> Source:
-    from torchvision.datasets.folder import find_classes, make_dataset
-
-    if not root.is_dir():
-        raise DataError(
-            f"imagefolder: {root} is not a folder. Pass the folder of images as --data-root."
-        )
-    try:
-        classes, class_to_idx = find_classes(str(root))
-        samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTS, allow_empty=True)
-    except FileNotFoundError:
-        classes, samples = [], []
-    if not samples:  # no class subfolders with images: the folder itself holds the images
-        classes = ["."]
-        samples = [(str(p), 0) for p in sorted(root.iterdir()) if p.suffix.lower() in IMG_EXTS]
-    if not samples:
-        raise DataError(
-            f"imagefolder: no image files ({', '.join(IMG_EXTS)}) in {root} or its class subfolders. "
-            "Put the images there (root/<class>/<image>.jpg or root/<image>.jpg)."
-        )
-    files = [(Path(p), t) for p, t in samples]
-    empty = sorted(set(classes) - {classes[t] for _, t in files})
-    if empty:
-        warnings.warn(
-            f"imagefolder: class folders without images in {root}: {empty} "
-            "(kept as labels with no images)",
-            stacklevel=3,
-        )
-    return Source(
-        "imagefolder",
-        _file_items(files, root),
-        _folder_fingerprint((p for p, _ in files), root),
-        total=len(files),
-        label_names=classes,
-        description=f"image folder {root}",
-    )
-
-
-def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n, size, size, 3) uint8 images of one coloured disc or square on a gradient, and labels
-    (0-9: shape x colour). Same shapes and dtype as the real sets; for smoke runs and tests."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    palette = np.array(
-        [[230, 60, 60], [60, 200, 80], [70, 90, 230], [240, 200, 40], [200, 80, 220]]
-    )
-    images = np.empty((n, size, size, 3), np.uint8)
-    labels = rng.integers(0, 10, n)
-    for i in range(n):
-        bg = rng.uniform(0, 120, 3)[None, None] + 60 * np.stack([xx, yy, 1 - xx], -1)
-        cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.25)
-        shape = (
-            ((xx - cx) ** 2 + (yy - cy) ** 2 < r**2)
-            if labels[i] < 5
-            else ((abs(xx - cx) < r) & (abs(yy - cy) < r))
-        )
-        img = np.where(shape[..., None], palette[labels[i] % 5], bg)
-        images[i] = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int64)
-
-
-def _source_synthetic(root: Path | None, split: str, n: int = 1024) -> Source:
-    offset = 0 if split == "train" else 1
-    # images are drawn in load_dataset (no files); this source only names them
-    return Source(
-        "synthetic",
-        (),
-        [["synthetic", n, offset]],
-        total=n,
-        label_names=[str(i) for i in range(10)],
-        description="synthetic shapes",
-    )
-
-
-DATASETS = {
-    "cifar10": _source_cifar10,
-    "svhn": _source_svhn,
-    "lsun": _source_lsun,
-    "celeba": _source_celeba,
-    "tinyimagenet": _source_tinyimagenet,
-    "imagefolder": _source_imagefolder,
-    "synthetic": _source_synthetic,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,22 +124,6 @@ class Packed:
             [self.names[i] for i in idx],
             dict(self.meta, n=len(idx)),
         )
-
-
-def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
-    root = data_root if data_root is not None else os.environ.get("DCGAN_DATA")
-    if not root:
-        raise DataError(
-            "no data root: pass --data-root DIR or set DCGAN_DATA=DIR (for example "
-            "DCGAN_DATA=../shared/data, or a folder where `python -m dcgan_lib download` put data)."
-        )
-    path = Path(root).expanduser()
-    if not path.exists():
-        raise DataError(
-            f"the data root {path} does not exist. Create it, or pass the folder that "
-            "holds the datasets as --data-root / DCGAN_DATA."
-        )
-    return path
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -949,6 +393,60 @@ def read_keep_list(path: str | os.PathLike, packed: Packed) -> np.ndarray:
     return idx
 
 
+def training_images(cfg: TrainConfig, data: Packed | None = None, progress: bool = True) -> Packed:
+    """The images of training run ``cfg`` (``data``, or its dataset loaded), checked to fit its
+    model and to hold one batch, and cut to its keep list.
+
+    The loader's warnings (skipped files) are held back until the data passes: a set made too
+    small by unreadable files is reported as one error that lists them."""
+    caught: list[warnings.WarningMessage] = []
+    if data is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = load_dataset(
+                cfg.data,
+                cfg.data_root,
+                cfg.split,
+                cfg.model.image_size,
+                cfg.cache_dir,
+                cfg.limit,
+                progress=progress,
+            )
+    if data.images.shape[1:] != (cfg.model.image_size, cfg.model.image_size, cfg.model.nc):
+        raise DataError(
+            f"data of shape {data.images.shape[1:]} does not fit model config "
+            f"{cfg.model.name!r} ({cfg.model.image_size}px, {cfg.model.nc} channels)"
+        )
+    skipped = data.skipped
+    if cfg.keep_list:
+        data = data.subset(read_keep_list(cfg.keep_list, data))
+    if len(data) < cfg.batch_size:
+        raise DataError(_too_few_images(len(data), cfg.batch_size, skipped))
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return data
+
+
+def _too_few_images(n: int, batch_size: int, skipped: list[tuple[str, str]]) -> str:
+    """The error for a set smaller than a batch: one line, then the unreadable files, if any."""
+    if not skipped:
+        return (
+            f"the dataset has {n} images, fewer than one batch of {batch_size}; "
+            "lower --batch-size or add images"
+        )
+    shown = [f"  {name}: {why}" for name, why in skipped[:SKIPPED_SHOWN]]
+    if len(skipped) > SKIPPED_SHOWN:
+        shown.append(f"  ... and {len(skipped) - SKIPPED_SHOWN} more")
+    return "\n".join(
+        [
+            f"the dataset has {n} usable images, fewer than one batch of {batch_size}: "
+            f"{len(skipped)} files were unreadable and skipped (listed below); repair or "
+            "replace them, add images, or lower --batch-size",
+            *shown,
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Batches
 
@@ -968,28 +466,3 @@ def epoch_order(n: int, epoch: int, seed: int) -> torch.Tensor:
     exactly the batches an uninterrupted one would."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
-
-
-def download(name: str, root: str | os.PathLike) -> Path:
-    """Fetch a dataset with its official downloader (needs internet; not on the project's machines)."""
-    from torchvision import datasets
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    if name == "cifar10":
-        datasets.CIFAR10(str(root), train=True, download=True)
-        datasets.CIFAR10(str(root), train=False, download=True)
-    elif name == "svhn":
-        for split in ("train", "test"):
-            datasets.SVHN(str(root), split=split, download=True)
-    elif name == "celeba":
-        datasets.CelebA(str(root), split="all", target_type="attr", download=True)
-    elif name == "tinyimagenet":
-        download_and_extract_archive("http://cs231n.stanford.edu/tiny-imagenet-200.zip", str(root))
-    else:
-        raise DataError(
-            f"no downloader for {name!r}: LSUN comes from the LSUN project's download.py; "
-            "an image folder is yours to fill"
-        )
-    return root

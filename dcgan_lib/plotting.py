@@ -2,10 +2,11 @@
 §6 pictures (walks, vector arithmetic, the turn, forgetting, guided backprop, nearest neighbours).
 
 Each function returns a ``matplotlib.figure.Figure`` made without pyplot (no global state, no
-style change): a notebook shows it as a cell's last value or with ``show``, a test reads its axes,
-a study command stores it with ``png_bytes``. Inputs are what the library stores: image files,
-``metrics.jsonl`` rows (``dcgan_lib.train.read_metrics``), the JSON of ``benchmarks/throughput.py``
-and ``benchmarks/numerics.py``, a study's tensors and metrics.
+style change): a notebook shows it as a cell's last value, with ``display(fig)`` or ``show``, a
+test reads its axes, a study command stores it with ``png_bytes``. Inputs are what the library
+stores: image files, ``metrics.jsonl`` rows (``dcgan_lib.storage.read_jsonl``), the JSON of
+``benchmarks/throughput.py`` and ``benchmarks/numerics.py``, a study's tensors and metrics.
+About 500 lines: every page's figures in one place, one short function each, a section a chapter.
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ from dcgan_lib.book import not_produced
 
 LOOPS = ("reference", "eager", "fast")  # the three training loops of benchmarks/throughput.py
 CURVE_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
+def _show_figures_as_png() -> None:
+    """Inside IPython, show a ``Figure`` as a PNG (IPython's own formatter), also on a page
+    that never imports pyplot; elsewhere nothing."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"})
+
+
+_show_figures_as_png()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,4 +416,96 @@ def engine_curves(numerics: Mapping, keys: Sequence[str] = ("loss_d", "loss_g"))
         ax.set_xlabel("step")
         ax.set_title(CURVE_LABELS.get(key, key))
     axes[-1].legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# §4.1.1 de-duplication and §5.2's supervised search (the pages 03 and 05)
+
+
+def loss_per_epoch(history: Sequence[Mapping], ylabel: str, title: str | None = None) -> Figure:
+    """A training loss per epoch (``[{"epoch", "loss"}, ...]``), one point each."""
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], "o-")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def planted_examples(images: np.ndarray, pairs: Sequence[tuple[int, int, str]]) -> Figure:
+    """Near-duplicate pairs side by side: each column an (original, copy, title), the original
+    above its copy; ``images`` (N, S, S, 3) uint8. Paper: §4.1.1."""
+    fig = Figure(figsize=(1.6 * len(pairs), 3.6), layout="constrained")
+    axes = fig.subplots(2, len(pairs), squeeze=False)
+    for col, (original, copy, title) in enumerate(pairs):
+        for row, idx in enumerate((original, copy)):
+            axes[row, col].imshow(images[idx])
+            axes[row, col].axis("off")
+        axes[0, col].set_title(title, fontsize=8)
+    return fig
+
+
+def image_groups(groups: Sequence[Mapping], title: str, per_row: int = 4, width: int = 4) -> Figure:
+    """Groups of images (``{"images", "names", "distance"}`` each), one grey panel per group,
+    each image titled with its name and its distance to the group's first image."""
+    width = min(max(len(g["names"]) for g in groups), width)
+    n_rows = -(-len(groups) // per_row)
+    fig = Figure(figsize=(1.25 * width * per_row, 1.6 * n_rows + 0.3), layout="constrained")
+    fig.suptitle(title, fontsize=9)
+    panels = fig.subfigures(n_rows, per_row, squeeze=False).flat
+    for panel, g in zip(panels, groups, strict=False):
+        panel.set_facecolor("0.93")
+        for col, ax in enumerate(panel.subplots(1, width, squeeze=False)[0]):
+            ax.axis("off")
+            if col < len(g["names"]):
+                ax.imshow(g["images"][col])
+                ax.set_title(f"{g['names'][col]}\n{g['distance'][col]:.2f}", fontsize=5)
+    return fig
+
+
+def seconds_against_n(rows: Sequence[Mapping], series: Mapping[str, str], title: str) -> Figure:
+    """Seconds against the number of images ``n`` for each key of ``rows`` named in ``series``
+    (key -> label): how a cost grows with the data."""
+    fig = Figure(figsize=(5.5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for (key, label), marker in zip(series.items(), "os^v", strict=False):
+        ax.plot([r["n"] for r in rows], [r.get(key, np.nan) for r in rows], f"{marker}-",
+                label=label)  # fmt: skip
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")
+    ax.set_xlabel("images $N$")
+    ax.set_ylabel("seconds")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def search_trials(searches: Mapping[str, Sequence[Mapping]]) -> Figure:
+    """Random-search trials (name -> trials with ``lr`` and ``val_error``): validation error
+    against the learning rate, one colour per search. Paper: §5.2."""
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    for label, trials in searches.items():
+        ax.scatter([t["lr"] for t in trials], [t["val_error"] for t in trials], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("validation error (%)")
+    ax.legend()
+    return fig
+
+
+def init_histograms(weights: torch.Tensor, bn_scales: torch.Tensor, std: float) -> Figure:
+    """The initial conv / linear weights (left, with the N(0, ``std``) density dashed) and the
+    BatchNorm scales (right), as histograms. Paper: §4."""
+    fig = Figure(figsize=(9, 3), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.hist(weights.numpy(), bins=100, density=True)
+    grid = np.linspace(-4 * std, 4 * std, 200)
+    density = np.exp(-(grid**2) / (2 * std**2)) / (std * np.sqrt(2 * np.pi))
+    left.plot(grid, density, "k--")
+    left.set_title(f"conv / linear weights (G and D), std {weights.std():.4f}")
+    right.hist(bn_scales.numpy(), bins=60, density=True)
+    right.set_title(f"BatchNorm scales, mean {bn_scales.mean():.4f}")
     return fig

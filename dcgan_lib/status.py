@@ -1,14 +1,16 @@
 """The status of every experiment of the book, read from ``artifacts/``: what each reproduces, on
 what data, whether its stored results exist, and its headline number.
 
-``status_markdown()`` is the table the README (and the book's intro) shows; nothing in it is
-typed by hand: a row is "stored" only when every file it names is in ``artifacts/`` with the
+``status_markdown()`` is the table the README shows, and ``status_rows()`` the one source of the
+book's intro (each row's state, and where its files were made: ``book_cell``); nothing in either
+is typed by hand: a row is "stored" only when every file it names is in ``artifacts/`` with the
 sha256 the manifest records, and each headline is computed from those files. Regenerate the
 README's copy with ``python -m dcgan_lib status --write-readme``; a test fails when it is stale.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Callable
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan_lib import artifacts, experiments
+from dcgan_lib.book import repo_root
+from dcgan_lib.compute import machines
+from dcgan_lib.studies.experiments_results import fid_text, read_results, summarize
 
 Headline = Callable[[Path], str | None]
 
@@ -30,27 +35,26 @@ class Row:
     page: str  # the book page, e.g. "notebooks/02_training"
     artifacts: tuple[str, ...] = ()  # files under artifacts/ the page loads ("name/file")
     headline: Headline | None = None  # the number to show, from those files
+    key: str = ""  # its name in the book's intro (``status_<key>``)
 
 
 def _results(name: str) -> tuple[str, ...]:
     """The result files of every seed of experiment ``name``."""
-    exp = experiments.get_experiment(name)
-    return tuple(f"{name}/{experiments.RESULT_PREFIX}{s}.json" for s in exp.seeds)
+    return experiments.get_experiment(name).result_files()
 
 
 def _fid(name: str, root: Path) -> str | None:
     """'FID-10k/celeba10k 121.4 ± 7.1 (sd, 3 seeds)' from the stored results, or None."""
-    results = experiments.read_results(name, root)
+    results = read_results(name, root)
     if not results:
         return None
-    dataset, split = experiments.get_experiment(name).references[0]
-    stats = experiments.summarize(results)[f"final:{dataset}/{split}"]
-    return f"{stats['protocol']} {experiments.fid_text(stats)}"
+    stats = summarize(results)[experiments.get_experiment(name).headline_key()]
+    return f"{stats['protocol']} {fid_text(stats)}"
 
 
 def _anchor(name: str) -> str:
-    a = next(a for a in experiments.ANCHORS if a["experiment"] == name)
-    return f"{a['what']}: {a['fid']}"
+    a = experiments.anchor_of(name)
+    return f"{a.what}: {a.fid}"
 
 
 def _faces(root: Path) -> str | None:
@@ -81,6 +85,15 @@ def _dedup(root: Path) -> str | None:
     )
 
 
+def _cpu_baselines(root: Path) -> str | None:
+    m = json.loads((root / "features_cifar10" / "baselines_cpu.json").read_text())
+    r = m["results"].get("pixels/100")
+    if r is None:
+        return None
+    te = r["test_error"]
+    return f"raw pixels, 100 labels per class: {100 - te['mean']:.1f}% accuracy ({m['data']})"
+
+
 def _compute(root: Path) -> str | None:
     step = json.loads((root / "benchmarks" / "throughput.json").read_text())
     speedups = [c["speedup"]["fast"] for c in step["step"]["configs"].values()]
@@ -96,65 +109,84 @@ CELEBA = "CelebA-10k (for the unreleased 3M-image faces set)"
 
 ROWS: tuple[Row, ...] = (
     Row("§3, Fig. 1", "the architecture guidelines; the 64 px generator", "none needed",
-        "notebooks/01_architecture"),
+        "notebooks/01_architecture", key="s3"),
     Row("§4, §4.2", "the training recipe; faces after 1 and 5 epochs and at the end", CELEBA,
         "notebooks/02_training",
         _results("celeba_dcgan64") + ("celeba_dcgan64/final.png", "celeba_dcgan64/G.pt"),
-        _faces),
+        _faces, key="s4"),
     Row("§4.1, Figs. 2-3", "LSUN bedrooms after 1 and 5 epochs",
         "Tiny ImageNet at 64 px (LSUN is not obtainable here)", "notebooks/10_sample_quality",
-        _results("tinyimagenet_dcgan64"), lambda r: _fid("tinyimagenet_dcgan64", r)),
+        _results("tinyimagenet_dcgan64"), lambda r: _fid("tinyimagenet_dcgan64", r), key="s41"),
     Row("§4.1.1", "de-duplication with an autoencoder hash",
         "near-duplicates planted into Tiny ImageNet and CIFAR-10", "notebooks/03_dedup",
-        ("dedup_ae/metrics.json", "dedup_ae/ae.pt"), _dedup),
+        ("dedup_ae/metrics.json", "dedup_ae/ae.pt"), _dedup, key="s411"),
     Row("§4.3", "ImageNet-1k at 32 px", "Tiny ImageNet at 32 px", "notebooks/10_sample_quality",
-        _results("imagenet32_tinyimagenet"), lambda r: _fid("imagenet32_tinyimagenet", r)),
+        _results("imagenet32_tinyimagenet"), lambda r: _fid("imagenet32_tinyimagenet", r),
+        key="s43"),
     Row("§4 (not in the paper)", "the paper's network against pytorch/examples' at equal updates",
         "CelebA-10k", "notebooks/10_sample_quality",
-        _results("celeba_paper64") + _results("celeba_examples64"), _design),
+        _results("celeba_paper64") + _results("celeba_examples64"), _design, key="design"),
     Row("§4 (not in the paper)", "sample quality of a 32 px DCGAN; memorization",
         "CIFAR-10 train, FID against test and train", "notebooks/10_sample_quality",
-        _results("cifar10_imagenet32"), _cifar),
+        _results("cifar10_imagenet32"), _cifar, key="cifar"),
+    Row("§4 (not in the paper)", "faces at pytorch/examples' number of updates", "CelebA-10k",
+        "notebooks/10_sample_quality", _results("celeba_dcgan64_updates"),
+        lambda r: _fid("celeba_dcgan64_updates", r), key="updates"),
     Row("§4 (not in the paper)", "faces trained 200 epochs, best checkpoint kept", "CelebA-10k",
         "notebooks/10_sample_quality", _results("celeba_dcgan64_long"),
-        lambda r: _fid("celeba_dcgan64_long", r)),
+        lambda r: _fid("celeba_dcgan64_long", r), key="long"),
     Row("§4 (not in the paper)", "training speed and the fast engine's numerics", "CelebA-10k",
-        "notebooks/11_compute", ("benchmarks/throughput.json", "numerics/engines.json"),
-        _compute),
+        "notebooks/11_compute", (artifacts.THROUGHPUT, artifacts.NUMERICS), _compute,
+        key="compute"),
     Row("§5.1, Table 1", "CIFAR-10 accuracy of D's features + L2-SVM",
         "D trained on Tiny ImageNet at 32 px", "notebooks/04_cifar10_features",
-        ("imagenet32_tinyimagenet/D.pt", "features_cifar10/metrics.json")),
+        ("imagenet32_tinyimagenet/D.pt", "features_cifar10/metrics.json"), key="s51"),
+    Row("§5.1, controls", "the same protocol on raw pixels and on a random D",
+        "CIFAR-10, measured on a CPU", "notebooks/04_cifar10_features",
+        ("features_cifar10/baselines_cpu.json",), _cpu_baselines, key="s51_cpu"),
     Row("§5.2, Table 2", "SVHN error with 1,000 labels", "SVHN (not obtainable here; downloaded by the user)",
-        "notebooks/05_svhn", ("features_svhn/metrics.json",)),
+        "notebooks/05_svhn", ("features_svhn/metrics.json",), key="s52"),
     Row("§6.1, Fig. 4", "walking in the latent space", "the faces model (`celeba_dcgan64`)",
-        "notebooks/06_latent_walks", _FACES_MODEL[:1]),
+        "notebooks/06_latent_walks", _FACES_MODEL[:1], key="s61"),
     Row("§6.2, Fig. 5", "guided backpropagation of D's features",
         "the faces model; the Tiny ImageNet 64 px model for scenes",
-        "notebooks/07_guided_backprop", _FACES_MODEL[1:] + ("tinyimagenet_dcgan64/D.pt",)),
+        "notebooks/07_guided_backprop", _FACES_MODEL[1:] + ("tinyimagenet_dcgan64/D.pt",),
+        key="s62"),
     Row("§6.3.1, Fig. 6", "forgetting to draw an object", "the faces model: eyeglasses, hats, smiles",
-        "notebooks/08_forgetting_objects", _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt",)),
+        "notebooks/08_forgetting_objects", _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt",),
+        key="s631"),
     Row("§6.3.2, Figs. 7-8", "vector arithmetic; the turn vector", "the faces model",
         "notebooks/09_vector_arithmetic",
-        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "celeba_pose/reliability.json")),
+        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "celeba_pose/reliability.json"),
+        key="s632"),
 )  # fmt: skip
 
 
-def stored(name: str, root: Path) -> bool:
-    """Whether ``artifacts/<name>`` exists with the sha256 the manifest records."""
-    folder, filename = name.split("/", 1)
-    try:
-        artifacts.require(folder, filename, root)
-    except artifacts.ArtifactMissing:
-        return False
-    return True
+_SOFTWARE = re.compile(r", (?:CUDA|driver|torch|Python)\b")  # a machine's words after its hardware
+
+
+def provenance(files: list[str], root: Path | None = None) -> str:
+    """Where and when stored files were made, from the manifest: each machine and date once
+    (``one NVIDIA H200 (141 GB), 2026-11-28``)."""
+    manifest = artifacts.read_manifest(root)["files"]
+    seen: list[str] = []
+    for f in files:
+        entry = manifest[f]
+        machine = _SOFTWARE.split(entry.get("machine", ""))[0]
+        made = f"{machine}, {entry['created'][:10]}" if machine else entry["created"][:10]
+        if made not in seen:
+            seen.append(made)
+    return "; ".join(seen)
 
 
 def status_rows(root: Path | None = None) -> list[dict]:
-    """Per row: its fields, ``stored`` (files present of files needed) and ``headline``."""
+    """Per row: its fields, ``stored`` (files present of files needed), ``headline`` and
+    ``made`` (where and when its stored files were made)."""
     root = root or artifacts.artifacts_dir()
     out = []
     for row in ROWS:
-        have = sum(stored(a, root) for a in row.artifacts)
+        present = [a for a in row.artifacts if artifacts.is_stored(a, root)]
+        have = len(present)
         complete = have == len(row.artifacts)
         headline = row.headline(root) if row.headline and have else None
         if complete and headline is None and row.artifacts:
@@ -169,9 +201,15 @@ def status_rows(root: Path | None = None) -> list[dict]:
             state = "**not produced yet**"
         out.append(
             {"row": row, "have": have, "need": len(row.artifacts), "state": state,
-             "headline": headline}
+             "headline": headline, "made": provenance(present, root)}
         )  # fmt: skip
     return out
+
+
+def book_cell(s: dict) -> str:
+    """A row's state for the book's intro: the state, where its files were made, its page."""
+    made = f" ({s['made']})" if s["made"] else ""
+    return f"{s['state']}{made}: {_page_link(s['row'].page, True)}"
 
 
 def _page_link(page: str, book: bool) -> str:
@@ -197,8 +235,6 @@ def status_markdown(root: Path | None = None, book: bool = False) -> str:
 
 def machine_note(root: Path | None = None) -> str:
     """Which machine made the stored GPU results, from the manifest's ``machine`` fields."""
-    from dcgan_lib.compute import machines
-
     found = machines(root)
     if not found:
         return "No stored result was made on a GPU yet.\n"
@@ -238,15 +274,14 @@ def write_readme(path: Path, root: Path | None = None) -> bool:
     return new != text
 
 
-def add_cli(sub) -> None:
+def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="the status table of every experiment, from artifacts/")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--write-readme", action="store_true", help="rewrite README.md's table")
+    p.set_defaults(run=run_cli)
 
 
-def run_cli(a) -> int:
-    from dcgan_lib.book import repo_root
-
+def run_cli(a: argparse.Namespace) -> int:
     if a.write_readme:
         readme = repo_root() / "README.md"
         print(f"{readme}: {'updated' if write_readme(readme) else 'already current'}")

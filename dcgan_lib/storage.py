@@ -3,7 +3,9 @@
 Every result the library stores goes through here: ``atomic_write`` writes a temp file in the same
 folder, fsyncs it and renames it over the target, so a reader (or a resumed run) never sees half a
 file; ``write_json`` does the same for JSON made plain (numpy numbers -> Python numbers, NaN and
-infinity -> null, as strict JSON has no such values).
+infinity -> null, as strict JSON has no such values). Logs that grow line by line (a run's
+``metrics.jsonl``) are JSON lines: ``append_jsonl`` adds one, ``read_jsonl`` reads them back and
+skips a last line that a kill cut short.
 """
 
 from __future__ import annotations
@@ -58,3 +60,21 @@ def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     """``obj`` made plain, as strict JSON, written atomically (with a final newline)."""
     text = json.dumps(plain(obj), indent=indent, allow_nan=False) + "\n"
     atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    """Add ``row`` as one JSON line at the end of ``path`` (created if missing)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The rows of a JSON-lines file such as a run's ``metrics.jsonl`` (a line cut by a kill is
+    ignored)."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
+
+from dcgan_lib.device import resolve_device
 
 # authors' SVHN script: cs = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01]
 C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
@@ -92,8 +95,6 @@ def fit_linear_svc(
 ):  # -> sklearn.svm.LinearSVC
     """sklearn's LinearSVC as the authors used it (squared hinge, L2, one-vs-rest, intercept
     regularized with intercept_scaling=1). X (n, F) float, y (n,) int. Paper: §5.1."""
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
@@ -114,12 +115,6 @@ def fit_linear_svc(
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(np.asarray(X), np.asarray(y))
     return clf
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _tensor(X: np.ndarray | torch.Tensor, device: torch.device, chunk: int = 8192) -> torch.Tensor:

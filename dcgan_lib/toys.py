@@ -25,10 +25,11 @@ from torch import nn
 
 from dcgan_lib.attributes import AttributeConfig
 from dcgan_lib.config import ModelConfig, TrainConfig, get_model_config
-from dcgan_lib.data import Packed, synthetic_images, to_float, to_uint8
+from dcgan_lib.data import Packed, to_float, to_uint8
+from dcgan_lib.datasets import synthetic_images
 from dcgan_lib.forgetting import Box, Judge, feature_mask
 from dcgan_lib.models import Discriminator, Generator, generate, sample_z
-from dcgan_lib.train import make_optimizers, train_step
+from dcgan_lib.step import make_optimizers, train_step
 
 # ---------------------------------------------------------------------------------------------
 # A toy generator with known attributes (§6.1, §6.3.2)

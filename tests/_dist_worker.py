@@ -9,7 +9,7 @@ from _smoke import DATA, smoke_cfg
 from dcgan_lib import distributed
 from dcgan_lib.data import epoch_order, to_float
 from dcgan_lib.models import Discriminator, Generator, sample_z
-from dcgan_lib.train import d_loss
+from dcgan_lib.step import d_loss
 
 
 def run(rank: int, world: int, port: int, out: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan_lib.data import CIFAR10_CLASSES
+from dcgan_lib.datasets import CIFAR10_CLASSES
 
 
 def jpeg(arr: np.ndarray, quality: int = 90) -> bytes:

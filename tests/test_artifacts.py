@@ -54,3 +54,26 @@ def test_generator_from_export_or_checkpoint_gives_the_same_samples(run, tmp_pat
     torch.testing.assert_close(generate(from_export, z), generate(from_ckpt, z), atol=2e-2, rtol=0)
     D = load_weights(tmp_path / "demo/D.pt", "D")
     assert D(generate(from_ckpt, z)).shape == (8,)
+
+
+def test_a_file_made_by_its_own_command_names_it_and_files_elsewhere_are_not_recorded(
+    tmp_path, monkeypatch
+):
+    from dcgan_lib import artifacts
+
+    # the sweep has its own command; the rest of its folder the study's
+    assert "dedup-sweep" in artifacts.producer("dedup_ae/sweep.json")
+    assert "dedup-study" in artifacts.producer("dedup_ae/ae.pt")
+    with pytest.raises(ArtifactMissing, match="dedup-sweep"):
+        require("dedup_ae", "sweep.json", tmp_path)
+    assert not artifacts.is_stored("dedup_ae/sweep.json", tmp_path)
+    # register_if_stored records a file under artifacts/ only
+    root = tmp_path / "artifacts"
+    monkeypatch.setenv("DCGAN_ARTIFACTS", str(root))
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "a.json").write_text("{}")
+    (tmp_path / "b.json").write_text("{}")
+    assert artifacts.register_if_stored(root / "x" / "a.json", "cmd") is not None
+    assert artifacts.register_if_stored(tmp_path / "b.json", "cmd") is None
+    assert artifacts.is_stored("x/a.json", root) and artifacts.require_json("x", "a.json") == {}
+    assert list(artifacts.read_manifest(root)["files"]) == ["x/a.json"]

@@ -1,4 +1,4 @@
-"""benchmarks/throughput.py (dcgan_lib.throughput) runs on a CPU for a tiny config and prints the JSON the book reads."""
+"""benchmarks/throughput.py (dcgan_lib.studies.throughput) runs on a CPU for a tiny config and prints the JSON the book reads."""
 
 import importlib.util
 import json
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib.throughput import flops_per_step
+from dcgan_lib.studies.throughput import flops_per_step
 
 _spec = importlib.util.spec_from_file_location(
     "throughput", Path(__file__).parent.parent / "benchmarks" / "throughput.py"

@@ -57,3 +57,21 @@ def test_other_errors_are_not_swallowed(shown):
 
     with pytest.raises(ValueError, match="a bug"):
         book.result("book", load)
+
+
+def test_markdown_table():
+    table = book.markdown_table([{"a": 1, "b": None}, {"a": 2, "b": "x"}])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | – |", "| 2 | x |"]
+    assert book.markdown_table([]) == ""
+
+
+def test_glue_texts_says_what_is_missing(monkeypatch):
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda k, v, display: glued.update({k: v}))
+    book.glue_texts({"fid": "71.3", "kid": None}, ["fid", "kid", "steps"])
+    assert glued == {"fid": "71.3", "kid": book.NOT_PRODUCED, "steps": book.NOT_PRODUCED}
+    glued.clear()
+    book.glue_texts(None, ["a"], missing="not measured yet")
+    assert glued == {"a": "not measured yet"}

@@ -5,7 +5,7 @@ Such a number must come from a computation or a stored result through glue (``{g
 the like, which these checks never see), or be one of:
 
 - a value the library itself holds: a setting such as a threshold or a learning rate, or a number
-  the paper reports that the library keeps as a constant (``features_run.PAPER``);
+  the paper reports that the library keeps as a constant (``studies.features.PAPER``);
 - a number the paper's text states (checked against the text where it is present);
 - a number cited from another source, listed below with its source.
 

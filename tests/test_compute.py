@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from _smoke import DATA, smoke_cfg
 
-from dcgan_lib import compute
+from dcgan_lib import artifacts, compute
 from dcgan_lib.artifacts import ArtifactMissing, register
 from dcgan_lib.train import train
 
@@ -55,17 +55,20 @@ def test_run_summary_of_a_real_run(tmp_path):
 
 def test_missing_or_changed_results_name_their_command(tmp_path):
     with pytest.raises(ArtifactMissing, match="not produced yet: run python benchmarks/thr"):
-        compute.load_result(compute.THROUGHPUT, root=tmp_path)
-    path = tmp_path / compute.NUMERICS
+        compute.load_result(artifacts.THROUGHPUT, root=tmp_path)
+    path = tmp_path / artifacts.NUMERICS
     path.parent.mkdir(parents=True)
     path.write_text('{"runs": []}')
-    with pytest.raises(ArtifactMissing, match="missing from artifacts/manifest.json"):
-        compute.load_result(compute.NUMERICS, root=tmp_path)
-    register(compute.NUMERICS, path, command="test", root=tmp_path)
-    assert compute.load_result(compute.NUMERICS, root=tmp_path) == {"runs": []}
+    with pytest.raises(ArtifactMissing, match="is not in artifacts/manifest.json"):
+        compute.load_result(artifacts.NUMERICS, root=tmp_path)
+    register(artifacts.NUMERICS, path, command="test", root=tmp_path)
+    assert compute.load_result(artifacts.NUMERICS, root=tmp_path) == {"runs": []}
+    with pytest.raises(ArtifactMissing, match="has no 'step' result yet: run python benchmarks/nu"):
+        compute.load_result(artifacts.NUMERICS, root=tmp_path, part="step")
+    assert compute.load_result(artifacts.NUMERICS, root=tmp_path, part="runs") == []
     path.write_text('{"runs": [1]}')
     with pytest.raises(ArtifactMissing, match="does not match its sha256"):
-        compute.load_result(compute.NUMERICS, root=tmp_path)
+        compute.load_result(artifacts.NUMERICS, root=tmp_path)
 
 
 def test_throughput_rows_and_exported_runs(tmp_path):
@@ -103,12 +106,6 @@ def test_throughput_rows_and_exported_runs(tmp_path):
     (tmp_path / "artifacts" / "not_a_run").mkdir()
     found = compute.exported_runs(tmp_path / "artifacts")
     assert [r["name"] for r in found] == ["smoke_run"] and found[0]["steps"] == 4
-
-
-def test_markdown_table():
-    table = compute.markdown_table([{"a": 1, "b": None}, {"a": 2, "b": "x"}])
-    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | – |", "| 2 | x |"]
-    assert compute.markdown_table([]) == ""
 
 
 def _step_result() -> dict:

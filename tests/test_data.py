@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from dcgan_lib import data as D
+from dcgan_lib import datasets as DS
 from dcgan_lib.data import DataError, load_dataset
 
 
@@ -72,7 +73,7 @@ def test_cifar10_pickle_batches(tmp_path, cache, monkeypatch):
             {"data": imgs[10:].transpose(0, 3, 1, 2).reshape(-1, 3072), "labels": labels[10:]}, f
         )
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": list(D.CIFAR10_CLASSES)}, f)
+        pickle.dump({"label_names": list(DS.CIFAR10_CLASSES)}, f)
     # torchvision checks the md5 of the real release files; ours are hand-made
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *a, **k: True)
     train = load_dataset("cifar10", tmp_path, "train", 32, cache_dir=cache, progress=False)
@@ -136,7 +137,7 @@ def test_cifar10_jpeg_bundle_tar_gz(tmp_path, cache):
     with tarfile.open(bundle / "cifar10-jpg.tar.gz", "w:gz") as tar:
         for i, a in enumerate(imgs):
             split = "train" if i < 4 else "test"
-            _add_bytes(tar, f"{split}/{D.CIFAR10_CLASSES[i]}/{i:04d}.jpg", _jpeg(a))
+            _add_bytes(tar, f"{split}/{DS.CIFAR10_CLASSES[i]}/{i:04d}.jpg", _jpeg(a))
     p = load_dataset("cifar10", tmp_path, "train", 32, cache_dir=cache, progress=False)
     assert len(p) == 4
     np.testing.assert_array_equal(p.labels, [0, 1, 2, 3])

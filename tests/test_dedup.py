@@ -12,18 +12,21 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dcgan_lib import dedup
+from dcgan_lib import near_duplicates as nd
 from dcgan_lib.__main__ import main
 from dcgan_lib.artifacts import read_manifest, sha256
 from dcgan_lib.config import TrainConfig, get_model_config
+from dcgan_lib.studies import dedup as study
+from dcgan_lib.studies import dedup_sweep
 from dcgan_lib.train import train
 
-SMOKE = dedup.STUDY_CONFIGS["smoke"].ae
+SMOKE = study.SIZES["smoke"].ae
 
 
 @pytest.fixture(scope="module")
 def model():
     """The smoke autoencoder, trained for a few seconds on test-made images."""
-    m, history = dedup.train_autoencoder(SMOKE, dedup.made_images(2000, seed=1), progress=False)
+    m, history = dedup.train_autoencoder(SMOKE, study.made_images(2000, seed=1), progress=False)
     assert history[-1]["loss"] < history[0]["loss"]
     return m
 
@@ -105,25 +108,25 @@ def test_grouping_matches_all_pairs_reference(seed, radius, n):
 
 def test_near_duplicate_kinds_and_the_pixel_judge():
     rng = np.random.default_rng(0)
-    imgs = dedup.made_images(60, seed=5)
-    for kind in dedup.TRANSFORMS:
-        copies = np.stack([dedup.near_duplicate(im, kind, rng)[0] for im in imgs])
+    imgs = study.made_images(60, seed=5)
+    for kind in nd.TRANSFORMS:
+        copies = np.stack([nd.near_duplicate(im, kind, rng)[0] for im in imgs])
         assert copies.shape == imgs.shape and copies.dtype == np.uint8
         assert (copies != imgs).any(axis=(1, 2, 3)).all(), kind
         # crops re-sample the whole image: the judge (calibrated on real photos) passes most
-        assert (dedup.pair_distance(imgs, copies) < dedup.JUDGE_THRESHOLD).mean() >= 0.9, kind
-    unrelated = dedup.pair_distance(imgs[:30], imgs[30:])
-    assert (unrelated > dedup.JUDGE_THRESHOLD).all()
+        assert (nd.pair_distance(imgs, copies) < nd.JUDGE_THRESHOLD).mean() >= 0.9, kind
+    unrelated = nd.pair_distance(imgs[:30], imgs[30:])
+    assert (unrelated > nd.JUDGE_THRESHOLD).all()
 
 
 def test_planted_duplicates_found_and_distinct_images_not_merged(model):
-    base = dedup.made_images(400, seed=2)
-    planted = dedup.plant_duplicates(base, 60, seed=0, kinds=("brightness", "contrast", "jpeg"))
+    base = study.made_images(400, seed=2)
+    planted = nd.plant_duplicates(base, 60, seed=0, kinds=("brightness", "contrast", "jpeg"))
     assert len(planted.images) == 460 and len(planted.pairs) == 60
     codes = dedup.image_codes(model, planted.images)
     # exact copies always collide
     assert (dedup.image_codes(model, base[planted.source]) == codes[planted.source]).all()
-    scores = dedup.planted_scores(planted, dedup.group_codes(codes, 2))
+    scores = nd.planted_scores(planted, dedup.group_codes(codes, 2))
     assert scores["recall_by_kind"]["brightness"] >= 0.9
     assert scores["recall_by_kind"]["contrast"] >= 0.9
     assert scores["recall"] >= 0.6
@@ -133,11 +136,11 @@ def test_planted_duplicates_found_and_distinct_images_not_merged(model):
 
 
 def test_scores_count_pairs_correctly():
-    planted = dedup.Planted(
+    planted = nd.Planted(
         np.zeros((5, 2, 2, 3), np.uint8), 3, np.array([0, 2]), ["jpeg", "shift"], ["", ""]
     )
     rep = np.array([0, 1, 1, 0, 1])  # (0,3) found; (2,4) found; (1,2), (1,4) extra
-    s = dedup.planted_scores(planted, rep)
+    s = nd.planted_scores(planted, rep)
     assert s["recall"] == 1.0 and s["true_positives"] == 2 and s["predicted_pairs"] == 4
     assert s["precision_strict"] == 0.5
     assert s["recall_by_kind"] == {"jpeg": 1.0, "shift": 1.0}
@@ -148,7 +151,7 @@ def test_scores_count_pairs_correctly():
 
 
 def test_codes_are_deterministic_for_a_given_model(model, tmp_path):
-    imgs = dedup.made_images(300, seed=7)
+    imgs = study.made_images(300, seed=7)
     a = dedup.image_codes(model, imgs)
     assert a.shape == (300, 16) and a.dtype == np.uint8
     assert (dedup.image_codes(model, imgs) == a).all()
@@ -163,7 +166,7 @@ def test_codes_are_deterministic_for_a_given_model(model, tmp_path):
 
 def test_training_is_reproducible_and_resumes(tmp_path):
     cfg = dedup.DedupConfig(epochs=2, batch_size=64)
-    imgs = dedup.made_images(256, seed=1)
+    imgs = study.made_images(256, seed=1)
     a, ha = dedup.train_autoencoder(cfg, imgs, progress=False)
     dedup.train_autoencoder(cfg, imgs, tmp_path, max_minutes=0, progress=False)  # stops after 1
     b, hb = dedup.train_autoencoder(cfg, imgs, tmp_path, progress=False)  # resumes epoch 2
@@ -180,7 +183,7 @@ def test_stored_artifact_loads_and_hashes_deterministically():
     m = dedup.load_autoencoder()  # committed under artifacts/dedup_ae; book mode relies on it
     entry = read_manifest()["files"]["dedup_ae/ae.pt"]
     assert entry["sha256"] == sha256(_artifact("ae.pt"))
-    imgs = dedup.made_images(200, seed=9)
+    imgs = study.made_images(200, seed=9)
     a = dedup.image_codes(m, imgs)
     assert (a == dedup.image_codes(m, imgs)).all()
     assert len(dedup.duplicate_groups(dedup.group_codes(a))) == 0
@@ -201,7 +204,7 @@ def _artifact(name):
 def test_keep_list_from_cli_is_honoured_by_training(model, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
-    imgs = dedup.made_images(40, seed=11)
+    imgs = study.made_images(40, seed=11)
     copies = {40: 3, 41: 10, 42: 10, 43: 25}  # 4 exact copies: 3 new duplicates of 10, 1 of 3/25
     for i, im in enumerate(imgs):
         Image.fromarray(im).save(folder / f"img_{i:03d}.png")
@@ -261,7 +264,7 @@ def test_keep_list_from_cli_is_honoured_by_training(model, tmp_path):
 
 
 def test_smoke_study_runs_end_to_end():
-    result = dedup.run_dedup_study(dedup.STUDY_CONFIGS["smoke"], progress=False)
+    result = study.run_dedup_study(study.SIZES["smoke"], progress=False)
     m = result.metrics
     assert m["n_params"] == 789_632
     assert set(m["planted"]["autoencoder"]) == {"0", "1"}
@@ -272,10 +275,10 @@ def test_smoke_study_runs_end_to_end():
 
 
 def test_sweep_scores_each_setting_and_resumes(tmp_path, monkeypatch):
-    size = dedup.SweepSize(n_train=300, epochs=1, n_planted=30, radii=(0, 1), smoke=True)
+    size = dedup_sweep.SweepSize(n_train=300, epochs=1, n_planted=30, radii=(0, 1), smoke=True)
     settings = (("chosen", {}), ("raw pixels, no dropout", {"standardize": False, "dropout": 0.0}))
     out = tmp_path / "sweep.json"
-    first = dedup.run_sweep(size, None, out, settings, progress=False)
+    first = dedup_sweep.run_sweep(size, None, out, settings, progress=False)
     assert list(first["settings"]) == ["chosen", "raw pixels, no dropout"]
     raw = first["settings"]["raw pixels, no dropout"]
     assert raw["config"]["standardize"] is False and raw["config"]["dropout"] == 0.0
@@ -284,14 +287,26 @@ def test_sweep_scores_each_setting_and_resumes(tmp_path, monkeypatch):
         r0, r1 = s["planted"]["0"], s["planted"]["1"]
         assert r0["n_planted"] == 30 and 0 <= r0["recall"] <= r1["recall"] <= 1
     assert json.loads(out.read_text()) == first
-    rows = dedup.sweep_table(first)
+    rows = dedup_sweep.sweep_table(first)
     assert [r["setting"] for r in rows] == list(first["settings"])
     assert rows[0]["recall"] == first["settings"]["chosen"]["planted"]["0"]["recall"]
 
     trained = []
     monkeypatch.setattr(
-        dedup, "sweep_setting", lambda o, *a, **k: trained.append(o) or first["settings"]["chosen"]
+        dedup_sweep,
+        "sweep_setting",
+        lambda o, *a, **k: trained.append(o) or first["settings"]["chosen"],
     )
-    again = dedup.run_sweep(size, None, out, (*settings, ("noise 8", {"noise_std": 8.0})))
+    again = dedup_sweep.run_sweep(size, None, out, (*settings, ("noise 8", {"noise_std": 8.0})))
     assert trained == [{"noise_std": 8.0}]  # only the new setting is trained
     assert again["settings"]["chosen"] == first["settings"]["chosen"]
+
+
+def test_the_study_sizes_have_one_flag_and_the_old_one_still_works():
+    from dcgan_lib.__main__ import parser
+
+    for argv in (["dedup-study", "--size", "smoke"], ["dedup-study", "--mode", "smoke"]):
+        a = parser().parse_args(argv)
+        assert a.size == "smoke" and a.run is study.run_cli
+    assert parser().parse_args(["dedup-study"]).size == "full"
+    assert set(study.SIZES) == {"smoke", "book", "full"}

@@ -11,10 +11,12 @@ import torch
 import torch.multiprocessing as mp
 from _smoke import DATA, smoke_cfg
 
+from dcgan_lib.checkpoint import load_checkpoint
 from dcgan_lib.config import ConfigError, get_model_config
 from dcgan_lib.distributed import Dist
 from dcgan_lib.models import Discriminator, Generator
-from dcgan_lib.train import load_checkpoint, read_metrics, train
+from dcgan_lib.storage import read_jsonl
+from dcgan_lib.train import train
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -103,7 +105,7 @@ def test_torchrun_two_ranks_with_syncbn_match_one_process(tmp_path):
     assert b["step"] == steps and b["config"]["sync_bn"]
     # the losses and D's outputs of every step agree to float rounding (measured: <= 2e-5
     # relative; without --sync-bn they differ by about 1e-2 from the first step on)
-    rows_one, rows_ddp = (read_metrics(tmp_path / d / "metrics.jsonl") for d in ("one", "ddp"))
+    rows_one, rows_ddp = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "ddp"))
     assert [r["step"] for r in rows_ddp] == [1, 2, 3]  # written once, by rank 0
     for r1, r2 in zip(rows_one, rows_ddp, strict=True):
         for k in ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake"):

@@ -12,11 +12,14 @@ import torch
 from _smoke import DATA, assert_same_training_state, smoke_cfg
 
 import dcgan_lib.engine as E
+import dcgan_lib.step as S
 import dcgan_lib.train as T
+from dcgan_lib.checkpoint import load_checkpoint
 from dcgan_lib.config import ConfigError, get_model_config
 from dcgan_lib.data import epoch_order
 from dcgan_lib.distributed import Dist
 from dcgan_lib.models import Discriminator, Generator, sample_z
+from dcgan_lib.storage import read_jsonl
 
 CPU = torch.device("cpu")
 OFF = E.FastOptions(amp=False, channels_last=False, fused_adam=False, cuda_graph=False)
@@ -32,15 +35,15 @@ def _runners(cfg, fast_options, optimizer="adam"):
     G, D = _nets(cfg)
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
     if optimizer == "adam":
-        opt_g, opt_d = T.make_optimizers(G, D, cfg)
+        opt_g, opt_d = S.make_optimizers(G, D, cfg)
     else:  # plain SGD: an update is -lr times the gradient, so updates compare gradients
         opt_g, opt_d = (torch.optim.SGD(m.parameters(), lr=0.01) for m in (G, D))
-    eager = T._EagerRunner(
+    eager = E.EagerRunner(
         G, D, opt_g, opt_d, cfg, DATA, CPU, torch.Generator().manual_seed(5), Dist()
     )
     G2, D2 = fast_options.prepare(G2), fast_options.prepare(D2)
     if optimizer == "adam":
-        opt_g2, opt_d2 = T.make_optimizers(G2, D2, cfg, **fast_options.adam_kwargs())
+        opt_g2, opt_d2 = S.make_optimizers(G2, D2, cfg, **fast_options.adam_kwargs())
     else:
         opt_g2, opt_d2 = (torch.optim.SGD(m.parameters(), lr=0.01) for m in (G2, D2))
     fast = E.FastRunner(
@@ -164,7 +167,7 @@ def test_z_drawn_into_the_static_buffer_is_sample_z(config):
 
 
 def test_window_stats_mean_and_first_non_finite_step():
-    w = T.WindowStats(CPU)
+    w = S.WindowStats(CPU)
     w.add(torch.ones(6))
     w.add(3 * torch.ones(6))
     assert w.read(Dist()) == ([2.0] * 6, -1)
@@ -180,13 +183,13 @@ def test_window_stats_mean_and_first_non_finite_step():
 def test_accuracy_stats_are_the_fractions_of_correct_decisions():
     cfg = smoke_cfg("unused")
     G, D = _nets(cfg)
-    opt_g, opt_d = T.make_optimizers(G, D, cfg)
+    opt_g, opt_d = S.make_optimizers(G, D, cfg)
     x = torch.from_numpy(np.array(DATA.images[:16])).permute(0, 3, 1, 2).float() / 127.5 - 1
     z = sample_z(16, cfg.model, torch.Generator().manual_seed(0))
     G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
     with torch.no_grad():  # the same forward passes, in training mode, before the update
         logits_real, logits_fake = D0(x), D0(G0(z))
-    stats = T.train_step(G, D, opt_g, opt_d, x, z)
+    stats = S.train_step(G, D, opt_g, opt_d, x, z)
     assert stats[4] == (logits_real > 0).float().mean()  # D(x) > 0.5
     assert stats[5] == (logits_fake < 0).float().mean()  # D(G(z)) < 0.5
     assert torch.allclose(stats[2], torch.sigmoid(logits_real).mean())
@@ -203,13 +206,13 @@ def test_a_run_resumed_under_the_other_engine_is_the_same_run(tmp_path, monkeypa
     T.train(smoke_cfg(tmp_path / "cut", engine="fast", max_steps=8), data=DATA, progress=False)
     assert json.loads((tmp_path / "cut/run.json").read_text())["engine"] == "fast"
     T.train(smoke_cfg(tmp_path / "cut", engine="eager"), data=DATA, progress=False)
-    a, b = (T.load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
+    a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
     assert a["step"] == b["step"] == 12
     assert_same_training_state(a, b)
     rows = [
         [
             {k: v for k, v in r.items() if k not in ("img_per_s", "time", "resumed")}
-            for r in T.read_metrics(p)
+            for r in read_jsonl(p)
         ]
         for p in (tmp_path / "full/metrics.jsonl", tmp_path / "cut/metrics.jsonl")
     ]
@@ -224,15 +227,15 @@ def test_fast_engine_on_cpu_resumes_eager_checkpoints_with_its_own_kernels(tmp_p
     info = json.loads((out / "run.json").read_text())
     assert info["engine"] == "fast" and info["engine_options"]["amp"] is True
     assert info["engine_options"]["cuda_graph"] is False  # no graph on a CPU
-    ckpt = T.load_checkpoint(out / "checkpoint.pt")
+    ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["step"] == 8 and ckpt["engine"] == "fast"
     opt = ckpt["opt_d"]
     assert opt["param_groups"][0]["fused"] is True
     assert all(float(st["step"]) == 8 for st in opt["state"].values())  # Adam kept counting
-    steps = [r["step"] for r in T.read_metrics(out / "metrics.jsonl")]
+    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl")]
     assert steps == [2, 4, 6, 8]
     T.train(smoke_cfg(out, engine="eager"), data=DATA, progress=False)  # and back
-    ckpt = T.load_checkpoint(out / "checkpoint.pt")
+    ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["step"] == 12 and not ckpt["opt_d"]["param_groups"][0]["fused"]
     assert all(float(st["step"]) == 12 for st in ckpt["opt_d"]["state"].values())
 
@@ -241,7 +244,7 @@ def test_fast_engine_resume_is_bit_identical_on_cpu(tmp_path):
     T.train(smoke_cfg(tmp_path / "full", engine="fast"), data=DATA, progress=False)
     T.train(smoke_cfg(tmp_path / "cut", engine="fast", max_steps=6), data=DATA, progress=False)
     T.train(smoke_cfg(tmp_path / "cut", engine="fast"), data=DATA, progress=False)
-    a, b = (T.load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
+    a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
     assert a["step"] == b["step"] == 12
     assert_same_training_state(a, b)
 
@@ -249,8 +252,8 @@ def test_fast_engine_resume_is_bit_identical_on_cpu(tmp_path):
 def test_engine_name_is_checked():
     with pytest.raises(ConfigError, match="engine must be"):
         smoke_cfg("x", engine="turbo")
-    assert T.resolve_engine("auto", CPU) == "eager"
-    assert T.resolve_engine("auto", torch.device("cuda")) == "fast"
+    assert E.resolve_engine("auto", CPU) == "eager"
+    assert E.resolve_engine("auto", torch.device("cuda")) == "fast"
     with pytest.raises(ValueError, match="CUDA graph needs a CUDA device"):
         E.FastRunner(
             *_nets(smoke_cfg("x")),
@@ -275,7 +278,7 @@ def test_graph_replay_matches_the_same_fast_path_without_a_graph():
     for graph in (False, True):
         options = E.FastOptions(cuda_graph=graph)
         G, D = (options.prepare(m.to(cuda)) for m in _nets(cfg))
-        opt_g, opt_d = T.make_optimizers(G, D, cfg, **options.adam_kwargs())
+        opt_g, opt_d = S.make_optimizers(G, D, cfg, **options.adam_kwargs())
         r = E.FastRunner(
             G,
             D,
@@ -313,7 +316,7 @@ def test_compiled_modules_replay_in_the_graph_like_the_uncompiled_ones():
     for compile in (False, True):
         options = E.FastOptions(compile=compile)
         G, D = (options.prepare(m.to(cuda)) for m in _nets(cfg))
-        opt_g, opt_d = T.make_optimizers(G, D, cfg, **options.adam_kwargs())
+        opt_g, opt_d = S.make_optimizers(G, D, cfg, **options.adam_kwargs())
         r = E.FastRunner(
             G, D, opt_g, opt_d, cfg, DATA.images, cuda, torch.Generator(cuda).manual_seed(5),
             options,
@@ -344,7 +347,7 @@ def test_auto_uses_the_fast_engine_with_its_graph_on_cuda(tmp_path):
         "compile": False,
         "data_on_device": True,
     }
-    rows = T.read_metrics(out / "metrics.jsonl")
+    rows = read_jsonl(out / "metrics.jsonl")
     assert all(0 < r["d_real"] < 1 and 0 <= r["d_acc_fake"] <= 1 for r in rows)
     T.train(smoke_cfg(out, device="cuda", engine="eager", deterministic=False), data=DATA)
-    assert T.load_checkpoint(out / "checkpoint.pt")["step"] == 12  # resumed by the other engine
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 12  # resumed by the other engine

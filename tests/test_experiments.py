@@ -2,12 +2,16 @@
 
 import dataclasses
 import json
+import math
 
 import pytest
 
 from dcgan_lib import artifacts, experiments
-from dcgan_lib.experiments import Experiment, run_experiment
+from dcgan_lib.experiments import Experiment
 from dcgan_lib.metrics import reference_indices
+from dcgan_lib.studies import experiments as study
+from dcgan_lib.studies import experiments_results as results_of
+from dcgan_lib.studies.experiments import run_experiment
 
 TINY = Experiment(
     name="tiny_synthetic",
@@ -61,6 +65,36 @@ def test_an_experiment_trains_measures_every_reference_and_exports(done):
     }
     artifacts.require(TINY.name, "result_s2.json", tmp / "artifacts")  # in the manifest
     assert json.loads((dest / "result_s1.json").read_text())["seed"] == 1
+    # every file's command is its own seed's, runnable as written
+    manifest = artifacts.read_manifest(tmp / "artifacts")["files"]
+    for name, seed in (("result_s1.json", 1), ("G.pt", 1), ("result_s2.json", 2)):
+        command = manifest[f"{TINY.name}/{name}"]["command"]
+        assert f"experiment {TINY.name} --data-root DIR --seed {seed} --max-minutes" in command
+        assert "SEED" not in command and " in 1, 2" not in command, command
+        assert "machine" in manifest[f"{TINY.name}/{name}"]
+
+
+def test_the_command_of_every_seed_and_of_one():
+    exp = experiments.get_experiment("celeba_dcgan64")
+    assert "--seed SEED" in exp.command() and "for SEED in 1, 2, 3;" in exp.command()
+    one = exp.command(seed=2)
+    assert "--seed 2 " in one and "SEED" not in one and "for " not in one
+    single = experiments.get_experiment("celeba_paper64")
+    assert single.command() == single.command(seed=1) and "--seed 1 " in single.command()
+    # the stored manifest's commands are their own seed's too
+    for name, entry in artifacts.read_manifest()["files"].items():
+        assert " in 1, 2, 3" not in entry["command"], name
+
+
+def test_the_anchors_training_and_the_targets_are_one_copy():
+    examples = experiments.anchor_of("celeba_dcgan64")
+    batches = math.ceil(10_000 / examples.batch_size)  # its loader keeps the last, partial batch
+    assert examples.updates == batches * examples.epochs == 3925
+    epochs, updates, fid = examples.early
+    assert updates == batches * epochs and fid > examples.fid
+    assert experiments.get_experiment("celeba_dcgan64_updates").max_steps == examples.updates
+    for a in experiments.ANCHORS:
+        assert experiments.TARGETS[(a.experiment, a.protocol)] == a.fid
 
 
 def test_a_finished_experiment_is_not_redone(done):
@@ -85,23 +119,26 @@ def test_a_time_boxed_call_stops_and_the_next_one_finishes(tmp_path):
 def test_results_are_summarized_over_seeds(done):
     tmp, first, second = done
     every = experiments.EXPERIMENTS | {TINY.name: TINY}
-    results = experiments.read_results(TINY.name, tmp / "artifacts")
+    results = results_of.read_results(TINY.name, tmp / "artifacts")
     assert [r["seed"] for r in results] == [1, 2]
-    stats = experiments.summarize(results)["final:synthetic/test"]
+    stats = results_of.summarize(results)["final:synthetic/test"]
     values = [
         first["fid"]["final:synthetic/test"]["fid"],
         second["fid"]["final:synthetic/test"]["fid"],
     ]
     assert stats["fid"]["mean"] == pytest.approx(sum(values) / 2)
     assert stats["fid"]["n"] == 2 and stats["fid"]["min"] == min(values)
-    rows = {r["experiment"]: r for r in experiments.results_table(tmp / "artifacts", every)}
+    rows = {r["experiment"]: r for r in results_of.results_table(tmp / "artifacts", every)}
     assert rows[TINY.name]["status"] == "measured" and "2 seeds" in rows[TINY.name]["fid"]
     assert rows["celeba_dcgan64"]["status"] == "not produced yet"
     assert "experiment celeba_dcgan64" in rows["celeba_dcgan64"]["command"]
-    mem = {r["experiment"]: r for r in experiments.memorization_rows(tmp / "artifacts", every)}
+    pending = {r["run"]: r["command"] for r in results_of.pending_rows(list(rows.values()))}
+    updates = pending["`celeba_dcgan64_updates`"]  # not produced yet: named with its command
+    assert "experiment celeba_dcgan64_updates --data-root ../shared/data --seed 1 " in updates
+    assert f"`{TINY.name}`" not in pending
+    mem = {r["experiment"]: r for r in results_of.memorization_rows(tmp / "artifacts", every)}
     assert mem[TINY.name]["gap"] == pytest.approx(
-        stats["fid"]["mean"]
-        - experiments.summarize(results)["final:synthetic/train"]["fid"]["mean"]
+        stats["fid"]["mean"] - results_of.summarize(results)["final:synthetic/train"]["fid"]["mean"]
     )
 
 
@@ -181,6 +218,23 @@ def test_a_run_that_selects_on_one_half_reports_on_the_other(tiny_runs):
     assert entry["weights_from"] == "best.pt" and entry["step"] == best["step"]
     stored = json.loads((tmp_path / "artifacts/tiny_select/result_s1.json").read_text())
     assert stored["selection"] == sel
+    # the results table shows the selection and the reporting half's FID
+    (row,) = results_of.results_table(tmp_path / "artifacts", {SELECTING.name: SELECTING})
+    assert row["selection"] == sel and row["report_protocol"] == "FID-6/synthetic-test-report"
+    report = out["fid"]["best:synthetic/test#report"]["fid"]
+    assert row["report_fid"] == f"{report:.1f} (1 seed)"
+    shown = {r["what"]: r["value"] for r in results_of.selection_rows(row)}
+    assert shown["chosen by"].startswith("FID-12/synthetic-test-select at steps 4, 8, 12")
+    assert shown["chosen"].startswith(f"step {best['step']}, FID ")
+    assert shown["reported: FID-6/synthetic-test-report"].endswith(
+        "(none: the other half of the split)"
+    )
+    (display,) = results_of.display_rows([row], tmp_path / "artifacts", {SELECTING.name: SELECTING})
+    assert (
+        f"reporting half {row['report_fid']}" in display["FID"]
+        and display["seeds done"] == "1 of 1"
+    )
+    assert results_of.pending_rows([row]) == []
 
 
 def test_a_run_sized_in_updates_stops_there_and_completes(tiny_runs):
@@ -195,8 +249,8 @@ def test_the_faces_model_is_chosen_on_the_selection_half(tiny_runs, tmp_path):
 
     root = tmp_path / "artifacts"
     shutil.copytree(tiny_runs[0] / "artifacts", root)
-    assert experiments.faces_model_artifact(root) == experiments.FACES_DEFAULT  # none chosen yet
-    chosen = experiments.select_faces_model(
+    assert artifacts.faces_model_artifact(root) == experiments.FACES_DEFAULT  # none chosen yet
+    chosen = study.select_faces_model(
         root=root, experiments={e.name: e for e in (SELECTING, UPDATES)},
         candidates=("tiny_select", "tiny_updates"), n=12, network="tiny", device="cpu",
         progress=False,
@@ -205,6 +259,6 @@ def test_the_faces_model_is_chosen_on_the_selection_half(tiny_runs, tmp_path):
     assert chosen["chosen"] == min(fids, key=fids.get)
     assert chosen["selection_protocol"] == "FID-12/synthetic-test-select"
     assert all(r["reported"] for r in chosen["candidates"])
-    assert experiments.faces_model_artifact(root) == chosen["chosen"]
+    assert artifacts.faces_model_artifact(root) == chosen["chosen"]
     (root / "faces_model/selection.json").write_text("{}")  # changed: not trusted any more
-    assert experiments.faces_model_artifact(root) == experiments.FACES_DEFAULT
+    assert artifacts.faces_model_artifact(root) == experiments.FACES_DEFAULT

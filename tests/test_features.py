@@ -12,18 +12,14 @@ from dcgan_lib.features import (
     extract_features,
     feature_dim,
     layer_sizes,
+    pixel_features,
     pool_to_grid,
     pooled_features,
     with_bn_stats,
 )
-from dcgan_lib.features_run import (
-    ProtocolSize,
-    check_stored_classifier,
-    pixel_features,
-    random_discriminator,
-    run_protocol,
-)
 from dcgan_lib.models import Discriminator
+from dcgan_lib.studies.features import ProtocolSize, random_d, run_protocol
+from dcgan_lib.studies.features_results import check_stored_classifier
 
 
 def _D(name="smoke32", seed=0, **overrides):
@@ -186,7 +182,7 @@ def test_pixel_features_are_the_images_as_D_sees_them():
 
 def test_random_discriminator_is_fixed_by_seed_and_leaves_global_rng():
     state = torch.random.get_rng_state()
-    a, b = random_discriminator("smoke32", 3), random_discriminator("smoke32", 3)
+    a, b = random_d("smoke32", 3), random_d("smoke32", 3)
     assert torch.equal(torch.random.get_rng_state(), state)
     for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(v, w), k

@@ -12,7 +12,7 @@ import torch
 from dcgan_lib import forgetting as F
 from dcgan_lib import toys
 from dcgan_lib.__main__ import main
-from dcgan_lib.artifacts import save_weights
+from dcgan_lib.checkpoint import save_weights
 from dcgan_lib.config import get_model_config
 from dcgan_lib.models import Generator, generate, sample_z
 from dcgan_lib.studies import forgetting as SF

@@ -12,7 +12,8 @@ from torch import nn
 
 from dcgan_lib import guided_backprop as gb
 from dcgan_lib.config import get_model_config
-from dcgan_lib.data import synthetic_images, to_float
+from dcgan_lib.data import to_float
+from dcgan_lib.datasets import synthetic_images
 from dcgan_lib.models import Discriminator, Generator, random_discriminator
 from dcgan_lib.studies import guided_backprop as SG
 

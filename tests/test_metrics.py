@@ -113,8 +113,9 @@ def test_fid_during_training_logs_and_keeps_the_best(tmp_path, monkeypatch):
 
     import dcgan_lib.metrics as M
     from dcgan_lib.artifacts import load_generator
+    from dcgan_lib.checkpoint import load_checkpoint
     from dcgan_lib.config import TrainConfig
-    from dcgan_lib.train import load_checkpoint, train
+    from dcgan_lib.train import train
 
     out = tmp_path / "run"
     cfg = smoke_cfg(out, epochs=1, limit=64, max_steps=2, fid_every=2, fid_n=8, deterministic=False)

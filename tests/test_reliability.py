@@ -20,13 +20,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import dcgan_lib.engine as E
 import dcgan_lib.train as T
 from dcgan_lib.__main__ import main
 from dcgan_lib.artifacts import ArtifactMissing, load_generator, require
+from dcgan_lib.checkpoint import load_checkpoint
 from dcgan_lib.config import RESUME_KEEPS, RESUME_MAY_CHANGE, ConfigError, get_model_config
-from dcgan_lib.data import DataError, decode, load_dataset
-from dcgan_lib.experiments import Experiment, run_experiment
-from dcgan_lib.train import TrainingDiverged, load_checkpoint, read_metrics, train
+from dcgan_lib.data import decode, load_dataset
+from dcgan_lib.datasets import DataError
+from dcgan_lib.experiments import Experiment
+from dcgan_lib.storage import read_jsonl
+from dcgan_lib.studies.experiments import run_experiment
+from dcgan_lib.train import TrainingDiverged, train
 
 _spec = importlib.util.spec_from_file_location(
     "reliability", Path(__file__).parent.parent / "benchmarks" / "reliability.py"
@@ -67,7 +72,7 @@ def test_stale_temp_files_from_a_killed_write_are_removed(tmp_path):
 
 
 def _final_lines(out):
-    return [r for r in read_metrics(out / "diagnostics.jsonl") if r["samples"] == "final"]
+    return [r for r in read_jsonl(out / "diagnostics.jsonl") if r["samples"] == "final"]
 
 
 def test_a_finished_run_started_again_changes_nothing(tmp_path):
@@ -358,7 +363,7 @@ def test_nz_mismatch_is_reported():
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real, calls = T.train_step, []
+    real, calls = E.train_step, []
 
     def poisoned(G, D, *a):
         stats = real(G, D, *a)
@@ -369,7 +374,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
                     p.fill_(float("nan"))
         return stats
 
-    monkeypatch.setattr(T, "train_step", poisoned)
+    monkeypatch.setattr(E, "train_step", poisoned)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="NaN or Inf at step 7; stopped at step 8"):
         train(smoke_cfg(out), data=DATA, progress=False)
@@ -381,7 +386,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 
 
 def test_collapse_warning_is_logged(tmp_path, monkeypatch):
-    real = T.train_step
+    real = E.train_step
 
     def collapsing(G, D, *a):
         stats = real(G, D, *a)
@@ -389,21 +394,21 @@ def test_collapse_warning_is_logged(tmp_path, monkeypatch):
             G.blocks[-1][0].weight.zero_()  # every z now gives the same (grey) image
         return stats
 
-    monkeypatch.setattr(T, "train_step", collapsing)
+    monkeypatch.setattr(E, "train_step", collapsing)
     monkeypatch.setattr(T, "COLLAPSE_MIN_STEP", 4)
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="possible mode collapse at step 4"):
         train(
             smoke_cfg(out, max_steps=4, sample_every=4, sample_epochs=()), data=DATA, progress=False
         )
-    rows = read_metrics(out / "diagnostics.jsonl")
+    rows = read_jsonl(out / "diagnostics.jsonl")
     assert rows[0]["collapse_warning"] and rows[0]["sample_diversity"] < 1e-6
 
 
 def test_healthy_samples_raise_no_collapse_warning(tmp_path):
     out = tmp_path / "run"
     train(smoke_cfg(out, max_steps=4, sample_every=4, sample_epochs=()), data=DATA, progress=False)
-    rows = read_metrics(out / "diagnostics.jsonl")
+    rows = read_jsonl(out / "diagnostics.jsonl")
     assert [r["samples"] for r in rows] == ["step_0000004", "final"]
     assert not any(r["collapse_warning"] for r in rows)
 

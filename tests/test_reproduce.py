@@ -15,9 +15,12 @@ import pytest
 import torch
 from _tinydata import celeba, cifar10, tinyimagenet
 
-from dcgan_lib import artifacts, compute, experiments, features_run
-from dcgan_lib import reproduce as R
+from dcgan_lib import artifacts, experiments
 from dcgan_lib.studies import faces, guided_backprop
+from dcgan_lib.studies import features as features_study
+from dcgan_lib.studies import reproduce as R
+from dcgan_lib.studies import reproduce_plan as plan
+from dcgan_lib.studies.experiments_results import read_results
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
@@ -28,10 +31,10 @@ def _book_reads() -> set[tuple[str, str]]:
     pairs = set()
     for nb in NOTEBOOKS.glob("*.ipynb"):
         text = nb.read_text()
-        pairs |= set(re.findall(r'require\(\\"(\w+)\\", \\"([\w.]+)\\"', text))
-    pairs |= {tuple(features_run.D_ARTIFACT), (faces.ARTIFACT, "G.pt")}
+        pairs |= set(re.findall(r'require(?:_json)?\(\\"(\w+)\\", \\"([\w.]+)\\"', text))
+    pairs |= {tuple(features_study.D_ARTIFACT), (faces.ARTIFACT, "G.pt")}
     pairs |= {(name, "D.pt") for name, _ in guided_backprop.MODELS.values()}
-    pairs |= {tuple(p.split("/", 1)) for p in (compute.THROUGHPUT, compute.NUMERICS)}
+    pairs |= {tuple(p.split("/", 1)) for p in (artifacts.THROUGHPUT, artifacts.NUMERICS)}
     pairs |= {
         (e.name, f"result_s{s}.json") for e in experiments.EXPERIMENTS.values() for s in e.seeds
     }
@@ -40,14 +43,17 @@ def _book_reads() -> set[tuple[str, str]]:
 
 
 def test_the_plan_lists_every_gpu_artifact_the_book_reads():
-    jobs = R.book_jobs()
+    jobs = plan.book_jobs()
     outputs = {o for j in jobs for o in j.outputs}
     folders = {o.split("/")[0] for o in outputs}
-    cpu = {c.split("/")[0] for c in R.CPU_MADE if "/" not in c}
-    # every producer of artifacts/ is this plan's or a CPU command's
-    assert set(artifacts.PRODUCERS) == folders | cpu
+    cpu = {c.split("/")[0] for c in plan.CPU_MADE if "/" not in c}
+    # every producer of artifacts/ is this plan's or a CPU command's (a file's own: a CPU's)
+    folder_keys = {k for k in artifacts.PRODUCERS if "/" not in k}
+    assert folder_keys == folders | cpu
+    for key in set(artifacts.PRODUCERS) - folder_keys:
+        assert key in plan.CPU_MADE or key.split("/")[0] in cpu, key
     for name, filename in _book_reads():
-        made_on_cpu = name in cpu or f"{name}/{filename}" in R.CPU_MADE
+        made_on_cpu = name in cpu or f"{name}/{filename}" in plan.CPU_MADE
         experiment_file = name in experiments.EXPERIMENTS and name in folders
         assert made_on_cpu or experiment_file or f"{name}/{filename}" in outputs, (name, filename)
     # the book's weights: every experiment that ships them lists them
@@ -74,16 +80,16 @@ def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_pat
     printed = capsys.readouterr().out
     root = artifacts.artifacts_dir()
     by_name = {j["name"]: j for j in summary["jobs"]}
-    for job in R.book_jobs():
+    for job in plan.book_jobs():
         row = by_name[job.name]
-        assert (row["state"] == "done") == R.is_done(job, root), job.name
+        assert (row["state"] == "done") == plan.is_done(job, root), job.name
         if row["state"] == "left" and job.kind != "features":
             assert row["minutes"] > 0 and row["basis"], job.name
     # stored H200 results: done; the runs nobody made yet: left, with an estimate
     assert by_name["celeba_dcgan64/s1"]["state"] == "done"
     assert by_name["features_svhn"]["state"] == "skip"
     assert "data missing: dataset 'svhn'" in by_name["features_svhn"]["reason"]
-    assert printed.startswith(f"plan: {len(R.book_jobs())} jobs, ")
+    assert printed.startswith(f"plan: {len(plan.book_jobs())} jobs, ")
     total = sum(j["minutes"] for j in summary["jobs"] if j["state"] == "left" and j["minutes"])
     assert summary["left_minutes"] == pytest.approx(total)
     assert re.search(r"estimated GPU time left: [\d.]+ min", printed)
@@ -94,27 +100,27 @@ def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_pat
 
 
 def test_estimates_rest_on_the_stored_benchmark(tmp_path):
-    t = R.Timings(artifacts.artifacts_dir())
+    t = plan.Timings(artifacts.artifacts_dir())
     exp = experiments.get_experiment("celeba_dcgan64_updates")
-    est = R._estimate_experiment(exp, 1, t)
+    est = plan._estimate_experiment(exp, 1, t)
     rate = t.img_per_s("dcgan64")
     step_minutes = 3925 * 128 / rate / 60
     assert est.minutes > step_minutes and "3,925 steps" in est.basis
-    again = R._estimate_experiment(exp, 1, t)  # the decode was counted by the first job only
+    again = plan._estimate_experiment(exp, 1, t)  # the decode was counted by the first job only
     assert again.minutes < est.minutes
     # a seed whose sibling is stored: that sibling's own minutes
-    stored = experiments.read_results("cifar10_imagenet32")
+    stored = read_results("cifar10_imagenet32")
     if stored:
-        other = R._estimate_experiment(experiments.get_experiment("cifar10_imagenet32"), 9, t)
+        other = plan._estimate_experiment(experiments.get_experiment("cifar10_imagenet32"), 9, t)
         first = stored[0]
         assert other.minutes == pytest.approx(first["train_minutes"] + first["fid_minutes"])
 
 
 def _job_done(root: Path, name: str) -> bool:
     exps = {n: R.smoke_experiment(e) for n, e in experiments.EXPERIMENTS.items()}
-    job = next(j for j in R.book_jobs(exps) if j.name == name)
+    job = next(j for j in plan.book_jobs(exps) if j.name == name)
     try:
-        return R.is_done(job, root, smoke=True)
+        return plan.is_done(job, root, smoke=True)
     except (json.JSONDecodeError, OSError):
         return False
 
@@ -139,7 +145,9 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
     assert first_output.startswith("plan: 20 jobs, 0 done, 16 left, 4 cannot run here (smoke")
     done_before = {
         j.name
-        for j in R.book_jobs({n: R.smoke_experiment(e) for n, e in experiments.EXPERIMENTS.items()})
+        for j in plan.book_jobs(
+            {n: R.smoke_experiment(e) for n, e in experiments.EXPERIMENTS.items()}
+        )
         if _job_done(root, j.name)
     }
     assert {"timings", "celeba_dcgan64/s1"} <= done_before
@@ -169,9 +177,9 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
     assert long["selection"]["chosen_by"].endswith("celeba10k-select")
     assert json.loads((root / "celeba_dcgan64_updates/result_s1.json").read_text())["steps"] == 5
     chosen = json.loads((root / "faces_model/selection.json").read_text())["chosen"]
-    assert experiments.faces_model_artifact(root) == chosen
+    assert artifacts.faces_model_artifact(root) == chosen
     bench = json.loads((root / "benchmarks/throughput.json").read_text())
-    assert set(R.TIMING_MODES + R.ENGINE_MODES) <= set(bench)
+    assert set(plan.TIMING_MODES + plan.ENGINE_MODES) <= set(bench)
     assert bench["decode"]["byte_identical"] and bench["fid"]["agree"]
     # nothing left: a third call only prints the plan
     again = R.reproduce(data_root=str(data), smoke=True, root=root, runs_dir=runs, progress=False)
@@ -193,4 +201,13 @@ def test_smoke_runs_the_features_job_once_its_discriminator_exists(tmp_path, cap
     assert metrics["d_description"].endswith("imagenet32_tinyimagenet/D.pt")
     artifacts.require("features_cifar10", "svm_all.pt", root)
     with pytest.raises(ValueError, match="unknown job"):
-        R.select(R.book_jobs(), ["nonsense"])
+        plan.select(plan.book_jobs(), ["nonsense"])
+
+
+def test_the_size_flag_and_its_old_spelling():
+    from dcgan_lib.__main__ import parser
+
+    assert parser().parse_args(["reproduce"]).size == "full"
+    for argv in (["reproduce", "--size", "smoke"], ["reproduce", "--smoke"]):
+        a = parser().parse_args(argv)
+        assert a.size == "smoke" and a.run is R.run_cli

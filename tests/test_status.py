@@ -1,6 +1,7 @@
 """The status table of every experiment: read from artifacts/, and the README's copy is current."""
 
 import json
+import re
 
 import pytest
 
@@ -101,7 +102,7 @@ def test_a_changed_file_is_not_stored(tmp_path):
     (tmp_path / "celeba_dcgan64" / "G.pt").write_bytes(b"other weights")
     r = _row(status.status_rows(tmp_path), "notebooks/02_training")
     assert r["have"] == 4 and r["state"] == "partly stored (4 of 5 files)"
-    assert not status.stored("celeba_dcgan64/G.pt", tmp_path)
+    assert not artifacts.is_stored("celeba_dcgan64/G.pt", tmp_path)
 
 
 def test_the_markdown_table_has_a_row_per_experiment_and_links_its_page(tmp_path):
@@ -143,3 +144,18 @@ def test_machines_group_the_manifest_by_machine(tmp_path):
         MACHINE: [f"celeba_dcgan64/result_s{s}.json" for s in (1, 2, 3)],
         "another machine": ["benchmarks/throughput.json"],
     }
+
+
+def test_the_intro_shows_every_status_row_by_its_key():
+    intro = (repo_root() / "book" / "intro.md").read_text()
+    keys = [row.key for row in status.ROWS]
+    assert len(set(keys)) == len(keys) and all(keys)
+    shown = re.findall(r"\{glue:md\}`status_(\w+):myst`", intro)
+    assert shown == keys  # one table row per status row, in the same order
+
+
+def test_the_book_cell_names_the_machine_and_links_the_page(tmp_path):
+    _faces(tmp_path)
+    r = _row(status.status_rows(tmp_path), "notebooks/02_training")
+    assert r["made"].startswith("one Test GPU (1 GB), ")  # the hardware, not the software
+    assert status.book_cell(r) == f"stored ({r['made']}): {{doc}}`../notebooks/02_training`"

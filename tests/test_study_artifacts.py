@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from dcgan_lib import artifacts as A
+from dcgan_lib.device import describe_machine
 from dcgan_lib.studies import forgetting, guided_backprop, latent
 
 
@@ -40,7 +41,7 @@ def test_export_writes_registers_and_records_the_machine(root):
     entry = A.read_manifest(root)["files"]["study/metrics.json"]
     assert entry["command"] == "python -m dcgan_lib study --export"
     assert entry["cpu_seconds"] == 12.3 and entry["wall_seconds"] == 56.8
-    assert entry["machine"] == A.machine_description() and "torch" in entry["machine"]
+    assert entry["machine"] == describe_machine() and "torch" in entry["machine"]
     assert A.read_manifest(root)["files"]["study/fig.png"]["sha256"] == A.sha256(written[1])
     m = A.load_study("study", {"n": 3, "sizes": (1, 2)}, root=root)  # tuples as JSON lists
     assert m["rate"] == 0.25

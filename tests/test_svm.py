@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dcgan_lib import svm
 from dcgan_lib.config import get_model_config
-from dcgan_lib.features_run import GRID_RULE, ProtocolSize, random_discriminator, run_protocol
+from dcgan_lib.studies.features import GRID_RULE, ProtocolSize, random_d, run_protocol
 from dcgan_lib.supervised import (
     SEARCH_SPACE,
     SupervisedD,
@@ -265,7 +265,7 @@ def test_svhn_protocol_on_small_mat_files(tmp_path, monkeypatch):
         supervised_trials=1,
         supervised_max_steps=2,
     )
-    D = random_discriminator("smoke32", 0)
+    D = random_d("smoke32", 0)
     out = tmp_path / "out"
     m = run_protocol(
         "svhn", size, out, D=D, data_root=tmp_path, cache_dir=tmp_path / "cache", progress=False

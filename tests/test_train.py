@@ -16,6 +16,7 @@ import torch
 from _smoke import DATA, assert_same_training_state, smoke_cfg
 
 from dcgan_lib.__main__ import main
+from dcgan_lib.checkpoint import load_checkpoint
 from dcgan_lib.config import (
     RESUME_KEEPS,
     RESUME_MAY_CHANGE,
@@ -25,13 +26,9 @@ from dcgan_lib.config import (
     get_model_config,
 )
 from dcgan_lib.models import Discriminator, Generator, sample_z
-from dcgan_lib.train import (
-    load_checkpoint,
-    make_optimizers,
-    read_metrics,
-    train,
-    train_step,
-)
+from dcgan_lib.step import make_optimizers, train_step
+from dcgan_lib.storage import read_jsonl
+from dcgan_lib.train import train
 
 
 def _strip_timing(rows):
@@ -76,8 +73,8 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     )
     assert_same_training_state(a, b)
     assert torch.equal(a["z_rng"], b["z_rng"])
-    assert _strip_timing(read_metrics(tmp_path / "full/metrics.jsonl")) == _strip_timing(
-        read_metrics(tmp_path / "cut/metrics.jsonl")
+    assert _strip_timing(read_jsonl(tmp_path / "full/metrics.jsonl")) == _strip_timing(
+        read_jsonl(tmp_path / "cut/metrics.jsonl")
     )
 
 
@@ -90,7 +87,7 @@ def test_resume_redoes_only_the_steps_since_the_last_checkpoint(tmp_path):
     # the metrics written after step 4 are dropped on resume and written again
     result = train(smoke_cfg(out), data=DATA, progress=False)
     assert result.step == 12
-    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
+    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl")]
     assert steps == sorted(set(steps)) == [2, 4, 6, 8, 10, 12]
 
 
@@ -115,7 +112,7 @@ def test_samples_at_epochs_and_metrics_fields(tmp_path):
         "step_0000008.png",
         "step_0000016.png",
     ]
-    row = read_metrics(out / "metrics.jsonl")[0]
+    row = read_jsonl(out / "metrics.jsonl")[0]
     assert set(row) == {
         "step",
         "epoch",
@@ -153,7 +150,7 @@ def test_newer_checkpoint_format_is_refused(tmp_path):
 
 
 def test_too_few_images_for_a_batch(tmp_path):
-    from dcgan_lib.data import DataError
+    from dcgan_lib.datasets import DataError
 
     with pytest.raises(DataError, match="fewer than one batch of 128"):
         train(smoke_cfg(tmp_path / "r", batch_size=128), data=DATA, progress=False)
@@ -229,7 +226,7 @@ def test_sigterm_saves_a_checkpoint_then_resumes(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (out / "metrics.jsonl").exists() and len(read_metrics(out / "metrics.jsonl")) >= 3:
+        if (out / "metrics.jsonl").exists() and len(read_jsonl(out / "metrics.jsonl")) >= 3:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
@@ -300,6 +297,8 @@ OTHER_VALUE = {
     "fid_n": 500,
     "fid_data": "cifar10",
     "fid_split": "test",
+    "fid_selection": True,
+    "fid_network": "tiny",
 }
 KEPT = [f"model.{f.name}" for f in dataclasses.fields(ModelConfig)] + [
     name for name in RESUME_KEEPS if name != "model"
@@ -377,6 +376,7 @@ CHANGEABLE = {
     "data_root": "/elsewhere",
     "cache_dir": "/elsewhere/cache",
     "deterministic": False,
+    "compile": True,
 }
 
 
@@ -398,7 +398,7 @@ def test_a_legitimate_change_on_resume_is_recorded(name, stopped_run, tmp_path, 
     assert result.step == 4
     note = json.loads(json.dumps({"step": 2, "changed": changed}))  # tuples become lists
     assert json.loads((out / "run.json").read_text())["resumes"] == [note]
-    rows = read_metrics(out / "metrics.jsonl")
+    rows = read_jsonl(out / "metrics.jsonl")
     assert [r.get("resumed") for r in rows if r["step"] > 2][0] == [note]  # the first new line
     assert sum("resumed" in r for r in rows) == 1
 
@@ -414,7 +414,7 @@ def test_a_resume_compares_with_the_settings_of_the_last_one(stopped_run, tmp_pa
         },
         {"step": 4, "changed": {"max_steps": {"from": 4, "to": 6}}},
     ]
-    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "resumed" in r] == [3, 5]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "resumed" in r] == [3, 5]
 
 
 def test_a_device_that_resolves_to_the_same_one_is_not_a_change(stopped_run, tmp_path):
@@ -431,10 +431,10 @@ def test_a_change_not_yet_logged_goes_into_the_next_metrics_line(stopped_run, tm
     # the note waits in the checkpoint and reaches the line at step 4 with the next resume's
     out = _copy(stopped_run, tmp_path)
     train(smoke_cfg(out, max_minutes=1e-9, log_every=4), data=DATA, progress=False)
-    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [2]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [2]
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
     train(smoke_cfg(out, max_steps=4, log_every=4), data=DATA, progress=False)
-    row = read_metrics(out / "metrics.jsonl")[-1]
+    row = read_jsonl(out / "metrics.jsonl")[-1]
     assert row["step"] == 4 and [n["step"] for n in row["resumed"]] == [2, 3]
     assert row["resumed"][1]["changed"] == {
         "max_minutes": {"from": 1e-9, "to": None},
@@ -445,7 +445,7 @@ def test_a_change_not_yet_logged_goes_into_the_next_metrics_line(stopped_run, tm
 
 @pytest.mark.parametrize("subset", ["fewer images", "other images"])
 def test_a_resume_on_other_images_is_refused(subset, stopped_run, tmp_path):
-    from dcgan_lib.data import DataError
+    from dcgan_lib.datasets import DataError
 
     out = _copy(stopped_run, tmp_path)
     if subset == "fewer images":

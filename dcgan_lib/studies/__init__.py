@@ -1,6 +1,7 @@
-"""The book's studies: each one's three sizes (``SIZES``), its ``run_*`` job, export and command.
+"""The book's studies: each one's sizes, its ``run_*`` job, its export and its command line.
 
-A study measures a paper claim with the method modules of ``dcgan_lib`` (which never import a
-study) and stores what it found under ``artifacts/``; each module adds its command to
-``python -m dcgan_lib`` (``add_cli`` / ``run_cli``) and the book's pages call the same job.
+A study runs a method of ``dcgan_lib`` at the sizes of the book (``SIZES["smoke" | "book" |
+"full"]``), stores its results in ``artifacts/`` and exposes ``add_cli(sub)`` / ``run_cli(args)``
+for ``python -m dcgan_lib``; the book's pages call the same job. Method modules never import a
+study. The pages' readers (``report*``, ``*_results``) read what a study stored.
 """

@@ -1,7 +1,7 @@
 """The stored faces model that the §6 studies run on, and how a page names it.
 
 ``load_faces_generator`` is the generator every §6 face study reads (the run chosen on the
-selection half: ``experiments.faces_model_artifact``, by default ``celeba_dcgan64``);
+selection half: ``artifacts.faces_model_artifact``, by default ``celeba_dcgan64``);
 ``faces_model_summary`` says which model the numbers of a page describe. Paper: §6.
 """
 
@@ -12,15 +12,15 @@ from pathlib import Path
 
 from torch import nn
 
-from dcgan_lib.artifacts import ArtifactMissing, load_generator, require
-from dcgan_lib.experiments import faces_model_artifact
+from dcgan_lib.artifacts import ArtifactMissing, faces_model_artifact, require
+from dcgan_lib.checkpoint import load_generator
 
 ARTIFACT = "celeba_dcgan64"  # the faces run whose FID and length a page quotes
 
 
 def load_faces_generator(root: Path | None = None) -> nn.Module:
     """The stored faces generator (``artifacts/<faces model>/G.pt``, sha256-checked: the run
-    chosen on the selection half, ``experiments.faces_model_artifact``, by default
+    chosen on the selection half, ``artifacts.faces_model_artifact``, by default
     ``celeba_dcgan64``); raises ``ArtifactMissing`` naming the command that makes it."""
     return load_generator(require(faces_model_artifact(root), "G.pt", root))
 

@@ -25,8 +25,9 @@ from torchvision.utils import save_image
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib import plotting
-from dcgan_lib.artifacts import export_study, invoked_command, load_generator, load_study
+from dcgan_lib.artifacts import export_study, invoked_command, load_study
 from dcgan_lib.attributes import attribute_targets
+from dcgan_lib.checkpoint import load_generator
 from dcgan_lib.config import ModelConfig
 from dcgan_lib.data import load_dataset, to_uint8
 from dcgan_lib.forgetting import (

@@ -23,15 +23,14 @@ from torch import nn
 from dcgan_lib import plotting
 from dcgan_lib.artifacts import (
     export_study,
+    faces_model_artifact,
     invoked_command,
-    load_generator,
     load_study,
-    load_weights,
     require,
 )
+from dcgan_lib.checkpoint import load_generator, load_weights
 from dcgan_lib.config import ModelConfig, get_model_config
 from dcgan_lib.data import load_dataset, to_uint8
-from dcgan_lib.experiments import faces_model_artifact
 from dcgan_lib.guided_backprop import (
     TopResponses,
     float_images,
@@ -216,7 +215,7 @@ def generated_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 256)
 
 def load_trained_discriminator(model: str = "faces") -> nn.Module:
     """The exported D of ``MODELS[model]`` (``artifacts/<name>/D.pt``; for the faces, the §6
-    faces model: ``experiments.faces_model_artifact``); raises ArtifactMissing."""
+    faces model: ``artifacts.faces_model_artifact``); raises ArtifactMissing."""
     name = faces_model_artifact() if model == "faces" else MODELS[model][0]
     return load_weights(require(name, "D.pt"), "D")
 

@@ -38,8 +38,9 @@ from dcgan_lib.arithmetic import (
     target_met,
     turn_vector,
 )
-from dcgan_lib.artifacts import export_study, invoked_command, load_generator, load_study
+from dcgan_lib.artifacts import export_study, invoked_command, load_study
 from dcgan_lib.attributes import load_stored_classifier, predict_proba
+from dcgan_lib.checkpoint import load_generator
 from dcgan_lib.config import ModelConfig
 from dcgan_lib.data import Packed, load_dataset
 from dcgan_lib.models import generate, sample_z

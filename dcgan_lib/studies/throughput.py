@@ -1,11 +1,10 @@
-"""Training throughput: a pytorch/examples-style reference loop against this library's engines.
+"""Training throughput: pytorch/examples' loop against this library's engines (the Compute page).
 
-Measures what ``benchmarks/throughput.py`` prints (and the Compute page shows). ``run_step``
-(one process, one device, per model config):
+Measures what ``benchmarks/throughput.py`` prints and stores. ``run_step`` (one process, one
+device, per model config):
 
-- ``reference``: the loop of pytorch/examples' dcgan ``main.py``, step for step (D on real, then
-  on detached fakes, then G; a ``.item()`` host sync for each logged value, every step), eager
-  fp32, cudnn.benchmark on as in that script, its data already on the device as float;
+- ``reference``: pytorch/examples' dcgan iteration with its host syncs, its data already on the
+  device as float (``dcgan_lib.studies.examples_baseline``);
 - ``eager``: this library's eager engine (fp32, batches gathered on the host, stats read every
   ``log_every`` steps);
 - ``fast``: ``dcgan_lib.engine`` (GPU-resident uint8 data, bf16 autocast, channels_last, fused
@@ -36,72 +35,45 @@ with a process per core, and that the two caches are byte-identical.
 
 from __future__ import annotations
 
-import tarfile
+import datetime
+import hashlib
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from dcgan_lib import engine
+from dcgan_lib.artifacts import register_if_stored
 from dcgan_lib.config import TrainConfig, get_model_config
 from dcgan_lib.data import Packed, epoch_order, load_dataset
+from dcgan_lib.device import device_label
 from dcgan_lib.distributed import Dist
-from dcgan_lib.models import Discriminator, Generator, sample_z
-from dcgan_lib.train import _EagerRunner, make_optimizers, train_step
+from dcgan_lib.engine import EagerRunner
+from dcgan_lib.metrics import evaluate_generator, feature_network
+from dcgan_lib.models import sample_z
+from dcgan_lib.step import make_optimizers, train_step
+from dcgan_lib.studies.examples_baseline import (
+    LOG_EVERY,
+    bench_reference,
+    examples_epochs,
+    folder_for_imagefolder,
+    fresh_nets,
+    measure,
+    start_memory,
+    sync,
+)
 
 CONFIGS = ("paper64", "dcgan64", "imagenet32", "examples64")
-LOG_EVERY = 50  # the engines read their stats this often (TrainConfig's default)
-
-
-def reference_step(
-    G: Generator,
-    D: Discriminator,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    x_real: torch.Tensor,
-    z: torch.Tensor,
-) -> tuple[float, ...]:
-    """pytorch/examples dcgan ``main.py``'s iteration, with its host syncs (the ``.item()`` of
-    each printed value), on logits (BCE-with-logits for Sigmoid + BCELoss)."""
-    D.zero_grad()
-    out = D(x_real)
-    err_real = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-    err_real.backward()
-    d_x = torch.sigmoid(out).mean().item()
-    fake = G(z)
-    out = D(fake.detach())
-    err_fake = F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
-    err_fake.backward()
-    d_g_z1 = torch.sigmoid(out).mean().item()
-    err_d = err_real + err_fake
-    opt_d.step()
-    G.zero_grad()
-    out = D(fake)
-    err_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-    err_g.backward()
-    d_g_z2 = torch.sigmoid(out).mean().item()
-    opt_g.step()
-    return err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _nets(cfg: TrainConfig, device: torch.device) -> tuple[Generator, Discriminator]:
-    torch.manual_seed(cfg.seed)
-    return Generator(cfg.model).to(device), Discriminator(cfg.model).to(device)
 
 
 def flops_per_step(cfg: TrainConfig, device: torch.device) -> int:
     """FLOPs of one D+G iteration (forward and backward, fp32 eager) at ``cfg.batch_size``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    G, D = _nets(cfg, device)
+    G, D = fresh_nets(cfg, device)
     opt_g, opt_d = make_optimizers(G, D, cfg)
     m = cfg.model
     x = torch.rand(cfg.batch_size, m.nc, m.image_size, m.image_size, device=device) * 2 - 1
@@ -111,69 +83,13 @@ def flops_per_step(cfg: TrainConfig, device: torch.device) -> int:
     return int(counter.get_total_flops())
 
 
-def _measure(step, n_steps: int, warmup: int, device: torch.device, finish=None) -> dict:
-    """Run ``warmup`` untimed steps, then time ``n_steps`` (``finish``: the engines' stats read,
-    every ``LOG_EVERY`` steps and at the end, as ``train`` does)."""
-    for i in range(warmup):
-        step(i)
-    if finish:
-        finish()
-    _sync(device)
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + n_steps):
-        step(i)
-        if finish and (i + 1) % LOG_EVERY == 0:
-            finish()
-    if finish:
-        finish()
-    _sync(device)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "steps": n_steps}
-
-
-def _start(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak(device: torch.device) -> int | None:
-    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
-
-
-def bench_reference(
-    cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int, device: torch.device
-) -> dict:
-    """pytorch/examples' loop: data already on the device as float, ``.item()`` every step."""
-    _start(device)
-    benchmark_was = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True  # pytorch/examples sets it
-    G, D = _nets(cfg, device)
-    opt_g, opt_d = make_optimizers(G, D, cfg)
-    x_all = (
-        torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
-    ).contiguous()
-    z_rng = torch.Generator(device=device).manual_seed(cfg.seed)
-    b, n_batches = cfg.batch_size, len(images) // cfg.batch_size
-
-    def step(i: int) -> None:
-        k = i % n_batches
-        z = sample_z(b, cfg.model, z_rng, device)
-        reference_step(G, D, opt_g, opt_d, x_all[k * b : (k + 1) * b], z)
-
-    try:
-        return _measure(step, steps, warmup, device) | {"peak_memory_bytes": _peak(device)}
-    finally:
-        torch.backends.cudnn.benchmark = benchmark_was
-
-
 def bench_engine(
     kind: str, cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int, device: torch.device
 ) -> dict:
     """The library's ``eager`` or ``fast`` (or ``fast+compile``) engine, built as ``train``
     builds it."""
-    _start(device)
-    G, D = _nets(cfg, device)
+    start_memory(device)
+    G, D = fresh_nets(cfg, device)
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed)
     if kind.startswith("fast"):
         options = engine.FastOptions.for_device(device, compile=kind == "fast+compile")
@@ -185,7 +101,7 @@ def bench_engine(
     else:
         opt_g, opt_d = make_optimizers(G, D, cfg)
         packed = Packed(images, None, [str(i) for i in range(len(images))], {})
-        runner = _EagerRunner(G, D, opt_g, opt_d, cfg, packed, device, z_rng, Dist())
+        runner = EagerRunner(G, D, opt_g, opt_d, cfg, packed, device, z_rng, Dist())
     n_batches = len(images) // cfg.batch_size
 
     def step(i: int) -> None:
@@ -194,10 +110,9 @@ def bench_engine(
         runner.step(i % n_batches)
 
     try:
-        row = _measure(step, steps, warmup, device, finish=runner.read_window)
+        row = measure(step, steps, warmup, device, finish=runner.read_window)
     finally:
         runner.close()
-    row["peak_memory_bytes"] = _peak(device)
     if kind.startswith("fast"):
         row.update(options=runner.options, graph_captured=runner.graph is not None)
     return row
@@ -240,8 +155,7 @@ def bench_config(
 def _device_info(device: torch.device) -> dict:
     info = {"device": str(device), "torch": torch.__version__}
     if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
+        info.update(gpu=device_label(device), cuda=torch.version.cuda)
     return info
 
 
@@ -280,30 +194,6 @@ def run_step(
 # End to end: one epoch from the archive
 
 
-def _folder_for_imagefolder(data: str, root: Path, tmp: Path) -> tuple[Path, float]:
-    """A folder torchvision's ImageFolder reads (images in class subfolders), and the seconds
-    spent unpacking an archive into it (0 for a folder already on disk)."""
-    if data == "celeba":
-        for cand in ("celeba/img_align_celeba", "img_align_celeba"):
-            if (root / cand).is_dir():
-                return (root / cand).parent, 0.0
-        for cand in ("celeba", "."):
-            tars = sorted((root / cand).glob("celeba-align-*.tar.gz"))
-            if tars:
-                t0 = time.perf_counter()
-                with tarfile.open(tars[0]) as tar:
-                    tar.extractall(tmp / "celeba", filter="data")
-                return tmp / "celeba", time.perf_counter() - t0
-        raise FileNotFoundError(f"no CelebA folder or archive under {root}")
-    if data == "imagefolder":
-        if any(p.is_dir() for p in root.iterdir()):
-            return root, 0.0
-        (tmp / "folder").mkdir()
-        (tmp / "folder" / "images").symlink_to(root.resolve())
-        return tmp / "folder", 0.0
-    raise ValueError("--mode e2e reads --data celeba or --data imagefolder")
-
-
 def run_e2e(
     config: str,
     data: str,
@@ -329,8 +219,8 @@ def run_e2e(
         decode_s = time.perf_counter() - t0
         ours = _ours_epochs(cfg, packed.images, device, epochs, compile) | {"decode_s": decode_s}
         ours["total_s"] = decode_s + ours["upload_s"] + ours["epoch_s"]
-        folder, extract_s = _folder_for_imagefolder(data, root, tmp)
-        baseline = _examples_epochs(cfg, folder, device, min(baseline_epochs, epochs), workers)
+        folder, extract_s = folder_for_imagefolder(data, root, tmp)
+        baseline = examples_epochs(cfg, folder, device, min(baseline_epochs, epochs), workers)
     baseline["extract_s"] = extract_s
     per_epoch = baseline["epoch_s"] / baseline["epochs"]
     result = {
@@ -360,15 +250,15 @@ def _ours_epochs(
     cfg: TrainConfig, images: np.ndarray, device: torch.device, epochs: int, compile: bool
 ) -> dict:
     """Upload, then ``epochs`` epochs of the fast engine as ``train`` runs them."""
-    G, D = _nets(cfg, device)
+    G, D = fresh_nets(cfg, device)
     options = engine.FastOptions.for_device(device, compile=compile)
     G, D = options.prepare(G), options.prepare(D)
     opt_g, opt_d = make_optimizers(G, D, cfg, **options.adam_kwargs())
     z_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     runner = engine.FastRunner(G, D, opt_g, opt_d, cfg, images, device, z_rng, options)
-    _sync(device)
+    sync(device)
     upload_s = time.perf_counter() - t0
     steps = len(images) // cfg.batch_size
     t0, step = time.perf_counter(), 0
@@ -381,7 +271,7 @@ def _ours_epochs(
                 if step % LOG_EVERY == 0:
                     runner.read_window()
         runner.read_window()
-        _sync(device)
+        sync(device)
     finally:
         runner.close()
     epoch_s = time.perf_counter() - t0
@@ -394,55 +284,6 @@ def _ours_epochs(
         "data_on_device": runner.options["data_on_device"],
         "graph_captured": runner.graph is not None,
         "compile": compile,
-    }
-
-
-def _examples_epochs(
-    cfg: TrainConfig, folder: Path, device: torch.device, epochs: int, workers: int
-) -> dict:
-    """pytorch/examples: ImageFolder + DataLoader(num_workers) + its loop, ``epochs`` epochs."""
-    import torchvision.datasets as dset
-    import torchvision.transforms as transforms
-
-    m = cfg.model
-    dataset = dset.ImageFolder(
-        root=str(folder),
-        transform=transforms.Compose(
-            [
-                transforms.Resize(m.image_size),
-                transforms.CenterCrop(m.image_size),
-                transforms.ToTensor(),
-                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-            ]
-        ),
-    )
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=workers
-    )
-    G, D = _nets(cfg, device)
-    opt_g, opt_d = make_optimizers(G, D, cfg)
-    benchmark_was = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    seen = 0
-    _sync(device)
-    t0 = time.perf_counter()
-    try:
-        for _ in range(epochs):
-            for x, _ in loader:
-                x = x.to(device)
-                z = sample_z(len(x), m, device=device)
-                reference_step(G, D, opt_g, opt_d, x, z)
-                seen += len(x)
-        _sync(device)
-    finally:
-        torch.backends.cudnn.benchmark = benchmark_was
-    base_s = time.perf_counter() - t0
-    return {
-        "epoch_s": base_s,
-        "epochs": epochs,
-        "images": seen,
-        "img_per_s": seen / base_s,
-        "num_workers": workers,
     }
 
 
@@ -464,16 +305,14 @@ def run_fid(
     images): first with the reference statistics computed (and cached), then read from the
     cache; the two results must agree. The packed images come from the usual cache (decoded
     first if needed, not timed); the FID cache is a fresh folder."""
-    from dcgan_lib.metrics import evaluate_generator, feature_network
-
     cfg = TrainConfig(model=get_model_config(config), device=str(device))
     load_dataset(data, data_root, split, cfg.model.image_size, cache_dir, progress=False)
-    G, _ = _nets(cfg, device)
+    G, _ = fresh_nets(cfg, device)
     net = feature_network(network)
     timings, results = [], []
     with tempfile.TemporaryDirectory(prefix="dcgan-fid-") as tmp:  # a fresh reference cache
         for _ in range(2):
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             results.append(
                 evaluate_generator(
@@ -481,7 +320,7 @@ def run_fid(
                     fid_cache=tmp,
                 )
             )  # fmt: skip
-            _sync(device)
+            sync(device)
             timings.append(time.perf_counter() - t0)
     first, again = results
     return {
@@ -509,9 +348,6 @@ def run_decode(
 ) -> dict:
     """Images/s of the decode into the packed cache with each decoder (a fresh cache each), and
     whether the caches are byte-identical."""
-    import hashlib
-    import os
-
     rows, digests = {}, {}
     for decoder in decoders:
         with tempfile.TemporaryDirectory(prefix="dcgan-decode-") as tmp:
@@ -544,11 +380,6 @@ def run_decode(
 def store(result: dict, out: str | Path, command: str) -> Path:
     """Merge ``result`` under its mode's key (``step`` or ``e2e``) into the JSON file ``out``;
     inside ``artifacts/``, record it in the manifest."""
-    import datetime
-    import json
-
-    from dcgan_lib.artifacts import artifacts_dir, register
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     blob = json.loads(out.read_text()) if out.exists() else {}
@@ -558,11 +389,54 @@ def store(result: dict, out: str | Path, command: str) -> Path:
     }
     blob[result["mode"]] = result
     out.write_text(json.dumps(blob, indent=1) + "\n")
-    try:
-        name = out.resolve().relative_to(artifacts_dir().resolve()).as_posix()
-    except ValueError:
-        return out
-    register(
-        name, out, command=command, extra={"machine": result["gpu"]} if result.get("gpu") else None
-    )
+    extra = {"machine": result["gpu"]} if result.get("gpu") else None
+    register_if_stored(out, command, extra=extra)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark's modes at the book's sizes (the reproduce job)
+
+SIZES = {  # per size: the FID timing, the decode, the end-to-end runs, the step benchmark
+    "smoke": {"fid": (10, "smoke64", "tiny"), "decode": 32, "e2e": ("smoke32", 16, 0, 2),
+              "step": (["smoke32"], 16, 2, 1)},
+    "full": {"fid": (10_000, "dcgan64", "inception"), "decode": 64,
+             "e2e": ("examples64", 128, 2, 25), "step": (list(CONFIGS), 128, 200, 10)},
+}  # fmt: skip
+
+
+def measure_mode(
+    mode: str,
+    size: str,
+    data_root: str | None,
+    device: torch.device,
+    cache_dir: str | None = None,
+    peak_tflops: float | None = None,
+) -> tuple[dict, str]:
+    """One mode of the benchmark (``fid``, ``decode``, ``e2e``, ``e2e_run``, ``step``) at a size
+    of ``SIZES``, on the CelebA-10k archive: its result and the equivalent command line. The
+    full step benchmark adds the compiled engine and keeps the stored run's bf16 peak, so that
+    its shares of peak stay comparable."""
+    sz, tp = SIZES[size], "python benchmarks/throughput.py"
+    if mode == "fid":
+        n, cfg, net = sz["fid"]
+        result = run_fid("celeba", data_root, device, "train", n, cfg, net, cache_dir)
+        return result, f"{tp} --mode fid --data-root {data_root}"
+    if mode == "decode":
+        result = run_decode("celeba", data_root, "train", sz["decode"])
+        return result, f"{tp} --mode decode --data-root {data_root}"
+    if mode in ("e2e", "e2e_run"):
+        cfg, batch, workers, run_epochs = sz["e2e"]
+        epochs = run_epochs if mode == "e2e_run" else 1
+        result = run_e2e(cfg, "celeba", data_root, device, batch, workers, epochs)
+        return result, f"{tp} --mode e2e --epochs {epochs} --data-root {data_root}"
+    configs, batch, steps, warmup = sz["step"]
+    if size == "smoke":
+        result = run_step(configs, device, batch, steps, warmup)
+        return (
+            result,
+            f"{tp} --configs {' '.join(configs)} --batch-size {batch} --steps {steps} --device cpu",
+        )
+    result = run_step(configs, device, batch, steps, warmup, peak_tflops, compile=True)
+    peak = f" --peak-tflops {peak_tflops:g}" if peak_tflops else ""
+    return result, f"{tp} --mode step --compile{peak}"

@@ -1,45 +1,48 @@
-"""Every GPU result the book shows, from one command: ``python -m dcgan_lib reproduce``.
+"""The plan of ``python -m dcgan_lib reproduce``: the book's GPU jobs, which are done, which are
+left and which cannot run here, and an estimate of each job's GPU minutes.
 
 The book's GPU jobs as data (``book_jobs``), in dependency order: every §4 experiment and seed
 (the long faces run and the run at pytorch/examples' number of updates among them), the choice of
 the §6 faces model, the §5 protocol on CIFAR-10 (and SVHN) with the Tiny ImageNet D, the
 throughput and numerics benchmarks. Each job names the artifacts it writes; it is done when each
 is present and matches its sha256 in ``artifacts/manifest.json`` (and, where it applies, the
-file says its work is complete).
-
-The command first prints the plan: what is done, what is left, what cannot run here (its data
-missing, or a job it needs not done) with a one-line reason, and an estimate of GPU minutes for
-each job left, from the stored measurements (``artifacts/benchmarks/throughput.json``: step
-speed per model config, decode and FID timings; each stored experiment's own minutes), with its
-basis. Then it runs what is left in order under ``--max-minutes``; every job resumes where it
-stopped (experiments from their ledger, the §5 job from its metrics file, the benchmarks mode by
-mode), so calling it again continues. ``--smoke`` runs the same plan on tiny configs on a CPU
-(``smoke32`` at 32 px, 24 images, a stand-in feature network): how the tests check it.
+file says its work is complete). The estimates come from the stored measurements
+(``artifacts/benchmarks/throughput.json``: step speed per model config, decode and FID timings;
+each stored experiment's own minutes), each with its basis.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcgan_lib import artifacts, experiments
+from dcgan_lib import artifacts
+from dcgan_lib.artifacts import NUMERICS, THROUGHPUT
+from dcgan_lib.compute import wall_seconds
 from dcgan_lib.data import DATASETS, DataError, resolve_data_root
-from dcgan_lib.experiments import EXPERIMENTS, FACES_CANDIDATES, FACES_MODEL, Experiment
+from dcgan_lib.experiments import (
+    EXPERIMENTS,
+    FACES_CANDIDATES,
+    FACES_MODEL,
+    GPU_MINUTES,
+    Experiment,
+)
+from dcgan_lib.studies.experiments_results import read_results
 
-GPU_CALL_MINUTES = 9.0  # what one call on a GPU machine may take
-THROUGHPUT = "benchmarks/throughput.json"
-NUMERICS = "numerics/engines.json"
+GPU_CALL_MINUTES = float(GPU_MINUTES)  # what one call on a GPU machine may take
 # the throughput benchmark's modes the book reads (``step`` with the compiled engine's rows): the
 # FID and decode timings first (minutes of GPU time they save are what the estimates need), the
 # engine's modes at the end
 TIMING_MODES = ("fid", "decode")
 ENGINE_MODES = ("e2e", "e2e_run", "step")
-# artifacts made on a CPU by their own commands (PRODUCERS), not by this plan
-CPU_MADE = ("dedup_ae", "celeba_pose", "celeba_attributes", "features_cifar10/baselines_cpu.json")
+# artifacts made on a CPU by their own commands (PRODUCERS), not by this plan: the §4.1.1 hash,
+# the judges of §6, the studies of the stored models (§6) and the §5 CPU baselines
+CPU_MADE = (
+    "dedup_ae", "celeba_pose", "celeba_attributes", "latent_walks", "vector_arithmetic",
+    "guided_backprop_faces", "guided_backprop_scenes", "forgetting_faces",
+    "features_cifar10/baselines_cpu.json",
+)  # fmt: skip
 # images per split, for the estimates of runs not measured yet (the real sets' sizes)
 DATASET_IMAGES = {
     ("celeba", "train"): 10_000,
@@ -50,12 +53,6 @@ DATASET_IMAGES = {
     ("svhn", "train"): 73_257,
     ("svhn", "test"): 26_032,
 }
-SMOKE_TRAIN = dict(
-    limit=24, device="cpu", log_every=1, sample_every=10**6, checkpoint_every=2,
-    sample_epochs=(1,), fid_network="tiny",
-)  # fmt: skip
-SMOKE_FID_N = 12
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -228,7 +225,7 @@ class Timings:
         path = root / THROUGHPUT
         self.bench = json.loads(path.read_text()) if path.exists() else {}
         self.gpu = self.bench.get("step", {}).get("gpu", "the GPU of the stored benchmark")
-        self.results = {n: experiments.read_results(n, root) for n in EXPERIMENTS}
+        self.results = {n: read_results(n, root) for n in EXPERIMENTS}
         path = root / NUMERICS
         self.numerics = json.loads(path.read_text()) if path.exists() else None
         self.decoded: set = set()  # (dataset, split, size) already decoded earlier in the plan
@@ -305,7 +302,7 @@ def _estimate_experiment(exp: Experiment, seed: int, t: Timings) -> Estimate:
     done = [r for r in t.results.get(exp.name, []) if r["seed"] != seed]
     if done:  # another seed of the same run: its own minutes (its decode and FIDs included)
         t.decoded.update((d, s_, exp.image_size) for d, s_ in sets)
-        t.referenced.update((d, s_, p) for d, s_, p in experiments._fid_sets(exp))
+        t.referenced.update((d, s_, p) for d, s_, p in exp.fid_sets())
         mins = sorted(r["train_minutes"] + r["fid_minutes"] for r in done)
         return Estimate(mins[len(mins) // 2], f"as seed {done[0]['seed']} took on "
                         f"{done[0]['devices'][0]}")  # fmt: skip
@@ -331,7 +328,7 @@ def _estimate_experiment(exp: Experiment, seed: int, t: Timings) -> Estimate:
         parts.append(f"{evals} FID-5k on the selection half while training")
     n_fids, basis = 0, ""
     for _ in range(2 if exp.fid_every else 1):  # the final generator, and best.pt if tracked
-        for dataset, split, part in experiments._fid_sets(exp):
+        for dataset, split, part in exp.fid_sets():
             n = 10_000 if part == "all" else 5_000
             s_, basis = t.fid_seconds(n, (dataset, split, part))
             if s_ is None:
@@ -376,8 +373,6 @@ def _estimate_throughput(job: Job, t: Timings) -> Estimate:
 
 
 def _estimate_numerics(t: Timings) -> Estimate:
-    from dcgan_lib.compute import wall_seconds
-
     if not t.numerics:
         return Estimate(None, "no stored numerics run")
     runs = t.numerics["runs"]
@@ -484,305 +479,3 @@ def plan_summary(plan: list[Planned]) -> dict:
         "unestimated": [p.job.name for p in left if not p.estimate or p.estimate.minutes is None],
         "gpu_call_minutes": GPU_CALL_MINUTES,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Running it
-
-
-@dataclass
-class Settings:
-    root: Path
-    runs_dir: Path
-    data_root: str | None
-    smoke: bool = False
-    device: str = "auto"
-    cache_dir: str | None = None
-    progress: bool = True
-
-
-def smoke_experiment(exp: Experiment) -> Experiment:
-    """The tiny CPU version of an experiment: the same datasets, references and logic (seeds,
-    selection on a half, a run sized in updates), the ``smoke32`` model at 32 px, 3 batches of 8
-    an epoch (``SMOKE_TRAIN``'s 24 images)."""
-    return dataclasses.replace(
-        exp,
-        config="smoke32",
-        image_size=32,
-        epochs=3 if exp.fid_every or exp.max_steps else 2,
-        batch_size=8,
-        fid_every=3 if exp.fid_every else None,
-        max_steps=5 if exp.max_steps else None,
-    )
-
-
-def run_job(job: Job, s: Settings, exps: dict[str, Experiment], minutes: float | None) -> bool:
-    """Run (or resume) one job; True when it finished."""
-    if job.kind == "experiment":
-        exp = exps[job.experiment]
-        kw = dict(SMOKE_TRAIN) if s.smoke else {"device": s.device}
-        out = experiments.run_experiment(
-            exp.name, seed=job.seed, data_root=s.data_root, max_minutes=minutes,
-            runs_dir=s.runs_dir, root=s.root, fid_n=SMOKE_FID_N if s.smoke else 10_000,
-            progress=s.progress, experiment=exp, cache_dir=s.cache_dir, **kw,
-        )  # fmt: skip
-        return out["status"] == "complete"
-    if job.kind == "faces_model":
-        experiments.select_faces_model(
-            s.data_root, "cpu" if s.smoke else s.device, s.root, exps,
-            n=SMOKE_FID_N if s.smoke else 5_000, network="tiny" if s.smoke else "inception",
-            cache_dir=s.cache_dir, progress=s.progress, command=_command(job, s),
-        )  # fmt: skip
-        return True
-    if job.kind == "features":
-        return _run_features(job, s, minutes)
-    if job.kind == "throughput":
-        return _run_throughput(job, s, minutes)
-    return _run_numerics(job, s, minutes)
-
-
-def _command(job: Job, s: Settings) -> str:
-    root = s.data_root or "DIR"
-    return f"python -m dcgan_lib reproduce --only {job.name} --data-root {root}" + (
-        " --smoke" if s.smoke else ""
-    )
-
-
-def _run_features(job: Job, s: Settings, minutes: float | None) -> bool:
-    from dcgan_lib import features_run
-
-    task = job.name.split("_", 1)[1]
-    d_path = s.root / "imagenet32_tinyimagenet" / "D.pt"
-    kw: dict = {}
-    if s.smoke:  # the smoke D (smoke32) on the features job's own synthetic smoke data
-        kw = {"D": artifacts.load_weights(d_path, "D"), "d_description": f"smoke D from {d_path}"}
-    elif s.root.resolve() != artifacts.artifacts_dir().resolve():
-        kw = {"d_weights": d_path}  # the book's D is read from artifacts/ by default
-    metrics = features_run.run_protocol(
-        "synthetic" if s.smoke else task, "smoke" if s.smoke else "full", s.root / job.name,
-        data_root=s.data_root, cache_dir=s.cache_dir, device="cpu" if s.smoke else s.device,
-        max_minutes=minutes, command=_command(job, s), progress=s.progress, **kw,
-    )  # fmt: skip
-    for out in job.outputs:
-        if (s.root / out).exists():
-            artifacts.register(out, s.root / out, _command(job, s), "imagenet32", s.root)
-    return bool(metrics.get("complete"))
-
-
-def _run_throughput(job: Job, s: Settings, minutes: float | None) -> bool:
-    from dcgan_lib import throughput as TP
-    from dcgan_lib.train import resolve_device
-
-    path = s.root / THROUGHPUT
-    started = time.monotonic()
-    device = resolve_device("cpu" if s.smoke else s.device)
-    root = s.data_root
-    blob = json.loads(path.read_text()) if path.exists() else {}
-    for mode in missing_modes(blob, job.modes, s.smoke):
-        if minutes is not None and time.monotonic() - started > minutes * 60:
-            return False
-        if mode == "fid":
-            n, cfg, net = (10, "smoke64", "tiny") if s.smoke else (10_000, "dcgan64", "inception")
-            result = TP.run_fid("celeba", root, device, "train", n, cfg, net, s.cache_dir)
-            cmd = f"python benchmarks/throughput.py --mode fid --data-root {root}"
-        elif mode == "decode":
-            result = TP.run_decode("celeba", root, "train", 32 if s.smoke else 64)
-            cmd = f"python benchmarks/throughput.py --mode decode --data-root {root}"
-        elif mode in ("e2e", "e2e_run"):
-            epochs = (2 if s.smoke else 25) if mode == "e2e_run" else 1
-            cfg, batch, workers = ("smoke32", 16, 0) if s.smoke else ("examples64", 128, 2)
-            result = TP.run_e2e(cfg, "celeba", root, device, batch, workers, epochs)
-            cmd = f"python benchmarks/throughput.py --mode e2e --epochs {epochs} --data-root {root}"
-        else:
-            if s.smoke:
-                result = TP.run_step(["smoke32"], device, 16, 2, 1)
-                cmd = "python benchmarks/throughput.py --configs smoke32 --batch-size 16 --steps 2 --device cpu"
-            else:  # the bf16 peak the stored run used, so its shares of peak stay comparable
-                peak = blob.get("step", {}).get("peak_tflops")
-                result = TP.run_step(list(TP.CONFIGS), device, peak_tflops=peak, compile=True)
-                cmd = "python benchmarks/throughput.py --mode step --compile" + (
-                    f" --peak-tflops {peak:g}" if peak else ""
-                )
-        TP.store(result, path, cmd)
-        artifacts.register(
-            THROUGHPUT,
-            path,
-            cmd,
-            root=s.root,
-            extra={"machine": result["gpu"]} if result.get("gpu") else None,
-        )
-    return True
-
-
-def _run_numerics(job: Job, s: Settings, minutes: float | None) -> bool:
-    spec = importlib.util.spec_from_file_location("numerics", REPO / "benchmarks/numerics.py")
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError("benchmarks/numerics.py is not next to dcgan_lib")
-    numerics = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(numerics)
-    out = s.root / NUMERICS
-    argv = ["--out", str(out)]
-    if s.smoke:
-        argv += ["--smoke", "--seeds", "1"]  # one seed: the engines compared, no seed noise
-    else:
-        argv += ["--data-root", str(s.data_root), "--work", str(s.runs_dir / "numerics")]
-        argv += ["--device", s.device] + (["--max-minutes", f"{minutes:.2f}"] if minutes else [])
-    result = numerics.main(argv)
-    if result is None:
-        return False
-    artifacts.register(NUMERICS, out, result["command"], result["config"], s.root,
-                       extra={"machine": result["gpu"]} if result.get("gpu") else None)  # fmt: skip
-    return True
-
-
-def run_plan(
-    plan: list[Planned],
-    s: Settings,
-    exps: dict[str, Experiment],
-    max_minutes: float | None,
-    replan=None,
-) -> list[dict]:
-    """Run every job left, in order, under the time budget; print one line per job (and, once
-    the timings job has measured FID and decode speeds, the estimate they give: ``replan``)."""
-    started = time.monotonic()
-    report, finished = [], set()
-    for p in plan:
-        job = p.job
-        if p.state != "left":
-            report.append({"name": job.name, "state": p.state})
-            continue
-        unmet = [a for a in job.after if a not in finished and _needs_run(a, plan)]
-        if unmet:
-            _say(f"skip  {job.name}: needs {', '.join(unmet)} to finish first")
-            report.append({"name": job.name, "state": "waiting"})
-            continue
-        left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
-        if left is not None and left <= 0:
-            _say(f"later {job.name}: out of time (run the same command again)")
-            report.append({"name": job.name, "state": "not started"})
-            continue
-        _say(f"run   {job.name}  ({job.what})")
-        t0 = time.monotonic()
-        try:
-            ok = run_job(job, s, exps, left)
-        except (DataError, artifacts.ArtifactMissing, FileNotFoundError, ValueError) as e:
-            _say(f"fail  {job.name}: {e}")
-            report.append({"name": job.name, "state": "failed", "error": str(e)})
-            continue
-        took = (time.monotonic() - t0) / 60
-        state = "complete" if ok else "incomplete"
-        if ok:
-            finished.add(job.name)
-        _say(f"{'done ' if ok else 'part '} {job.name}: {state} ({took:.2f} min)")
-        report.append({"name": job.name, "state": state, "minutes": took})
-        if ok and job.name == "timings" and replan is not None:
-            _say(f"      re-estimated with these timings: {replan()}")
-    return report
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def _needs_run(name: str, plan: list[Planned]) -> bool:
-    return any(p.job.name == name and p.state == "left" for p in plan)
-
-
-def _say(line: str) -> None:
-    print(line, flush=True)
-
-
-def reproduce(
-    only: list[str] | None = None,
-    data_root: str | None = None,
-    max_minutes: float | None = None,
-    smoke: bool = False,
-    root: str | Path | None = None,
-    runs_dir: str | Path | None = None,
-    device: str = "auto",
-    cache_dir: str | None = None,
-    plan_only: bool = False,
-    progress: bool = True,
-) -> dict:
-    """Print the plan, then run what is left (unless ``plan_only``). Returns the plan summary
-    and, when run, each job's outcome."""
-    base = Path("runs") / "reproduce-smoke"
-    root = Path(root) if root else (base / "artifacts" if smoke else artifacts.artifacts_dir())
-    runs_dir = Path(runs_dir) if runs_dir else (base / "runs" if smoke else Path("runs"))
-    exps = {n: smoke_experiment(e) for n, e in EXPERIMENTS.items()} if smoke else EXPERIMENTS
-    jobs = select(book_jobs(exps), only)
-    root.mkdir(parents=True, exist_ok=True)
-    timings = artifacts.artifacts_dir()  # estimates come from the stored GPU measurements
-    plan = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
-    print(plan_text(plan, smoke), flush=True)
-    summary = plan_summary(plan)
-    if plan_only:
-        return summary
-    if not smoke and device == "auto" and not _has_cuda():
-        print(
-            "no GPU here: these jobs take hours on a CPU. Run them on a GPU machine, pass "
-            "--device cpu to run them here anyway, or --smoke for the tiny CPU check.",
-            flush=True,
-        )
-        summary["run"] = []
-        return summary
-    s = Settings(root, runs_dir, data_root, smoke, device, cache_dir, progress)
-
-    def replan() -> str:
-        again = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
-        return plan_text(again, smoke).splitlines()[-1]
-
-    summary["run"] = run_plan(plan, s, exps, max_minutes, replan)
-    after = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
-    left = [p.job.name for p in after if p.state == "left"]
-    summary["left_after"] = left
-    if left:
-        print(f"incomplete: {len(left)} job(s) left; run the same command again", flush=True)
-    else:
-        skipped = [p.job.name for p in after if p.state == "skip"]
-        tail = f" ({len(skipped)} cannot run here: see the plan)" if skipped else ""
-        print(f"complete: every job that can run here is done{tail}", flush=True)
-    return summary
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser(
-        "reproduce",
-        help="every GPU job of the book in dependency order: prints the plan (done, left, GPU "
-        "minutes), then runs what is left (resumable; repeat until 'complete')",
-    )
-    p.add_argument("--only", nargs="+", default=None, help="jobs or experiments to consider")
-    p.add_argument("--data-root", default=None, help="folder holding the data (or $DCGAN_DATA)")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget for this call")
-    p.add_argument("--smoke", action="store_true", help="the same plan on tiny configs, CPU")
-    p.add_argument("--plan", action="store_true", help="print the plan and exit")
-    p.add_argument("--artifacts", default=None, help="default: artifacts/ (smoke: runs/...)")
-    p.add_argument("--runs-dir", default=None, help="default: runs (smoke: runs/reproduce-smoke)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
-
-
-def run_cli(a) -> int:
-    import os
-
-    summary = reproduce(
-        only=a.only,
-        data_root=a.data_root or os.environ.get("DCGAN_DATA"),
-        max_minutes=a.max_minutes,
-        smoke=a.smoke,
-        root=a.artifacts,
-        runs_dir=a.runs_dir,
-        device=a.device,
-        cache_dir=a.cache_dir,
-        plan_only=a.plan,
-        progress=not a.no_progress,
-    )
-    failed = [r for r in summary.get("run", []) if r["state"] == "failed"]
-    return 1 if failed else 0
