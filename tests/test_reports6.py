@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dcgan_lib.artifacts import ArtifactMissing
+from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.config import get_model_config
 from dcgan_lib.forgetting import parse_boxes
 from dcgan_lib.studies import latent as SL
@@ -19,7 +20,7 @@ from dcgan_lib.studies import report_guided as RG
 from dcgan_lib.studies import report_walks as RW
 from dcgan_lib.studies.forgetting import SIZES as FORGETTING_SIZES
 from dcgan_lib.studies.pose import load_reliability
-from dcgan_lib.studies.report import NOT_YET, markdown_table
+from dcgan_lib.studies.report import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_ALPHAS = SL.SIZES["book"].turn_alphas
@@ -63,11 +64,11 @@ def test_every_name_a_page_glues_is_produced(stored):
 
 def test_without_a_study_the_numbers_say_not_produced():
     glued = _glues(stored=False)
-    assert glued["06_latent_walks.ipynb"]["walk_share_median"] == NOT_YET
-    assert glued["07_guided_backprop.ipynb"]["zero_slope_cos"] == NOT_YET
-    assert glued["08_forgetting_objects.ipynb"]["rate_dropped"] == NOT_YET
-    assert glued["09_vector_arithmetic.ipynb"]["smile_z"] == NOT_YET
-    assert glued["09_vector_arithmetic.ipynb"]["cue_correct"] == NOT_YET
+    assert glued["06_latent_walks.ipynb"]["walk_share_median"] == NOT_PRODUCED
+    assert glued["07_guided_backprop.ipynb"]["zero_slope_cos"] == NOT_PRODUCED
+    assert glued["08_forgetting_objects.ipynb"]["rate_dropped"] == NOT_PRODUCED
+    assert glued["09_vector_arithmetic.ipynb"]["smile_z"] == NOT_PRODUCED
+    assert glued["09_vector_arithmetic.ipynb"]["cue_correct"] == NOT_PRODUCED
 
 
 def test_the_glued_numbers_are_the_stored_studys():

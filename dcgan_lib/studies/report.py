@@ -2,7 +2,7 @@
 
 Each page's reader is its own module (``report_walks``, ``report_guided``, ``report_forgetting``,
 ``report_arithmetic``): functions that read a study's metrics (stored, or computed on the page)
-and return markdown, or a ``{name: text}`` dict for ``myst_nb.glue`` (a missing study gives
+and return markdown, or a ``{name: text}`` dict for ``book.glue_texts`` (a missing study gives
 "not produced yet" for each name), and the figures a page draws itself (from the data, which is
 never stored) or checks again. A page then holds the paper's claims and the library's calls; the
 reading of its numbers is in the library, where it is tested. The studies never import these
@@ -19,11 +19,10 @@ from dcgan_lib.data import Packed, load_dataset
 from dcgan_lib.studies.faces import faces_model_summary
 from dcgan_lib.studies.latent import FacesStudy, LatentStudyConfig, study_figures
 
-NOT_YET = "not produced yet"
-
 
 def markdown_table(header: Sequence[str], rows: list[Sequence[object]]) -> str:
-    """A markdown table."""
+    """A markdown table from a header and rows (two columns may share a name, which the dict rows
+    of ``book.markdown_table`` cannot)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 

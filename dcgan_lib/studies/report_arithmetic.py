@@ -10,9 +10,10 @@ import torch
 
 from dcgan_lib.arithmetic import EQUATIONS, METHODS, Concept, concept_mean, target_met
 from dcgan_lib.attributes import predict_proba
+from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.models import generate
 from dcgan_lib.studies.latent import FacesStudy, LatentStudyConfig, pool_z
-from dcgan_lib.studies.report import NOT_YET, markdown_table, model_glue
+from dcgan_lib.studies.report import markdown_table, model_glue
 
 METHOD_LABELS = {
     "z": "z: mean a - mean b + mean c",
@@ -170,16 +171,16 @@ def arithmetic_glue(
         entry = m.get("arithmetic", {}).get(key)
         for method in METHODS:
             ok = entry and entry["n_trials"]
-            out[f"{key}_{method}"] = f"{entry['success'][method]:.2f}" if ok else NOT_YET
+            out[f"{key}_{method}"] = f"{entry['success'][method]:.2f}" if ok else NOT_PRODUCED
         out[f"{key}_verdict"] = arithmetic_verdict(m, key)
     turn = m.get("turn")
     for name in ("turn", "control"):
         r = turn[name]["spearman"] if turn else None
         rho = "undefined (the cue never varied)" if r is None else f"{r:.2f}"
-        out[f"{name}_rho"] = rho if turn else NOT_YET
-        out[f"{name}_rose"] = f"{turn[name]['rose']:.2f}" if turn else NOT_YET
+        out[f"{name}_rho"] = rho if turn else NOT_PRODUCED
+        out[f"{name}_rose"] = f"{turn[name]['rose']:.2f}" if turn else NOT_PRODUCED
     out["turn_verdict"] = _turn_verdict(turn, n_samples, alphas) if turn else ""
-    out.update(dict.fromkeys(("cue_correct", "cue_turned_n", "cue_frontal"), NOT_YET))
+    out.update(dict.fromkeys(("cue_correct", "cue_turned_n", "cue_frontal"), NOT_PRODUCED))
     if rel:
         t = rel["turned"]
         out["cue_correct"] = f"{t['nonzero']['sign_correct']} of {t['nonzero']['decided']}"

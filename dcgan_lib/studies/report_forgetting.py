@@ -10,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from dcgan_lib import plotting
+from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.config import ModelConfig
 from dcgan_lib.forgetting import BANDS, BoxSet, ObjectRegression, fit_from_boxes
 from dcgan_lib.studies.forgetting import (
@@ -20,7 +21,7 @@ from dcgan_lib.studies.forgetting import (
     figure_name,
     measure_bands,
 )
-from dcgan_lib.studies.report import NOT_YET, faces_data, markdown_table, model_glue
+from dcgan_lib.studies.report import faces_data, markdown_table, model_glue
 from dcgan_lib.toys import PlantedGenerator
 
 
@@ -118,13 +119,13 @@ def forgetting_glue(m: dict, n_eval: int, min_shown: int, paper_dropped: int) ->
     contrast = f"{main}, contrast"
 
     def value(entry: str | None, fmt) -> str:
-        return fmt(objects[entry]) if entry in objects else NOT_YET
+        return fmt(objects[entry]) if entry in objects else NOT_PRODUCED
 
     def dropped(e: dict) -> str:
         return f"{e['regression']['n_dropped']} of {e['regression']['n_maps']}"
 
     out = model_glue(m.get("run"))
-    out["main_obj"] = main or NOT_YET
+    out["main_obj"] = main or NOT_PRODUCED
     out["paper_n_dropped"] = f"about {paper_dropped}"
     out["n_annotated"] = value(main, lambda e: f"{e['n_annotated']}")
     for suffix, entry in (("", main), ("_c", contrast)):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dcgan_lib import book
+from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.guided_backprop import layer_activations
 from dcgan_lib.studies.guided_backprop import (
     GuidedConfig,
@@ -19,7 +20,7 @@ from dcgan_lib.studies.guided_backprop import (
     redraw_real,
     run_job,
 )
-from dcgan_lib.studies.report import NOT_YET, markdown_table, model_glue
+from dcgan_lib.studies.report import markdown_table, model_glue
 
 IMAGE_SETS = ("synthetic", "real", "generated")
 
@@ -91,10 +92,10 @@ def guided_glue(metrics: dict[str, dict]) -> dict[str, str]:
     head = next((m[k] for m in metrics.values() for k in IMAGE_SETS if k in m), None)
     trained = [n for n, m in metrics.items() if any("trained" in m.get(k, {}) for k in m)]
     out = model_glue(metrics.get("faces", {}).get("run"))
-    out["trained_models"] = ", ".join(trained) if trained else NOT_YET
-    out["n_searched"] = f"{head['n_searched']:,}" if head else NOT_YET
+    out["trained_models"] = ", ".join(trained) if trained else NOT_PRODUCED
+    out["n_searched"] = f"{head['n_searched']:,}" if head else NOT_PRODUCED
     keys = ("zero_slope_cos", "zero_none_cos", "rule_verdict", "map_verdict")
-    out.update(dict.fromkeys(keys, NOT_YET))
+    out.update(dict.fromkeys(keys, NOT_PRODUCED))
     if not head:
         return out
     t, r = head["trained"], head["random"]

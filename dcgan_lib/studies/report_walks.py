@@ -5,11 +5,12 @@ drawn from the data; the BatchNorm check. Paper: §6.1."""
 from __future__ import annotations
 
 from dcgan_lib import plotting
+from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.data import Packed
 from dcgan_lib.models import generate
 from dcgan_lib.neighbours import Neighbours
 from dcgan_lib.studies.latent import FacesStudy, LatentStudyConfig, neighbour_z, walk_points
-from dcgan_lib.studies.report import NOT_YET, faces_data, markdown_table, model_glue
+from dcgan_lib.studies.report import faces_data, markdown_table, model_glue
 from dcgan_lib.toys import batchnorm_generator
 from dcgan_lib.walks import batch_dependence, walk
 
@@ -114,10 +115,10 @@ def walks_glue(m: dict, bn: dict | None) -> dict[str, str]:
     check ``bn`` (``walks.batch_dependence``)."""
     out = model_glue(m.get("run"))
     smooth = m.get("smoothness")
-    out["walk_shown"] = "9 random points, shown above" if m else NOT_YET
+    out["walk_shown"] = "9 random points, shown above" if m else NOT_PRODUCED
     keys = ["walk_share_median", "walk_share_max", "walk_sharp", "mem_share_median", "mem_sharp"]
     keys += ["bn_eval", "bn_train", "walk_verdict"]
-    out.update(dict.fromkeys(keys, NOT_YET))
+    out.update(dict.fromkeys(keys, NOT_PRODUCED))
     if smooth:
         g, mem = smooth["generator"], smooth["memorizer"]
         out["walk_share_median"] = f"{g['max_step_share']['median']:.3f}"
@@ -130,9 +131,9 @@ def walks_glue(m: dict, bn: dict | None) -> dict[str, str]:
         out["bn_eval"], out["bn_train"] = f"{bn['eval']:.1e}", f"{bn['train']:.3f}"
     nb = m.get("neighbours", {})
     pix = nb.get("spaces", {}).get("pixel")
-    out["nn_pixel"] = f"{pix['sample_nearest']['median']:.3f}" if pix else NOT_YET
-    out["nn_pixel_real"] = f"{pix['real_nearest_other']['median']:.3f}" if pix else NOT_YET
-    out["nn_pixel_close"] = f"{pix['share_closer_than_real_p01']:.3f}" if pix else NOT_YET
+    out["nn_pixel"] = f"{pix['sample_nearest']['median']:.3f}" if pix else NOT_PRODUCED
+    out["nn_pixel_real"] = f"{pix['real_nearest_other']['median']:.3f}" if pix else NOT_PRODUCED
+    out["nn_pixel_close"] = f"{pix['share_closer_than_real_p01']:.3f}" if pix else NOT_PRODUCED
     out["nn_verdict"] = _nn_verdict(nb)
     return out
 
