@@ -8,16 +8,25 @@ print one line saying what to do and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
 
 from tqdm import tqdm
 
-from dcgan_lib import artifacts, datasets, latent, metrics, status, train
+from dcgan_lib import artifacts, datasets, metrics, status, train
 from dcgan_lib.config import ConfigError
 from dcgan_lib.datasets import DataError
-from dcgan_lib.studies import dedup, dedup_sweep, experiments, features, reproduce
+from dcgan_lib.studies import (
+    attributes,
+    dedup,
+    dedup_sweep,
+    experiments,
+    features,
+    forgetting,
+    guided_backprop,
+    latent,
+    reproduce,
+)
 from dcgan_lib.train import TrainingDiverged
 
 COMMANDS = (
@@ -30,15 +39,12 @@ COMMANDS = (
     features,  # features (§5: D features + L2-SVM)
     experiments,  # experiment (§4 runs: train, FID, export)
     latent,  # latent (§6.1, §6.3.2: walks, arithmetic, turn)
+    guided_backprop,  # guided-backprop (§6.2)
+    forgetting,  # forgetting {study,fit,annotate,bands} (§6.3.1)
+    attributes,  # attributes (the §6 judge: train and store the CelebA attribute classifier)
     status,  # status (the README's table of every experiment)
     reproduce,  # reproduce (every GPU job of the book, resumable)
 )
-# commands whose module parses its own arguments (its ``main(argv)``): everything after the
-# command's name is handed to it
-DELEGATED = {
-    "guided-backprop": ("dcgan_lib.guided_backprop", "guided backprop of D's features; §6.2"),
-    "forgetting": ("dcgan_lib.forgetting", "boxes -> maps to drop -> G without them; §6.3.1"),
-}
 USER_ERRORS = (ConfigError, DataError, TrainingDiverged, FileNotFoundError, ValueError)
 
 
@@ -47,9 +53,6 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.add_cli(sub)
-    sub.choices["latent"].set_defaults(run=latent.run_cli)
-    for name, (_, text) in DELEGATED.items():
-        sub.add_parser(name, help=text, add_help=False)  # listed here, parsed by main()
     return p
 
 
@@ -57,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        if args and args[0] in DELEGATED:
-            return importlib.import_module(DELEGATED[args[0]][0]).main(args[1:])
         a = parser().parse_args(args)
         try:
             return a.run(a)

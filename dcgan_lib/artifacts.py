@@ -78,7 +78,7 @@ PRODUCERS = {
         "after celeba_dcgan64, celeba_dcgan64_updates and celeba_dcgan64_long; seconds)"
     ),
     "celeba_attributes": (
-        "python -m dcgan_lib.attributes --data-root ../shared/data  (CPU, about 4 min; writes "
+        "python -m dcgan_lib attributes --data-root ../shared/data  (CPU, about 4 min; writes "
         "classifier.pt and metrics.json)"
     ),
     # the §6 studies of the stored faces model (celeba_dcgan64), each by its own command

@@ -11,18 +11,19 @@ Inputs are 64x64 images in [-1, 1], exactly as ``dcgan_lib.data.to_float`` gives
 generator's tanh range). Training uses one light augmentation, a random horizontal flip (no
 attribute here depends on left vs right).
 
-Produce the stored classifier with ``python -m dcgan_lib.attributes --data-root ../shared/data``
-(CPU, a few minutes); it writes ``artifacts/celeba_attributes/{classifier.pt, metrics.json}``.
+Training the stored classifier is a study (``dcgan_lib.studies.attributes``): ``python -m
+dcgan_lib attributes --data-root ../shared/data`` (CPU, a few minutes) writes
+``artifacts/celeba_attributes/{classifier.pt, metrics.json}``. ``python -m dcgan_lib.attributes``,
+the old spelling of that command, still runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
-import json
 import os
-import time
+import runpy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +31,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
+from dcgan_lib.artifacts import require
 from dcgan_lib.data import Packed, to_float
+from dcgan_lib.storage import atomic_write
 
 ARTIFACT = "celeba_attributes"  # artifacts/celeba_attributes/: classifier.pt, metrics.json
 ATTRIBUTES = (
@@ -225,8 +228,6 @@ def evaluate(
 
 def save_classifier(model: AttributeClassifier, path: str | os.PathLike) -> None:
     """fp16 state dict plus the config (like ``artifacts.save_weights``), written atomically."""
-    from dcgan_lib.train import atomic_write
-
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"config": dataclasses.asdict(model.cfg), "state": state}, buf)
@@ -245,72 +246,9 @@ def load_classifier(path: str | os.PathLike) -> AttributeClassifier:
 
 def load_stored_classifier(root: Path | None = None) -> AttributeClassifier:
     """The committed classifier ``artifacts/celeba_attributes/classifier.pt`` (sha256-checked)."""
-    from dcgan_lib.artifacts import require
-
     return load_classifier(require(ARTIFACT, "classifier.pt", root))
 
 
-def export(model: AttributeClassifier, metrics: dict, root: Path | None = None) -> list[Path]:
-    """Write ``artifacts/celeba_attributes/{classifier.pt, metrics.json}`` and register them."""
-    from dcgan_lib.artifacts import PRODUCERS, artifacts_dir, register
-
-    dest = (root or artifacts_dir()) / ARTIFACT
-    dest.mkdir(parents=True, exist_ok=True)
-    save_classifier(model, dest / "classifier.pt")
-    (dest / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    config = json.dumps(dataclasses.asdict(model.cfg), sort_keys=True)
-    command = PRODUCERS.get(ARTIFACT, "")
-    return [
-        register(f"{ARTIFACT}/{f}", dest / f, command, config, root=root)
-        for f in ("classifier.pt", "metrics.json")
-    ]
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """Train on CelebA-10k, evaluate on the held-out part, export. Returns the metrics."""
-    from dcgan_lib.data import load_dataset
-
-    p = argparse.ArgumentParser(
-        prog="python -m dcgan_lib.attributes", description="train the CelebA attribute classifier"
-    )
-    p.add_argument("--data-root", default=None, help="folder holding celeba/ (or DCGAN_DATA)")
-    p.add_argument("--epochs", type=int, default=AttributeConfig.epochs)
-    p.add_argument("--seed", type=int, default=AttributeConfig.seed)
-    p.add_argument("--no-export", action="store_true", help="train and evaluate only")
-    args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
-    cfg = AttributeConfig(epochs=args.epochs, seed=args.seed)
-    packed = load_dataset("celeba", args.data_root, image_size=cfg.image_size)
-    t0 = time.perf_counter()
-    model = train_classifier(cfg, packed)
-    seconds = time.perf_counter() - t0
-    per_attr = evaluate(model, packed)
-    train_idx, held_idx = split_indices(len(packed), cfg.heldout_fraction)
-    metrics = {
-        "heldout": per_attr,
-        "n_train": len(train_idx),
-        "n_heldout": len(held_idx),
-        "split": f"train: images 0..{len(train_idx) - 1}, held out: the last {len(held_idx)}",
-        "augmentation": "random horizontal flip" if cfg.hflip else "none",
-        "epochs": cfg.epochs,
-        "seconds": round(seconds, 1),
-        "machine": "2-core CPU",
-        "command": "python -m dcgan_lib.attributes"
-        + (f" --data-root {args.data_root}" if args.data_root else "")
-        + (f" --epochs {args.epochs}" if args.epochs != AttributeConfig.epochs else "")
-        + (f" --seed {args.seed}" if args.seed != AttributeConfig.seed else ""),
-        "data": DATA_DESCRIPTION,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "config": dataclasses.asdict(cfg),
-    }
-    print(f"trained in {seconds:.0f} s; held-out accuracy (majority baseline):")
-    for a, m in per_attr.items():
-        print(f"  {a:20s} {m['accuracy']:.3f} ({m['majority_baseline']:.3f})")
-    if not args.no_export:
-        for path in export(model, metrics):
-            print("wrote", path)
-    return metrics
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the old spelling: runs ``python -m dcgan_lib attributes ...``
+    sys.argv[1:1] = ["attributes"]
+    runpy.run_module("dcgan_lib", run_name="__main__", alter_sys=True)

@@ -224,11 +224,3 @@ TARGETS = {(a.experiment, a.protocol): a.fid for a in ANCHORS} | {
 FACES_MODEL = "faces_model"  # artifacts/faces_model/selection.json names the chosen run
 FACES_DEFAULT = "celeba_dcgan64"  # the §6 model until a selection has been made
 FACES_CANDIDATES = ("celeba_dcgan64", "celeba_dcgan64_updates", "celeba_dcgan64_long")
-
-
-def faces_model_artifact(root: Path | None = None) -> str:
-    """Transitional: ``dcgan_lib.artifacts.faces_model_artifact``, for callers not yet moved to
-    it (``latent.load_faces_generator``, ``guided_backprop``); to be deleted with them."""
-    from dcgan_lib.artifacts import faces_model_artifact as chosen
-
-    return chosen(root)

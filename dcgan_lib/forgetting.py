@@ -36,41 +36,43 @@ the object is one the CelebA attribute classifier (``dcgan_lib.attributes``) can
 aligned CelebA every face sits in the same place, so each object has a fixed box: the region where
 the mean image of faces with the attribute differs most from the mean image of faces without it
 (``attribute_band``, measured on CelebA-10k: ``BANDS``). The boxes are that band, on generated
-samples the classifier says have the object. Measured (``run_forgetting_study``): the classifier's
-rate of the object on fresh samples before and after dropping; how much of the image outside the
-box changes; the same for as many randomly chosen maps (a control the paper lacks). Because an
-aligned object always sits at one place, the paper's negatives (other places) also reward maps
-that mark the place; a second fit (``fit_contrast``, ours) takes its negatives at the same cells of
-samples without the object, and is measured beside the paper's.
+samples the classifier says have the object. Measured (``dcgan_lib.studies.forgetting``): the
+classifier's rate of the object on fresh samples before and after dropping; how much of the image
+outside the box changes; the same for as many randomly chosen maps (a control the paper lacks).
+Because an aligned object always sits at one place, the paper's negatives (other places) also
+reward maps that mark the place; a second fit (``fit_contrast``, ours) takes its negatives at the
+same cells of samples without the object, and is measured beside the paper's.
 
+Over 500 lines: the tool is one piece from a box file to the dropped maps, with this account.
 Paper: §6.3.1.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import runpy
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from dcgan_lib.config import ModelConfig, get_model_config
-from dcgan_lib.models import eval_mode, generate, sample_z
+from dcgan_lib.attributes import load_stored_classifier, predict_proba
+from dcgan_lib.config import ModelConfig
+from dcgan_lib.data import to_uint8
+from dcgan_lib.models import block_index, eval_mode, generate, sample_z
 
 FORMAT = "dcgan-object-boxes/1"
 DEFAULT_LAYER = -2  # "second highest convolution layer": CONV 3 of the paper's Fig. 1
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels, x1 and y1 exclusive
 
 # Fixed boxes of objects in the aligned 64x64 CelebA crop, as measured by attribute_band on
-# CelebA-10k (fraction 0.5): python -m dcgan_lib.forgetting bands --data-root ../shared/data
+# CelebA-10k (fraction 0.5): python -m dcgan_lib forgetting bands --data-root ../shared/data
 BANDS: dict[str, Box] = {
     "Eyeglasses": (19, 30, 45, 40),  # the eyes and the frames around them
     "Wearing_Hat": (22, 19, 43, 31),  # the forehead, where a hat's brim sits
@@ -82,17 +84,19 @@ BANDS: dict[str, Box] = {
 # Splitting G at a layer
 
 
-def _block_index(G: nn.Module, layer: int) -> int:
-    n = len(G.blocks)  # type: ignore[arg-type]
-    if not -n <= layer < n or layer % n == n - 1:
-        raise ValueError(f"layer {layer}: G has {n} blocks; choose one before the output block")
-    return layer % n
+def split_index(G: nn.Module, layer: int) -> int:
+    """``layer`` as an index into ``G.blocks`` (``models.block_index``), refused when it is the
+    output block: G is split after it, and a later block must remain."""
+    i = block_index(G, layer)
+    if i == len(G.blocks) - 1:  # type: ignore[arg-type]
+        raise ValueError(f"layer {layer}: G has {i + 1} blocks; choose one before the output block")
+    return i
 
 
 def forward_to(G: nn.Module, z: torch.Tensor, layer: int = DEFAULT_LAYER) -> torch.Tensor:
     """z (B, nz) -> the output of ``G.blocks[layer]`` (B, C, h, w). Mode as set by the caller."""
     h = G.project_z(z)  # type: ignore[operator]
-    for block in G.blocks[: _block_index(G, layer) + 1]:  # type: ignore[index]
+    for block in G.blocks[: split_index(G, layer) + 1]:  # type: ignore[index]
         h = block(h)
     return h
 
@@ -111,7 +115,7 @@ def forward_from(
             raise ValueError(f"map indices must lie in [0, {h.shape[1]}), got {idx.tolist()}")
         h = h.clone()
         h[:, idx] = 0
-    for block in G.blocks[_block_index(G, layer) + 1 :]:  # type: ignore[index]
+    for block in G.blocks[split_index(G, layer) + 1 :]:  # type: ignore[index]
         h = block(h)
     return h
 
@@ -125,7 +129,7 @@ class DroppedGenerator(nn.Module):
 
     def __init__(self, G: nn.Module, maps: Sequence[int], layer: int = DEFAULT_LAYER) -> None:
         super().__init__()
-        _block_index(G, layer)
+        split_index(G, layer)
         self.G = G
         self.layer = layer
         self.register_buffer("maps", torch.as_tensor(list(maps), dtype=torch.long))
@@ -163,6 +167,13 @@ class BoxSet:
     image_size: int
     seeds: list[int | None] = field(default_factory=list)
     object: str = ""
+
+    @classmethod
+    def from_seeds(cls, seeds: Sequence[int], box: Box, cfg: ModelConfig, obj: str = "") -> BoxSet:
+        """The samples of ``seeds`` (``z_from_seeds``), each with the one box ``box``: how an
+        object with a fixed place (an aligned face's, ``BANDS``) is annotated."""
+        seeds = [int(s) for s in seeds]
+        return cls(z_from_seeds(seeds, cfg), [[box]] * len(seeds), cfg.image_size, seeds, obj)
 
     def to_json(self) -> dict:
         samples = []
@@ -266,12 +277,10 @@ def write_annotation_images(
 ) -> Path:
     """Write ``seed_NNNNNN.png`` (enlarged ``scale`` times) for each seed, and a ``boxes.json``
     skeleton (empty boxes, ``"scale": scale``) to fill in with any box-drawing tool."""
-    from PIL import Image
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     x = generate(G, z_from_seeds(seeds, G.cfg))  # type: ignore[arg-type]
-    pix = ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    pix = to_uint8(x).permute(0, 2, 3, 1).numpy()
     for s, img in zip(seeds, pix, strict=True):
         big = Image.fromarray(img).resize(
             (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST
@@ -505,7 +514,7 @@ def attribute_band(images: np.ndarray, has: np.ndarray, fraction: float = 0.5) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Judges: the attribute classifier for faces, a pixel rule for the toy generator
+# Judges: the attribute classifier for faces (a toy's: dcgan_lib.toys.toy_judge)
 
 
 @dataclass
@@ -520,8 +529,6 @@ class Judge:
 
 def face_judge(classifier: nn.Module | None = None) -> Judge:
     """The stored CelebA attribute classifier (``artifacts/celeba_attributes``) with ``BANDS``."""
-    from dcgan_lib.attributes import load_stored_classifier, predict_proba
-
     model = classifier if classifier is not None else load_stored_classifier()
     return Judge(
         attributes=tuple(model.cfg.attributes),  # type: ignore[union-attr]
@@ -531,464 +538,6 @@ def face_judge(classifier: nn.Module | None = None) -> Judge:
     )
 
 
-class _PlantedMaps(nn.Module):
-    """z -> (B, n_maps, 32, 32): smooth random textures, and ``planted`` maps that are on only
-    inside ``band`` (at 32x32) and only when z[0] > 0, with strength z[0]."""
-
-    def __init__(self, nz: int, n_maps: int, planted: Sequence[int], band: Box, seed: int) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.register_buffer("basis", torch.randn(n_maps, nz, 8, 8, generator=g) / nz**0.5)
-        mask = torch.as_tensor(feature_mask([band], 64, 32), dtype=torch.float32)
-        self.register_buffer("band", mask)
-        self.register_buffer("planted", torch.as_tensor(list(planted), dtype=torch.long))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.flatten(1)
-        low = torch.einsum("bk,ckhw->bchw", z, self.basis)
-        h = torch.relu(
-            nn.functional.interpolate(low, size=32, mode="bilinear", align_corners=False)
-        )
-        on = torch.relu(z[:, 0])[:, None, None] * self.band  # (B, 32, 32)
-        h = h.clone()
-        h[:, self.planted] = 2.0 * on[:, None]
-        return h
-
-
-class PlantedGenerator(nn.Module):
-    """A toy generator with G's interface (``cfg``, ``project_z``, ``blocks``): maps ``planted`` of
-    ``blocks[-2]`` (32x32) paint a red bar in ``band`` when z[0] > 0; the other maps paint grey
-    textures everywhere. For smoke mode and tests: the regression must find the planted maps."""
-
-    def __init__(
-        self,
-        n_maps: int = 16,
-        planted: Sequence[int] = (3, 11),
-        band: Box = (16, 26, 48, 38),
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        self.cfg = get_model_config("smoke64")  # 64 px, nz = 16, uniform z
-        self.planted = tuple(planted)
-        self.band = band
-        out = nn.Conv2d(n_maps, 3, 1)
-        g = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            out.weight.copy_(torch.randn(3, n_maps, 1, 1, generator=g) * 0.15)
-            out.weight[:, list(planted)] = (
-                torch.tensor([1.0, -0.5, -0.5])[:, None, None, None] * 1.5
-            )
-            out.bias.zero_()
-        self.blocks = nn.ModuleList(
-            [
-                _PlantedMaps(self.cfg.nz, n_maps, planted, band, seed),  # (n_maps) x 32 x 32
-                nn.Sequential(nn.Upsample(scale_factor=2), out, nn.Tanh()),  # 3 x 64 x 64
-            ]
-        )
-
-    def project_z(self, z: torch.Tensor) -> torch.Tensor:
-        return z.view(-1, self.cfg.nz, 1, 1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project_z(z)
-        for block in self.blocks:
-            h = block(h)
-        return h
-
-
-def toy_judge(band: Box = (16, 26, 48, 38)) -> Judge:
-    """ "Red_Bar": the probability that the band is red (mean of R - (G + B) / 2 above 0.25)."""
-
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        x0, y0, x1, y1 = (int(v) for v in band)
-        patch = x[:, :, y0:y1, x0:x1]
-        red = (patch[:, 0] - (patch[:, 1] + patch[:, 2]) / 2).mean(dim=(1, 2))
-        return torch.sigmoid((red - 0.25) * 20)[:, None]
-
-    return Judge(("Red_Bar",), predict, {"Red_Bar": band}, "redness of the band (toy)")
-
-
-# ---------------------------------------------------------------------------------------------
-# The study: one entry point for the CLI, the notebook and the tests
-
-
-@dataclass(frozen=True)
-class ForgettingConfig:
-    """Sizes and choices of the §6.3.1 measurement. Comments give the paper's value."""
-
-    objects: tuple[str, ...] = ("Eyeglasses", "Wearing_Hat", "Smiling")  # paper: windows
-    n_pool: int = 3000  # samples judged, to find the annotated ones
-    n_annotated: int = 150  # paper: 150 samples, 52 window boxes drawn on them
-    min_annotated: int = 10  # fewer samples with the object: the object is skipped (reported)
-    n_eval: int = 1000  # fresh samples judged before and after dropping
-    n_random: int = 4  # random-map control draws (not in the paper)
-    layer: int = DEFAULT_LAYER  # paper: "second highest convolution layer"
-    threshold: float = 0.5  # the judge's probability that counts as "has the object"
-    neg_per_pos: float = 1.0  # paper: "random samples from the same images", ratio not given
-    contrast: bool = True  # also fit_contrast (ours): negatives at the box on samples without it
-    C: float = 1.0  # logistic regression L2 (sklearn default); paper: not given
-    seed: int = 0  # negatives, random maps
-    eval_seed: int = 1_000_000  # eval samples are seeds eval_seed, eval_seed + 1, ...
-    n_figure: int = 8  # samples per figure
-    batch_size: int = 250
-
-
-FORGETTING_CONFIGS = {
-    "smoke": ForgettingConfig(
-        objects=("Red_Bar",), n_pool=400, n_annotated=60, n_eval=200, n_random=3, n_figure=6
-    ),
-    # the stored study (artifacts/forgetting_faces): the undertrained faces model draws glasses
-    # on about 2% of samples and hats on fewer than 1%, so 6,000 are judged to find them
-    "book": ForgettingConfig(n_pool=6000, n_random=8),
-    "full": ForgettingConfig(n_pool=20_000, n_eval=10_000, n_random=10),
-}
-
-
-@dataclass
-class ForgettingResult:
-    metrics: dict
-    boxes: dict[str, BoxSet]  # per entry: the annotated samples (writable with .to_json())
-    regressions: dict[str, ObjectRegression]  # per entry ("Eyeglasses", "Eyeglasses, contrast")
-    figures: dict[str, dict[str, np.ndarray]]  # per entry: "before", "dropped", "random" uint8
-
-
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
-def _box_mask(box: Box, size: int) -> torch.Tensor:
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    m = torch.zeros(size, size, dtype=torch.bool)
-    m[y0:y1, x0:x1] = True
-    return m
-
-
-@torch.no_grad()
-def run_forgetting_study(
-    cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: bool = False
-) -> ForgettingResult:
-    """The §6.3.1 measurement for each object of ``cfg.objects``.
-
-    1. ``n_pool`` samples (seeds 0, 1, ...) are judged; the first ``n_annotated`` the judge says
-       show the object get the object's band as their box;
-    2. ``fit_from_boxes`` on them gives the maps to drop (entry ``obj``); with ``cfg.contrast``
-       also ``fit_contrast`` against as many samples without the object (entry ``"obj, contrast"``);
-    3. ``n_eval`` fresh samples (seeds from ``eval_seed``) are drawn unmodified, with those maps
-       dropped, and with as many random maps dropped (``n_random`` draws), and judged.
-
-    Metrics per object: the object's rate before / after / after the random control; the share
-    of samples with the object that keep it; the mean absolute pixel change (grey levels of 255)
-    outside and inside the box; every judged attribute's rate before and after. An object that
-    fewer than ``min_annotated`` pool samples show is skipped, and its entry says so.
-    Paper: §6.3.1.
-    """
-    missing = [o for o in cfg.objects if o not in judge.attributes or o not in judge.bands]
-    if missing:
-        raise ValueError(f"the judge cannot judge {missing}, or has no box for it")
-    mcfg: ModelConfig = G.cfg  # type: ignore[assignment]
-    size = mcfg.image_size
-    col = {a: judge.attributes.index(a) for a in judge.attributes}
-    rng = np.random.default_rng(cfg.seed)
-
-    # 1. the annotated samples
-    pool_seeds = np.arange(cfg.n_pool)
-    probs = []
-    for i in tqdm(
-        range(0, cfg.n_pool, cfg.batch_size), desc="judging the pool", disable=not progress
-    ):
-        probs.append(
-            judge.predict(generate(G, z_from_seeds(pool_seeds[i : i + cfg.batch_size], mcfg)))
-        )
-    pool_p = torch.cat(probs).numpy()
-    # targets: one per object and negative rule: "Eyeglasses" (the paper's negatives) and
-    # "Eyeglasses, contrast" (fit_contrast); each has its regression and random draws
-    boxes, regs, random_maps, target_obj = {}, {}, {}, {}
-    skipped = {}
-    for obj in cfg.objects:
-        has = pool_p[:, col[obj]] > cfg.threshold
-        pos = pool_seeds[has][: cfg.n_annotated]
-        if len(pos) < cfg.min_annotated:  # G (almost) never draws it: nothing to learn from
-            skipped[obj] = {
-                "skipped": f"only {len(pos)} of {cfg.n_pool} samples show {obj} "
-                f"(at least {cfg.min_annotated} needed)",
-                "pool_rate": float(has.mean()),
-            }
-            continue
-        chosen = [int(s) for s in pos]
-        boxset = BoxSet(
-            z_from_seeds(chosen, mcfg), [[judge.bands[obj]]] * len(chosen), size, chosen, obj
-        )
-        names = [obj]
-        boxes[obj] = boxset
-        regs[obj] = fit_from_boxes(G, boxset, cfg.layer, cfg.neg_per_pos, cfg.C, cfg.seed)
-        without = [int(s) for s in pool_seeds[~has][: len(chosen)]]
-        name = f"{obj}, contrast"
-        if cfg.contrast and len(without) < cfg.min_annotated:
-            skipped[name] = {
-                "skipped": f"only {len(without)} of {cfg.n_pool} samples do not show {obj}",
-                "pool_rate": float(has.mean()),
-            }
-        elif cfg.contrast:
-            boxes[name] = boxset
-            regs[name] = fit_contrast(
-                G, boxset, z_from_seeds(without, mcfg), cfg.layer, cfg.C, cfg.seed
-            )
-            names.append(name)
-        for name in names:
-            target_obj[name] = obj
-            n_all, k = len(regs[name].weights), len(regs[name].maps)
-            random_maps[name] = [
-                np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)
-            ]
-
-    # 2. before / after on fresh samples, streamed in batches
-    targets = list(target_obj)
-    variants = [(t, "dropped", 0) for t in targets] + [
-        (t, "random", r) for t in targets for r in range(cfg.n_random)
-    ]
-    n_attr = len(judge.attributes)
-    pos_before = np.zeros(n_attr)
-    pos_after = {v: np.zeros(n_attr) for v in variants}
-    kept = dict.fromkeys(variants, 0)
-    change_out = dict.fromkeys(variants, 0.0)
-    change_in = dict.fromkeys(variants, 0.0)
-    figs: dict[str, dict[str, list]] = {
-        t: {"before": [], "dropped": [], "random": []} for t in targets
-    }
-    eval_seeds = cfg.eval_seed + np.arange(cfg.n_eval)
-    with eval_mode(G):
-        batches = range(0, cfg.n_eval, cfg.batch_size)
-        for i in tqdm(batches, desc="before / after", disable=not progress):
-            h = forward_to(G, z_from_seeds(eval_seeds[i : i + cfg.batch_size], mcfg), cfg.layer)
-            x0 = forward_from(G, h, cfg.layer)
-            has0 = (judge.predict(x0) > cfg.threshold).numpy()
-            pos_before += has0.sum(0)
-            for v in variants:
-                t, kind, r = v
-                c = col[target_obj[t]]
-                maps = regs[t].maps if kind == "dropped" else random_maps[t][r]
-                x1 = forward_from(G, h, cfg.layer, maps)
-                has1 = (judge.predict(x1) > cfg.threshold).numpy()
-                pos_after[v] += has1.sum(0)
-                kept[v] += int((has0[:, c] & has1[:, c]).sum())
-                inside = _box_mask(judge.bands[target_obj[t]], size)
-                d = (x1 - x0).abs().mean(1) * 127.5  # (B, S, S) grey levels
-                change_out[v] += float(d[:, ~inside].mean(1).sum())
-                change_in[v] += float(d[:, inside].mean(1).sum())
-                if r == 0:  # figure: the first samples that show the object
-                    sel = np.flatnonzero(has0[:, c])
-                    sel = sel[: max(0, cfg.n_figure - len(figs[t][kind]))]
-                    figs[t][kind] += list(_uint8(x1[sel]))
-                    if kind == "dropped":
-                        figs[t]["before"] += list(_uint8(x0[sel]))
-
-    n = cfg.n_eval
-    per_obj: dict = dict(skipped)
-    for t in targets:
-        obj = target_obj[t]
-        c, n_has = col[obj], max(pos_before[col[obj]], 1)
-        d = (t, "dropped", 0)
-        rand = [(t, "random", r) for r in range(cfg.n_random)]
-        rate_rand = [pos_after[v][c] / n for v in rand]
-        per_obj[t] = {
-            "object": obj,
-            "negatives": "contrast" if t != obj else "same images (paper)",
-            "box": list(judge.bands[obj]),
-            "n_annotated": len(boxes[t].boxes),
-            "annotated_seeds": [int(v) for v in boxes[t].seeds],
-            "pool_rate": float((pool_p[:, c] > cfg.threshold).mean()),
-            "regression": regs[t].summary(),
-            "rate_before": pos_before[c] / n,
-            "rate_dropped": pos_after[d][c] / n,
-            "rate_random": rate_rand,
-            "rate_random_mean": float(np.mean(rate_rand)) if rand else None,
-            "kept_dropped": kept[d] / n_has,  # of the samples with the object, share keeping it
-            "kept_random": [kept[v] / n_has for v in rand],
-            "change_outside_dropped": change_out[d] / n,
-            "change_inside_dropped": change_in[d] / n,
-            "change_outside_random": [change_out[v] / n for v in rand],
-            "change_inside_random": [change_in[v] / n for v in rand],
-            "attribute_rates": {
-                a: {
-                    "before": pos_before[j] / n,
-                    "dropped": pos_after[d][j] / n,
-                    "random_mean": float(np.mean([pos_after[v][j] / n for v in rand]))
-                    if rand
-                    else None,
-                }
-                for a, j in col.items()
-            },
-        }
-    metrics = {
-        "config": asdict(cfg),
-        "model": getattr(mcfg, "name", ""),
-        "layer_shape": list(layer_output(G, z_from_seeds([0], mcfg), cfg.layer).shape[1:]),
-        "judge": judge.description,
-        "objects": _plain(per_obj),
-    }
-    figures = {
-        o: {k: np.stack(v) if v else np.zeros((0, size, size, 3), np.uint8) for k, v in f.items()}
-        for o, f in figs.items()
-    }
-    return ForgettingResult(metrics, boxes, regs, figures)
-
-
-def _plain(x):
-    """numpy scalars -> Python numbers, recursively (for JSON)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-def study_inputs(mode: str) -> tuple[nn.Module, Judge]:
-    """(G, judge) for a mode: smoke = the planted toy; book / full = the stored faces models."""
-    from dcgan_lib.latent import load_faces_generator
-
-    if mode == "smoke":
-        G = PlantedGenerator()
-        return G, toy_judge(G.band)
-    return load_faces_generator(), face_judge()
-
-
-STORED = "forgetting_faces"  # artifacts/forgetting_faces: the book's study of the stored G
-INPUTS = ["celeba_dcgan64/G.pt", "celeba_attributes/classifier.pt"]
-
-
-def figure_name(entry: str) -> str:
-    """The stored figure of an entry: ``"Eyeglasses, contrast"`` -> ``eyeglasses_contrast.png``."""
-    return entry.lower().replace(", ", "_").replace(" ", "_") + ".png"
-
-
-def study_figures(result: ForgettingResult) -> dict:
-    """Fig. 6's layout per measured entry, by file name (``figure_name``): fresh samples that
-    show the object, unmodified / with its maps dropped / with as many random maps dropped.
-    Generated samples only. Paper: §6.3.1."""
-    from dcgan_lib.figures6 import before_after_figure  # matplotlib: only for pictures
-
-    out = {}
-    for entry, figs in result.figures.items():
-        n = result.metrics["objects"][entry]["regression"]["n_dropped"]
-        out[figure_name(entry)] = before_after_figure(
-            f"{entry}: {n} maps dropped", figs["before"], figs["dropped"], figs["random"]
-        )
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dcgan_lib.forgetting {study,fit,annotate,bands} ...``."""
-    p = argparse.ArgumentParser(
-        prog="python -m dcgan_lib.forgetting",
-        description="forgetting to draw objects: drop G's feature maps of an object (paper §6.3.1)",
-    )
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("study", help="the faces measurement (smoke: the planted toy)")
-    s.add_argument("--mode", default="book", choices=sorted(FORGETTING_CONFIGS))
-    s.add_argument("--out", default=None, help="write the metrics JSON here")
-    s.add_argument(
-        "--export",
-        action="store_true",
-        help=f"store the book's study (metrics and figures) in artifacts/{STORED}",
-    )
-    f = sub.add_parser("fit", help="boxes JSON -> the maps to drop (JSON)")
-    f.add_argument("--generator", required=True, help="an exported G.pt or a run's checkpoint.pt")
-    f.add_argument("--boxes", required=True, help="the box file (see parse_boxes)")
-    f.add_argument("--layer", type=int, default=DEFAULT_LAYER)
-    f.add_argument("--neg-per-pos", type=float, default=1.0)
-    f.add_argument("--out", default=None, help="write the maps JSON here")
-    f.add_argument("--samples", default=None, help="also write a before/after PNG grid here")
-    a = sub.add_parser("annotate", help="write sample images and a box-file skeleton to fill in")
-    a.add_argument("--generator", required=True)
-    a.add_argument("--seeds", default="0-149", help="e.g. 0-149 (the paper: 150 samples)")
-    a.add_argument("--out", required=True, help="folder for the PNGs and boxes.json")
-    a.add_argument("--scale", type=int, default=4)
-    a.add_argument("--object", default="window")
-    b = sub.add_parser("bands", help="measure the face-attribute boxes on aligned CelebA")
-    b.add_argument("--data-root", default=None)
-    args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
-    from dcgan_lib.artifacts import ArtifactMissing
-    from dcgan_lib.data import DataError
-
-    try:
-        return _cli(args)
-    except (ArtifactMissing, DataError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)  # one line saying what to do, no traceback
-        return 2
-
-
-def _cli(args: argparse.Namespace) -> int:
-    if args.cmd == "study":
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        if args.export and args.mode != "book":
-            raise ValueError("--export stores the book's study: use --mode book")
-        G, judge = study_inputs(args.mode)
-        result = run_forgetting_study(FORGETTING_CONFIGS[args.mode], G, judge, progress=True)
-        metrics = result.metrics
-        if args.export:
-            from dcgan_lib.artifacts import export_study, invoked_command
-            from dcgan_lib.figures6 import png_bytes
-
-            pngs = {f: png_bytes(fig) for f, fig in study_figures(result).items()}
-            for path in export_study(
-                STORED,
-                metrics,
-                pngs,
-                INPUTS,
-                invoked_command(),
-                time.process_time() - cpu0,
-                time.perf_counter() - wall0,
-            ):
-                print("wrote", path, file=sys.stderr)
-        text = json.dumps(metrics, indent=1)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
-        print(text)
-    elif args.cmd == "fit":
-        from dcgan_lib.artifacts import load_generator
-
-        G = load_generator(args.generator)
-        boxset = parse_boxes(args.boxes, G.cfg)
-        reg = fit_from_boxes(G, boxset, args.layer, args.neg_per_pos)
-        out = {"object": boxset.object, "layer": args.layer, **reg.summary()}
-        text = json.dumps(out, indent=1)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
-        print(text)
-        if args.samples:
-            from torchvision.utils import save_image
-
-            z = sample_z(8, G.cfg, generator=torch.Generator().manual_seed(0))
-            grid = torch.cat(
-                [generate(G, z), generate(DroppedGenerator(G, reg.maps, args.layer), z)]
-            )
-            save_image(grid * 0.5 + 0.5, args.samples, nrow=8)
-    elif args.cmd == "annotate":
-        from dcgan_lib.artifacts import load_generator
-
-        lo, _, hi = args.seeds.partition("-")
-        seeds = list(range(int(lo), int(hi or lo) + 1))
-        path = write_annotation_images(
-            load_generator(args.generator), seeds, args.out, args.scale, args.object
-        )
-        print(f"wrote {len(seeds)} images and {path}; draw boxes, then run 'fit --boxes {path}'")
-    else:
-        from dcgan_lib.attributes import attribute_targets
-        from dcgan_lib.data import load_dataset
-
-        packed = load_dataset("celeba", args.data_root, image_size=64)
-        for attr in BANDS:
-            has = attribute_targets(packed, (attr,))[:, 0] > 0.5
-            print(attr, attribute_band(packed.images, has))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the old spelling: runs ``python -m dcgan_lib forgetting ...``
+    sys.argv[1:1] = ["forgetting"]
+    runpy.run_module("dcgan_lib", run_name="__main__", alter_sys=True)

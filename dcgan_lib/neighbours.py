@@ -15,7 +15,8 @@ are to each other:
 
 Everything works on any generator and any ``Packed`` dataset, chunk by chunk (10,000 64x64 images
 are never held as one float array), and returns indices and distances only, so results can be
-stored as JSON without the dataset's images; a gallery is drawn from the data at build time.
+stored as JSON without the dataset's images; a gallery is drawn from the data at build time
+(``dcgan_lib.plotting.neighbours_figure``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib.data import Packed, to_float, to_uint8
+from dcgan_lib.metrics import InceptionFeatures
 
 # ---------------------------------------------------------------------------------------------
 # Spaces: images (B, 3, S, S) float in [-1, 1] -> vectors (B, D); distance = Euclidean
@@ -67,8 +69,6 @@ class InceptionSpace:
     name = "Inception pool features"
 
     def __init__(self, net: torch.nn.Module | None = None, device: str = "cpu") -> None:
-        from dcgan_lib.metrics import InceptionFeatures
-
         self.net = (net or InceptionFeatures()).to(device)
         self.device = device
 
@@ -229,31 +229,3 @@ def leave_one_out(
         progress=progress,
     )
     return idx, nb
-
-
-def show_neighbours(
-    samples: torch.Tensor,
-    result: Neighbours,
-    reference: Packed | np.ndarray,
-    rows: int = 8,
-    title: str = "",
-):
-    """A gallery: each row one sample, then its neighbours, nearest first, titled with the
-    distance. Reads the neighbours' images from ``reference`` (the data must be present)."""
-    import matplotlib.pyplot as plt
-
-    rows = min(rows, len(samples))
-    k = result.indices.shape[1]
-    fig, axes = plt.subplots(rows, k + 1, figsize=(1.3 * (k + 1), 1.4 * rows + 0.4), squeeze=False)
-    for r in range(rows):
-        axes[r, 0].imshow(((samples[r].permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
-        axes[r, 0].set_title("sample" if r == 0 else "", fontsize=8)
-        nb_images = _images_of(reference, result.indices[r])
-        for j in range(k):
-            axes[r, j + 1].imshow(((nb_images[j].permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
-            axes[r, j + 1].set_title(f"{result.distances[r, j]:.3f}", fontsize=8)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(title or f"nearest training images ({result.space}); titles: distance", fontsize=9)
-    fig.tight_layout()
-    return fig

@@ -2,24 +2,24 @@
 
 Not in the paper. Its §6.3.2 builds a "turn" vector from 4 left-looking and 4 right-looking face
 samples picked by eye; the book picks them, and measures the turn, with this cue instead
-(``dcgan_lib.latent.turn_vector``, ``pose_change``). OpenCV's profile-face cascade fires on faces
+(``dcgan_lib.arithmetic.turn_vector``, ``pose_change``). OpenCV's profile-face cascade fires on faces
 whose nose points image-left; run on the image and on its mirror it votes for left and right, and
 the frontal-face cascade is a third vote for "neither" (``pose_score``, in [-1, 1], positive =
 looking image-right, and mirroring an image negates it exactly).
 
 Its reliability on real faces is measured against head-turn labels made by eye on CelebA-10k
-(``artifacts/celeba_pose/labels.json``, protocol in the file; ``export_pose_reliability``).
+(``artifacts/celeba_pose/labels.json``, protocol in the file; ``dcgan_lib.studies.pose``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from dcgan_lib.data import to_uint8
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,6 @@ def _uint8_hwc(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """Float (B, 3, S, S) in [-1, 1], uint8 (B, 3, S, S) or uint8 (B, S, S, 3) -> uint8 NHWC."""
     if isinstance(images, torch.Tensor):
         if images.dtype != torch.uint8:
-            from dcgan_lib.data import to_uint8
-
             images = to_uint8(images)
         images = images.cpu().numpy()
     images = np.asarray(images)
@@ -107,82 +105,3 @@ def pose_score(images: torch.Tensor | np.ndarray, cue: PoseCue = PoseCue()) -> n
     if len(v) == 0:
         return np.zeros(0)
     return (v[:, 1] - v[:, 0]) / (v.sum(1) + 1)
-
-
-POSE_LABELS = "celeba_pose"  # artifacts/celeba_pose/labels.json: head-turn labels by eye
-
-
-def pose_cue_reliability(
-    images: np.ndarray, labels: dict, cue: PoseCue = PoseCue(), threshold: float = 0.3
-) -> dict:
-    """How well ``pose_score`` agrees with head-turn labels by eye on real faces.
-
-    images: the labelled dataset's uint8 images (N, S, S, 3), indexed by the labels' ``index``;
-    labels: ``artifacts/celeba_pose/labels.json`` (turned faces with the side the nose points to,
-    frontal faces). Turned faces looked at next to their cue values are left out. Returns, for
-    the turned faces (all, and per sample), how many get a non-zero score and how often its sign
-    is the labelled side, the same above ``threshold``, and the share of frontal faces whose
-    score exceeds ``threshold`` in size. Paper: §6.3.2 (the cue is ours).
-    """
-    from dcgan_lib.latent import wilson_interval
-
-    turned = [t for t in labels["turned"] if not t["seen_with_score"]]
-    s_turned = pose_score(images[[t["index"] for t in turned]], cue)
-    want_right = np.array([t["facing"] == "R" for t in turned])
-    s_front = pose_score(images[[f["index"] for f in labels["frontal"]]], cue)
-
-    def side_stats(s: np.ndarray, right: np.ndarray) -> dict:
-        out = {"n": len(s)}
-        for name, thr in (("nonzero", 0.0), ("above_threshold", threshold)):
-            dec = np.abs(s) > thr
-            out[name] = {
-                "decided": int(dec.sum()),
-                "sign_correct": int(((s > 0) == right)[dec].sum()),
-                "ci95": wilson_interval(int(((s > 0) == right)[dec].sum()), int(dec.sum())),
-            }
-        return out
-
-    samples = sorted({t["sample"] for t in turned})
-    return {
-        "cue": dataclasses.asdict(cue),
-        "threshold": threshold,
-        "turned": side_stats(s_turned, want_right),
-        "turned_by_sample": {
-            k: side_stats(
-                s_turned[[t["sample"] == k for t in turned]],
-                want_right[[t["sample"] == k for t in turned]],
-            )
-            for k in samples
-        },
-        "frontal": {
-            "n": len(s_front),
-            "above_threshold": int((np.abs(s_front) > threshold).sum()),
-            "above_0.5": int((np.abs(s_front) > 0.5).sum()),
-        },
-        "median_abs_score": {
-            "turned": float(np.median(np.abs(s_turned))),
-            "frontal": float(np.median(np.abs(s_front))),
-        },
-    }
-
-
-def export_pose_reliability(data_root=None, root=None) -> dict:
-    """Recompute ``pose_cue_reliability`` on CelebA-10k from the stored labels and write
-    ``artifacts/celeba_pose/reliability.json`` (registered in the manifest). CPU, about 15 s."""
-    from dcgan_lib.artifacts import artifacts_dir, register, require
-    from dcgan_lib.data import load_dataset
-
-    labels = json.loads(require(POSE_LABELS, "labels.json", root).read_text())
-    packed = load_dataset("celeba", data_root, image_size=64, progress=False)
-    result = pose_cue_reliability(packed.images, labels)
-    result["data"] = "CelebA-10k (first 10,000 aligned CelebA images), 64 px"
-    result["command"] = POSE_COMMAND
-    path = (root or artifacts_dir()) / POSE_LABELS / "reliability.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    register(f"{POSE_LABELS}/reliability.json", path, POSE_COMMAND, "PoseCue()", root=root)
-    return result
-
-
-POSE_COMMAND = (
-    "python -m dcgan_lib latent --pose-reliability --data-root ../shared/data  (CPU, 15 s)"
-)

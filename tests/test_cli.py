@@ -2,7 +2,7 @@
 
 import pytest
 
-from dcgan_lib.__main__ import DELEGATED, main, parser
+from dcgan_lib.__main__ import main, parser
 
 
 def _subparsers():
@@ -12,8 +12,6 @@ def _subparsers():
 
 def test_every_command_names_its_run_function_and_no_argument_hides_it():
     for name, p in _subparsers().items():
-        if name in DELEGATED:
-            continue
         assert callable(p.get_default("run")), name
         assert "run" not in {a.dest for a in p._actions}, name  # would replace the function
 
@@ -38,6 +36,15 @@ def test_a_user_error_is_one_line_and_status_2(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv", [["dedup-study", "--mode", "smoke"], ["reproduce", "--smoke"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["dedup-study", "--mode", "smoke"],
+        ["reproduce", "--smoke"],
+        ["latent", "--mode", "smoke"],
+        ["guided-backprop", "--mode", "smoke"],
+        ["forgetting", "study", "--mode", "smoke"],
+    ],
+)
 def test_old_spellings_still_parse(argv):
     assert parser().parse_args(argv).size == "smoke"

@@ -169,7 +169,7 @@ def test_the_cli_lists_experiments_and_hands_section_6_tools_their_arguments(tmp
     assert main(["experiment", "--list"]) == 0
     listed = capsys.readouterr().out
     assert all(f"experiment {name} --data-root" in listed for name in experiments.EXPERIMENTS)
-    # delegated to dcgan_lib.forgetting's own parser: an empty data root is a one-line error
+    # the forgetting command's bands: an empty data root is a one-line error
     assert main(["forgetting", "bands", "--data-root", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error:")
 

@@ -1,6 +1,7 @@
 """Forgetting to draw objects (dcgan_lib/forgetting.py, paper §6.3.1): boxes to feature-map cells,
 the sampled positives and negatives, the regression finds planted maps, dropped maps are zero
-everywhere and nothing else changes, the box file format, the band measurement, the study."""
+everywhere and nothing else changes, the box file format, the band measurement, the study
+(dcgan_lib/studies/forgetting.py) and its command."""
 
 import json
 
@@ -9,8 +10,12 @@ import pytest
 import torch
 
 from dcgan_lib import forgetting as F
+from dcgan_lib import toys
+from dcgan_lib.__main__ import main
+from dcgan_lib.checkpoint import save_weights
 from dcgan_lib.config import get_model_config
 from dcgan_lib.models import Generator, generate, sample_z
+from dcgan_lib.studies import forgetting as SF
 
 
 def test_feature_mask_maps_pixel_boxes_to_cells():
@@ -47,28 +52,28 @@ def test_sample_locations_positives_inside_negatives_outside():
         F.sample_locations(feats, boxes[:2], 64)
 
 
-def planted_boxes(G: F.PlantedGenerator, n: int = 40) -> F.BoxSet:
+def planted_boxes(G: toys.PlantedGenerator, n: int = 40) -> F.BoxSet:
     z = sample_z(400, G.cfg, generator=torch.Generator().manual_seed(0))
     z = z[z[:, 0] > 0.3][:n]  # the samples that show the planted object
     return F.BoxSet(z, [[G.band]] * len(z), 64, [], "bar")
 
 
 def test_regression_picks_the_planted_maps():
-    G = F.PlantedGenerator(n_maps=24, planted=(4, 17))
+    G = toys.PlantedGenerator(n_maps=24, planted=(4, 17))
     reg = F.fit_from_boxes(G, planted_boxes(G))
     assert set(G.planted) <= set(reg.maps.tolist())
     assert set(np.argsort(reg.weights)[-2:]) == set(G.planted)  # the largest weights
     assert len(reg.maps) < 24 and reg.train_accuracy > 0.95 and reg.heldout_accuracy > 0.95
     # dropping them removes the object
     z = sample_z(64, G.cfg, generator=torch.Generator().manual_seed(1))
-    judge = F.toy_judge(G.band)
+    judge = toys.toy_judge(G.band)
     before = judge.predict(generate(G, z))[:, 0] > 0.5
     after = judge.predict(generate(F.DroppedGenerator(G, reg.maps), z))[:, 0] > 0.5
     assert before.sum() >= 10 and after.sum() == 0
 
 
 def test_contrast_regression_uses_the_same_cells_without_the_object():
-    G = F.PlantedGenerator(n_maps=24, planted=(4, 17))
+    G = toys.PlantedGenerator(n_maps=24, planted=(4, 17))
     with_obj = planted_boxes(G, 30)
     z = sample_z(400, G.cfg, generator=torch.Generator().manual_seed(3))
     without = z[z[:, 0] < 0][:30]  # planted maps are off everywhere
@@ -85,7 +90,7 @@ def test_contrast_regression_uses_the_same_cells_without_the_object():
 def test_dropped_maps_are_zero_everywhere_and_only_there():
     torch.manual_seed(0)
     G = Generator(get_model_config("smoke64")).eval()
-    idx = F._block_index(G, -2)
+    idx = F.split_index(G, -2)
     seen = []
     G.blocks[idx + 1].register_forward_pre_hook(lambda m, inp: seen.append(inp[0].clone()))
     z = sample_z(6, G.cfg, generator=torch.Generator().manual_seed(2))
@@ -147,7 +152,7 @@ def test_box_file_round_trip_and_errors(tmp_path):
 
 
 def test_annotation_images_and_skeleton(tmp_path):
-    G = F.PlantedGenerator()
+    G = toys.PlantedGenerator()
     path = F.write_annotation_images(G, [3, 4], tmp_path, scale=2, obj="bar")
     assert (tmp_path / "seed_000003.png").exists() and (tmp_path / "seed_000004.png").exists()
     skeleton = json.loads(path.read_text())
@@ -167,12 +172,12 @@ def test_attribute_band_finds_a_planted_region():
 
 
 def test_study_on_the_planted_toy():
-    cfg = F.ForgettingConfig(
+    cfg = SF.ForgettingConfig(
         objects=("Red_Bar",), n_pool=200, n_annotated=40, n_eval=100, n_random=2, n_figure=3,
         batch_size=50,
     )  # fmt: skip
-    G = F.PlantedGenerator()
-    result = F.run_forgetting_study(cfg, G, F.toy_judge(G.band))
+    G = toys.PlantedGenerator()
+    result = SF.run_forgetting_study(cfg, G, toys.toy_judge(G.band))
     assert set(result.metrics["objects"]) == {"Red_Bar", "Red_Bar, contrast"}
     for m in result.metrics["objects"].values():
         assert m["n_annotated"] == 40 and set(G.planted) <= set(m["regression"]["maps"])
@@ -190,27 +195,37 @@ def test_study_on_the_planted_toy():
     r = m["regression"]
     assert r["maps"] == [i for i, w in enumerate(r["weights"]) if w > 0]
     assert m["annotated_seeds"] == result.boxes["Red_Bar"].seeds
-    figs = F.study_figures(result)
+    figs = SF.study_figures(result)
     assert sorted(figs) == ["red_bar.png", "red_bar_contrast.png"]
-    assert F.figure_name("Eyeglasses, contrast") == "eyeglasses_contrast.png"
-    rare = F.run_forgetting_study(
-        F.ForgettingConfig(objects=("Red_Bar",), n_pool=50, n_eval=20, min_annotated=1000),
+    assert SF.figure_name("Eyeglasses, contrast") == "eyeglasses_contrast.png"
+    rare = SF.run_forgetting_study(
+        SF.ForgettingConfig(objects=("Red_Bar",), n_pool=50, n_eval=20, min_annotated=1000),
         G,
-        F.toy_judge(G.band),
+        toys.toy_judge(G.band),
     )  # an object G (almost) never draws is skipped, and says why
     assert "only" in rare.metrics["objects"]["Red_Bar"]["skipped"] and not rare.figures
     with pytest.raises(ValueError, match="cannot judge"):
-        F.run_forgetting_study(F.ForgettingConfig(objects=("Eyeglasses",)), G, F.toy_judge())
+        SF.run_forgetting_study(SF.ForgettingConfig(objects=("Eyeglasses",)), G, toys.toy_judge())
 
 
 def test_cli_annotate_then_fit(tmp_path, capsys):
-    from dcgan_lib.artifacts import save_weights
-
     torch.manual_seed(0)
     save_weights(Generator(get_model_config("smoke64")), tmp_path / "G.pt")
     g = str(tmp_path / "G.pt")
     assert (
-        F.main(["annotate", "--generator", g, "--seeds", "0-9", "--out", str(tmp_path / "b")]) == 0
+        main(
+            [
+                "forgetting",
+                "annotate",
+                "--generator",
+                g,
+                "--seeds",
+                "0-9",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
     )
     path = tmp_path / "b" / "boxes.json"
     obj = json.loads(path.read_text())
@@ -218,10 +233,23 @@ def test_cli_annotate_then_fit(tmp_path, capsys):
         s["boxes"] = [[0, 0, 128, 128]]
     path.write_text(json.dumps(obj))
     out = tmp_path / "drop.json"
-    assert F.main(["fit", "--generator", g, "--boxes", str(path), "--out", str(out)]) == 0
+    assert (
+        main(["forgetting", "fit", "--generator", g, "--boxes", str(path), "--out", str(out)]) == 0
+    )
     fitted = json.loads(out.read_text())
     assert fitted["n_maps"] == 8 and fitted["n_positive"] == 10 * 16 * 16
     assert fitted["n_dropped"] == len(fitted["maps"])
     # an error the user can fix: one line, status 2
-    assert F.main(["fit", "--generator", g, "--boxes", str(tmp_path / "none.json")]) == 2
+    assert (
+        main(["forgetting", "fit", "--generator", g, "--boxes", str(tmp_path / "none.json")]) == 2
+    )
     assert "error:" in capsys.readouterr().err
+
+
+def test_g_is_split_before_its_output_block_only():
+    G = Generator(get_model_config("smoke64"))
+    n = len(G.blocks)
+    assert F.split_index(G, -2) == n - 2 and F.split_index(G, 0) == 0
+    for layer in (-1, n - 1, n, -n - 1):  # the output block, or no block at all
+        with pytest.raises(ValueError):
+            F.split_index(G, layer)

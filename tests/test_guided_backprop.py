@@ -1,6 +1,6 @@
 """Guided backprop of D's features (dcgan_lib/guided_backprop.py, paper §6.2): the rules against an
 independent implementation, what passes each rectifier, hooks removed and D unchanged, the top
-images of planted patterns, and the study's output."""
+images of planted patterns, and the study's output (dcgan_lib/studies/guided_backprop.py)."""
 
 import copy
 import json
@@ -12,8 +12,10 @@ from torch import nn
 
 from dcgan_lib import guided_backprop as gb
 from dcgan_lib.config import get_model_config
-from dcgan_lib.data import synthetic_images, to_float
-from dcgan_lib.models import Discriminator
+from dcgan_lib.data import to_float
+from dcgan_lib.datasets import synthetic_images
+from dcgan_lib.models import Discriminator, Generator, random_discriminator
+from dcgan_lib.studies import guided_backprop as SG
 
 
 def smoke_d(seed: int = 0) -> Discriminator:
@@ -202,9 +204,9 @@ def test_rule_similarity_and_display():
 
 
 def test_study_on_synthetic_images():
-    cfg = gb.GuidedConfig(n_images=48, n_features=2, n_top=3, batch_size=16)
+    cfg = SG.GuidedConfig(n_images=48, n_features=2, n_top=3, batch_size=16)
     imgs = synthetic_images(80, 64)[0]
-    result = gb.run_guided_study(cfg, imgs, smoke_d(4), get_model_config("smoke64"))
+    result = SG.run_guided_study(cfg, imgs, smoke_d(4), get_model_config("smoke64"))
     assert set(result.models) == {"trained", "random"}
     for name, mm in result.models.items():
         assert len(mm.top) == 2 and all(len(t.index) == 3 for t in mm.top)
@@ -218,7 +220,7 @@ def test_study_on_synthetic_images():
         assert -1 <= summary["zero_vs_none"]["spearman"]["mean"] <= 1
     assert result.metrics["n_searched"] == 48
     # no trained D: the random baseline alone
-    alone = gb.run_guided_study(cfg, imgs, None, get_model_config("smoke64"))
+    alone = SG.run_guided_study(cfg, imgs, None, get_model_config("smoke64"))
     assert set(alone.models) == {"random"}
     np.testing.assert_array_equal(
         alone.models["random"].top[0].index, result.models["random"].top[0].index
@@ -246,29 +248,35 @@ def test_map_concentration_and_agreement_by_hand():
 
 
 def test_stored_top_responses_give_back_the_same_maps():
-    cfg = gb.GuidedConfig(n_images=40, n_features=2, n_top=3, batch_size=16)
+    cfg = SG.GuidedConfig(n_images=40, n_features=2, n_top=3, batch_size=16)
     imgs = synthetic_images(60, 64, seed=3)[0]
-    result = gb.run_guided_study(cfg, imgs, smoke_d(5), get_model_config("smoke64"))
+    result = SG.run_guided_study(cfg, imgs, smoke_d(5), get_model_config("smoke64"))
     stored = json.loads(json.dumps(result.metrics))  # as a page reads it back
     for name, D in (("trained", smoke_d(5)), ("random", None)):
-        D = D or gb.random_discriminator(get_model_config("smoke64"), cfg.seed)
-        top = gb.top_from_json(stored[name])
-        again = gb.explain_top(D, imgs, top, cfg)  # redrawn from the whole data set
+        D = D or random_discriminator(get_model_config("smoke64"), cfg.seed)
+        top = SG.top_from_json(stored[name])
+        again = SG.explain_top(D, imgs, top, cfg)  # redrawn from the whole data set
         for r in cfg.rules:
             for a, b in zip(again.maps[r], result.models[name].maps[r], strict=True):
                 torch.testing.assert_close(a, b)
         summary = stored[name]
         assert len(summary["concentration"]) == len(summary["agreement"]) == 2
         assert all(c is None or 0.1 <= c <= 1 for c in summary["concentration"])
-    figs = gb.study_figures(result, cfg, "generated")
+    figs = SG.study_figures(result, cfg, "generated")
     assert sorted(figs) == ["images_generated.png", "maps_generated.png", "rules_generated.png"]
 
 
 def test_generated_images_are_stored_like_a_dataset():
-    from dcgan_lib.models import Generator
-
     torch.manual_seed(0)
     G = Generator(get_model_config("smoke64")).eval()
-    x = gb.generated_images(G, 5, seed=1)
+    x = SG.generated_images(G, 5, seed=1)
     assert x.shape == (5, 64, 64, 3) and x.dtype == np.uint8
-    np.testing.assert_array_equal(x, gb.generated_images(G, 5, seed=1))  # seeded
+    np.testing.assert_array_equal(x, SG.generated_images(G, 5, seed=1))  # seeded
+
+
+def test_export_is_only_the_book_study_of_a_stored_d(capsys):
+    from dcgan_lib.__main__ import main
+
+    assert main(["guided-backprop", "--size", "smoke", "--export"]) == 2
+    assert main(["guided-backprop", "--mode", "book", "--random-only", "--export"]) == 2  # old flag
+    assert capsys.readouterr().err.count("--size book") == 2

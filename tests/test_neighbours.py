@@ -9,7 +9,8 @@ import torch
 
 from dcgan_lib import neighbours as N
 from dcgan_lib.attributes import load_stored_classifier
-from dcgan_lib.data import Packed, synthetic_images, to_float
+from dcgan_lib.data import Packed, to_float
+from dcgan_lib.datasets import synthetic_images
 
 IMAGES, _ = synthetic_images(300, 64, seed=0)  # (300, 64, 64, 3) uint8, like a Packed dataset
 

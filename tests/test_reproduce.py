@@ -15,7 +15,8 @@ import pytest
 import torch
 from _tinydata import celeba, cifar10, tinyimagenet
 
-from dcgan_lib import artifacts, experiments, guided_backprop, latent
+from dcgan_lib import artifacts, experiments
+from dcgan_lib.studies import faces, guided_backprop
 from dcgan_lib.studies import features as features_study
 from dcgan_lib.studies import reproduce as R
 from dcgan_lib.studies import reproduce_plan as plan
@@ -31,7 +32,7 @@ def _book_reads() -> set[tuple[str, str]]:
     for nb in NOTEBOOKS.glob("*.ipynb"):
         text = nb.read_text()
         pairs |= set(re.findall(r'require(?:_json)?\(\\"(\w+)\\", \\"([\w.]+)\\"', text))
-    pairs |= {tuple(features_study.D_ARTIFACT), (latent.ARTIFACT, "G.pt")}
+    pairs |= {tuple(features_study.D_ARTIFACT), (faces.ARTIFACT, "G.pt")}
     pairs |= {(name, "D.pt") for name, _ in guided_backprop.MODELS.values()}
     pairs |= {tuple(p.split("/", 1)) for p in (artifacts.THROUGHPUT, artifacts.NUMERICS)}
     pairs |= {

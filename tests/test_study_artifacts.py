@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from dcgan_lib import artifacts as A
-from dcgan_lib import forgetting, guided_backprop, latent
 from dcgan_lib.device import describe_machine
+from dcgan_lib.studies import forgetting, guided_backprop, latent
 
 
 @pytest.fixture
@@ -69,10 +69,10 @@ def test_invoked_command_names_the_module(monkeypatch):
 
 # the committed studies of the stored faces model: the book's sizes, the stored G (and D)
 STORED = {
-    "latent_walks": latent.STUDY_CONFIGS["book"],
-    "vector_arithmetic": latent.STUDY_CONFIGS["book"],
-    "guided_backprop_faces": guided_backprop.STUDY_CONFIGS["book"],
-    "forgetting_faces": forgetting.FORGETTING_CONFIGS["book"],
+    "latent_walks": latent.SIZES["book"],
+    "vector_arithmetic": latent.SIZES["book"],
+    "guided_backprop_faces": guided_backprop.SIZES["book"],
+    "forgetting_faces": forgetting.SIZES["book"],
 }
 
 

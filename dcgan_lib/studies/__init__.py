@@ -2,5 +2,6 @@
 
 A study runs a method of ``dcgan_lib`` at the sizes of the book (``SIZES["smoke" | "book" |
 "full"]``), stores its results in ``artifacts/`` and exposes ``add_cli(sub)`` / ``run_cli(args)``
-for ``python -m dcgan_lib``. Method modules never import a study.
+for ``python -m dcgan_lib``; the book's pages call the same job. Method modules never import a
+study. The pages' readers (``report*``, ``*_results``) read what a study stored.
 """

@@ -1,4 +1,4 @@
-"""The §6 pictures (dcgan_lib/figures6.py): what each figure holds, drawn from toy tensors, and that
+"""The §6 pictures (dcgan_lib/plotting.py): what each figure holds, drawn from toy tensors, and that
 it encodes as a PNG of the right kind."""
 
 import io
@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import figures6 as F6
+from dcgan_lib import plotting as F6
+from dcgan_lib.neighbours import Neighbours
 
 
 def _images(n: int, seed: int = 0) -> torch.Tensor:
@@ -85,3 +86,26 @@ def test_png_bytes_and_step_plot():
     np.testing.assert_allclose(line.get_ydata(), [0.1, 0.2, 0.1, 0.3])
     img = Image.open(io.BytesIO(F6.png_bytes(fig)))
     assert img.format == "PNG" and img.size[0] > 300
+
+
+def test_neighbours_figure_shows_each_sample_then_its_neighbours_read_from_the_data():
+    ref = (np.random.default_rng(1).random((6, 16, 16, 3)) * 255).astype(np.uint8)
+    found = Neighbours(np.array([[4, 1], [0, 5]]), np.array([[0.1, 0.25], [0.0, 0.5]]), "pixel")
+    fig = F6.neighbours_figure(_images(2), found, ref, rows=2)
+    shown = _shown(fig)
+    assert len(shown) == 6
+    np.testing.assert_allclose(shown[1], ref[4] / 255)  # row 1: sample, then images 4 and 1
+    np.testing.assert_allclose(shown[5], ref[5] / 255)
+    titles = [ax.get_title() for ax in fig.get_axes()]
+    assert titles[:3] == ["sample", "0.100", "0.250"] and titles[4:6] == ["0.000", "0.500"]
+
+
+def test_bands_figure_draws_each_attribute_with_its_stored_box():
+    band = {"mean_with": np.full((8, 8, 3), 0.5), "difference": np.eye(8), "n_with": 7}
+    fig = F6.bands_figure(
+        {"Smiling": band, "Male": band}, {"Smiling": (1, 2, 5, 4), "Male": (0, 0, 8, 8)}
+    )
+    axes = fig.get_axes()
+    assert len(axes) == 4 and axes[0].get_title() == "Smiling: mean face (7)"
+    box = axes[1].patches[0]
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (0.5, 1.5, 4, 2)

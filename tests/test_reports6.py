@@ -1,0 +1,204 @@
+"""The §6 pages' readers (dcgan_lib/studies/report*.py): every name a page glues is produced, from
+a stored study and without one; the glued numbers are the study's; the sentences follow the
+numbers; tables, box files and the BatchNorm check a page shows."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcgan_lib.artifacts import ArtifactMissing
+from dcgan_lib.book import NOT_PRODUCED
+from dcgan_lib.config import get_model_config
+from dcgan_lib.forgetting import parse_boxes
+from dcgan_lib.studies import latent as SL
+from dcgan_lib.studies import report_arithmetic as RA
+from dcgan_lib.studies import report_forgetting as RF
+from dcgan_lib.studies import report_guided as RG
+from dcgan_lib.studies import report_walks as RW
+from dcgan_lib.studies.forgetting import SIZES as FORGETTING_SIZES
+from dcgan_lib.studies.pose import load_reliability
+from dcgan_lib.studies.report import markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+CELEBA_ALPHAS = SL.SIZES["book"].turn_alphas
+
+
+def _glued_names(page: str) -> set[str]:
+    text = (ROOT / "notebooks" / page).read_text()
+    return set(re.findall(r"\{glue:text\}`(\w+)`", text))
+
+
+def _stored(name: str) -> dict:
+    try:
+        return json.loads((ROOT / "artifacts" / name / "metrics.json").read_text())
+    except FileNotFoundError:
+        pytest.skip(f"artifacts/{name} is not in this checkout")
+
+
+def _glues(stored: bool) -> dict[str, dict]:
+    """Each page's glue, from its stored study (or from nothing)."""
+    walks = _stored("latent_walks") if stored else {}
+    guided = {"faces": _stored("guided_backprop_faces")} if stored else {}
+    forgetting = _stored("forgetting_faces") if stored else {}
+    arithmetic = _stored("vector_arithmetic") if stored else {}
+    rel = load_reliability() if stored else None
+    n_eval = FORGETTING_SIZES["book"].n_eval
+    return {
+        "06_latent_walks.ipynb": RW.walks_glue(walks, walks.get("batch_dependence")),
+        "07_guided_backprop.ipynb": RG.guided_glue(guided),
+        "08_forgetting_objects.ipynb": RF.forgetting_glue(forgetting, n_eval, 20, 200),
+        "09_vector_arithmetic.ipynb": RA.arithmetic_glue(arithmetic, rel, 64, CELEBA_ALPHAS),
+    }
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "missing"])
+def test_every_name_a_page_glues_is_produced(stored):
+    for page, glued in _glues(stored).items():
+        missing = _glued_names(page) - set(glued)
+        assert not missing, f"{page}: {sorted(missing)}"
+        assert all(isinstance(v, str) for v in glued.values()), page
+
+
+def test_without_a_study_the_numbers_say_not_produced():
+    glued = _glues(stored=False)
+    assert glued["06_latent_walks.ipynb"]["walk_share_median"] == NOT_PRODUCED
+    assert glued["07_guided_backprop.ipynb"]["zero_slope_cos"] == NOT_PRODUCED
+    assert glued["08_forgetting_objects.ipynb"]["rate_dropped"] == NOT_PRODUCED
+    assert glued["09_vector_arithmetic.ipynb"]["smile_z"] == NOT_PRODUCED
+    assert glued["09_vector_arithmetic.ipynb"]["cue_correct"] == NOT_PRODUCED
+
+
+def test_the_glued_numbers_are_the_stored_studys():
+    glued = _glues(stored=True)
+    walks = _stored("latent_walks")
+    g = walks["smoothness"]["generator"]
+    w = glued["06_latent_walks.ipynb"]
+    assert w["walk_share_median"] == f"{g['max_step_share']['median']:.3f}"
+    pixel = walks["neighbours"]["spaces"]["pixel"]
+    assert w["nn_pixel"] == f"{pixel['sample_nearest']['median']:.3f}"
+    faces = _stored("guided_backprop_faces")
+    real = faces["real"]["trained"]
+    cos = real["zero_vs_slope"]["cosine"]["mean"]
+    assert glued["07_guided_backprop.ipynb"]["zero_slope_cos"] == f"{cos:.3f}"
+    assert glued["07_guided_backprop.ipynb"]["n_searched"] == f"{faces['real']['n_searched']:,}"
+    objects = RF.measured_entries(_stored("forgetting_faces"))
+    f = glued["08_forgetting_objects.ipynb"]
+    main = objects[f["main_obj"]]
+    assert f["rate_before"] == f"{main['rate_before']:.3f}"
+    assert f["rate_dropped_c"] == f"{objects[f['main_obj'] + ', contrast']['rate_dropped']:.3f}"
+    arith = _stored("vector_arithmetic")
+    a = glued["09_vector_arithmetic.ipynb"]
+    assert a["smile_z"] == f"{arith['arithmetic']['smile']['success']['z']:.2f}"
+    assert a["turn_rose"] == f"{arith['turn']['turn']['rose']:.2f}"
+    for page in glued.values():  # the run's machine and CPU time are the stored study's own
+        assert page["cpu"].endswith("s of CPU") and page["machine"] != "this machine"
+
+
+def test_markdown_table():
+    table = markdown_table(("a", "b"), [(1, 2), ("x", "y")])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |", "| x | y |"]
+
+
+def _smooth(g_median: float, sharp: float, mem_median: float = 0.8) -> dict:
+    def side(median, sharp_share):
+        q = {"median": median, "p90": median, "max": median}
+        return {"max_step_share": q, "sharp_segments": sharp_share, "mean_step_vs_random": 0.1}
+
+    return {
+        "generator": side(g_median, sharp),
+        "memorizer": {**side(mem_median, 0.9), "bank": 64},
+        "steps": 16,
+        "n_segments": 8,
+        "n_walks": 1,
+        "random_pair_rms": 0.5,
+    }
+
+
+def test_the_walk_verdict_follows_the_numbers():
+    assert "are smooth" in RW.walks_glue({"smoothness": _smooth(0.07, 0.0)}, None)["walk_verdict"]
+    jumpy = RW.walks_glue({"smoothness": _smooth(0.6, 0.5)}, None)["walk_verdict"]
+    assert "not clearly smoother" in jumpy
+
+
+def _entry(before: float, dropped: float, random: list[float], negatives: str) -> dict:
+    return {
+        "object": "Eyeglasses",
+        "negatives": negatives,
+        "rate_before": before,
+        "rate_dropped": dropped,
+        "rate_random": random,
+        "regression": {"n_dropped": 30, "n_maps": 64},
+        "change_outside_dropped": 4.0,
+        "change_outside_random": [3.0, 5.0],
+    }
+
+
+def test_the_forgetting_verdict_follows_the_numbers():
+    paper = "other places in the same images (paper)"
+    below = RF.forgetting_verdict("e", _entry(0.2, 0.01, [0.15, 0.2], paper), 1000, 20)
+    assert "below every random draw" in below
+    within = RF.forgetting_verdict("e", _entry(0.2, 0.17, [0.15, 0.2], paper), 1000, 20)
+    assert "within the random draws" in within
+    rare = RF.forgetting_verdict("e", _entry(0.005, 0.0, [0.0, 0.01], paper), 1000, 20)
+    assert "too few to measure" in rare and "below every" not in rare
+    objects = {"a": _entry(0.1, 0, [0], paper), "b": _entry(0.3, 0, [0], paper)}
+    objects["c"] = _entry(0.9, 0, [0], "the same cells of samples without it")
+    assert RF.main_entry(objects) == "b"  # the paper's negatives, drawn most often
+
+
+def test_an_entrys_box_file_reads_back_as_its_samples():
+    entry = {"annotated_seeds": [4, 9, 11], "box": [19, 30, 45, 40], "object": "Eyeglasses"}
+    cfg = get_model_config("dcgan64")
+    boxes = RF.entry_boxes(entry, cfg)
+    back = parse_boxes(boxes.to_json(), cfg)
+    assert back.seeds == [4, 9, 11] and back.object == "Eyeglasses"
+    assert back.boxes == [[(19.0, 30.0, 45.0, 40.0)]] * 3
+    assert np.array_equal(back.z.numpy(), boxes.z.numpy())
+    lines = RF.box_file_excerpt(boxes, n=2).splitlines()
+    assert json.loads(lines[0])["format"] == "dcgan-object-boxes/1"
+    assert json.loads(lines[1]) == {"seed": 4, "boxes": [[19.0, 30.0, 45.0, 40.0]]}
+    assert lines[-1].strip() == "... 3 samples"
+
+
+def _arith_entry(z: float, c_only: float, ci_z: tuple, ci_other: tuple) -> dict:
+    success = {"z": z, "z_noise": z, "pixel": 0.1, "c_only": c_only, "random_z": 0.05}
+    ci = {m: list(ci_other) for m in success} | {"z": list(ci_z)}
+    return {
+        "equation": "smiling woman - neutral woman + neutral man",
+        "n_trials": 200,
+        "success": success,
+        "ci95": ci,
+        "candidates": {"a": 30, "b": 40, "c": 50},
+        "target": {"Smiling": True, "Male": True},
+        "attribute_rates": {m: {"Smiling": 0.5, "Male": 0.5} for m in success},
+    }
+
+
+def test_the_arithmetic_verdict_follows_the_intervals():
+    beats = {"arithmetic": {"smile": _arith_entry(0.6, 0.1, (0.5, 0.7), (0.05, 0.2))}}
+    beats["pool"] = {"n": 2000}
+    assert "adds the attribute" in RA.arithmetic_verdict(beats, "smile")
+    same = {"arithmetic": {"smile": _arith_entry(0.2, 0.18, (0.15, 0.25), (0.12, 0.3))}}
+    same["pool"] = {"n": 2000}
+    assert "does not clearly beat" in RA.arithmetic_verdict(same, "smile")
+    table = RA.scores_table(beats["arithmetic"]["smile"])
+    assert table.count("\n| ") == 1 + 5  # the header's separator line, then one row per method
+
+
+def test_the_smoke_batchnorm_check_uses_a_generator_with_batchnorm():
+    bn = RW.batch_check({}, SL.SIZES["smoke"])
+    assert bn["eval"] < 1e-4 and bn["train"] > 1e-3  # the policy holds; batch statistics would not
+    assert RW.batch_check({"batch_dependence": {"eval": 0.0}}, SL.SIZES["book"]) == {"eval": 0.0}
+
+
+def test_the_stored_reliability_carries_its_protocol():
+    try:
+        rel = load_reliability()
+    except ArtifactMissing as e:
+        pytest.skip(str(e))
+    table = RA.reliability_table(rel)
+    assert "Protocol: " + rel["protocol"][0] in table
+    assert f"| turned (by eye) | {rel['turned']['n']} |" in table
