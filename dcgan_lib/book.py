@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dcgan_lib.artifacts import ArtifactMissing
-from dcgan_lib.data import DataError
+from dcgan_lib.datasets import DataError
 
 T = TypeVar("T")
 

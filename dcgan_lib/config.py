@@ -186,7 +186,7 @@ class TrainConfig:
     """One training run. Defaults are the paper's §4 settings."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: str = "celeba"  # dataset name, see dcgan_lib.data.DATASETS
+    data: str = "celeba"  # dataset name, see dcgan_lib.datasets.DATASETS
     data_root: str | None = None  # default: $DCGAN_DATA
     split: str = "train"
     out: str = "runs/dcgan64-celeba"

@@ -29,7 +29,7 @@ class Experiment:
 
     name: str  # also the artifact folder: artifacts/<name>/
     config: str  # model config (dcgan_lib.config.MODEL_CONFIGS)
-    data: str  # training dataset (dcgan_lib.data.DATASETS), split "train"
+    data: str  # training dataset (dcgan_lib.datasets.DATASETS), split "train"
     image_size: int
     epochs: int
     references: tuple[tuple[str, str], ...]  # FID reference sets (dataset, split); first = headline

@@ -104,6 +104,49 @@ def _compute(root: Path) -> str | None:
     )
 
 
+def _study(name: str, root: Path) -> dict:
+    """A stored §6 study's metrics, or {} when it is not stored (the model may be)."""
+    if not artifacts.is_stored(f"{name}/metrics.json", root):
+        return {}
+    return json.loads((root / name / "metrics.json").read_text())
+
+
+def _walks(root: Path) -> str | None:
+    share = _study("latent_walks", root).get("smoothness")
+    if share is None:
+        return None
+    g, m = share["generator"]["max_step_share"], share["memorizer"]["max_step_share"]
+    return (
+        f"a walk segment's largest step carries a median {g['median']:.3f} of its change "
+        f"(a memorizer: {m['median']:.3f}; an even change: {1 / share['steps']:.3f})"
+    )
+
+
+def _forgetting(root: Path) -> str | None:
+    objects = _study("forgetting_faces", root).get("objects")
+    if objects is None:
+        return None
+    parts = [
+        f"{name.replace('_', ' ').lower()} {o['rate_before']:.3f} -> {o['rate_dropped']:.3f} "
+        f"(random maps: {o['rate_random_mean']:.3f})"
+        for name, o in objects.items()
+        if "," not in name  # the paper's negatives; the contrast variants are on the page
+    ]
+    return "the classifier's rate before -> with the object's maps dropped: " + "; ".join(parts)
+
+
+def _arithmetic(root: Path) -> str | None:
+    arithmetic = _study("vector_arithmetic", root).get("arithmetic")
+    if arithmetic is None:
+        return None
+    parts = [
+        f"{a['equation']}: target in {a['success']['z']:.0%} of {a['n_trials']} trials "
+        f"(random z {a['success']['random_z']:.0%}, pixels {a['success']['pixel']:.0%})"
+        for a in arithmetic.values()
+    ]
+    return "; ".join(parts)
+
+
 _FACES_MODEL = ("celeba_dcgan64/G.pt", "celeba_dcgan64/D.pt")
 CELEBA = "CelebA-10k (for the unreleased 3M-image faces set)"
 
@@ -147,18 +190,22 @@ ROWS: tuple[Row, ...] = (
     Row("§5.2, Table 2", "SVHN error with 1,000 labels", "SVHN (not obtainable here; downloaded by the user)",
         "notebooks/05_svhn", ("features_svhn/metrics.json",), key="s52"),
     Row("§6.1, Fig. 4", "walking in the latent space", "the faces model (`celeba_dcgan64`)",
-        "notebooks/06_latent_walks", _FACES_MODEL[:1], key="s61"),
+        "notebooks/06_latent_walks", _FACES_MODEL[:1] + ("latent_walks/metrics.json",), _walks,
+        key="s61"),
     Row("§6.2, Fig. 5", "guided backpropagation of D's features",
         "the faces model; the Tiny ImageNet 64 px model for scenes",
-        "notebooks/07_guided_backprop", _FACES_MODEL[1:] + ("tinyimagenet_dcgan64/D.pt",),
+        "notebooks/07_guided_backprop",
+        _FACES_MODEL[1:] + ("guided_backprop_faces/metrics.json", "tinyimagenet_dcgan64/D.pt"),
         key="s62"),
     Row("§6.3.1, Fig. 6", "forgetting to draw an object", "the faces model: eyeglasses, hats, smiles",
-        "notebooks/08_forgetting_objects", _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt",),
-        key="s631"),
+        "notebooks/08_forgetting_objects",
+        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "forgetting_faces/metrics.json"),
+        _forgetting, key="s631"),
     Row("§6.3.2, Figs. 7-8", "vector arithmetic; the turn vector", "the faces model",
         "notebooks/09_vector_arithmetic",
-        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "celeba_pose/reliability.json"),
-        key="s632"),
+        _FACES_MODEL[:1] + ("celeba_attributes/classifier.pt", "celeba_pose/reliability.json",
+                            "vector_arithmetic/metrics.json"),
+        _arithmetic, key="s632"),
 )  # fmt: skip
 
 

@@ -596,14 +596,3 @@ def run_cli(a: argparse.Namespace) -> int:
     if result.status in ("time budget", "interrupted"):
         print("resume with the same command")
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Transitional, for one merge: names that modules outside the training core still import from
-# here. Their homes: checkpoint.load_checkpoint, storage.read_jsonl (was read_metrics),
-# engine.EagerRunner (was _EagerRunner), step.{d_loss, g_loss, make_optimizers, train_step}.
-from dcgan_lib.checkpoint import load_checkpoint  # noqa: E402, F401
-from dcgan_lib.step import d_loss, g_loss, make_optimizers, train_step  # noqa: E402, F401
-
-_EagerRunner = EagerRunner
-read_metrics = read_jsonl

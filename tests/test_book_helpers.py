@@ -4,7 +4,7 @@ import pytest
 
 from dcgan_lib import book
 from dcgan_lib.artifacts import ArtifactMissing
-from dcgan_lib.data import DataError
+from dcgan_lib.datasets import DataError
 
 
 @pytest.fixture

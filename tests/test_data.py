@@ -13,7 +13,8 @@ from PIL import Image
 
 from dcgan_lib import data as D
 from dcgan_lib import datasets as DS
-from dcgan_lib.data import DataError, load_dataset
+from dcgan_lib.data import load_dataset
+from dcgan_lib.datasets import DataError
 
 
 def _rand_images(n, h=32, w=32, seed=0):

@@ -7,7 +7,8 @@ from _tinydata import celeba
 
 from dcgan_lib import data as D
 from dcgan_lib import datasets as DS
-from dcgan_lib.data import DataError, load_dataset
+from dcgan_lib.data import load_dataset
+from dcgan_lib.datasets import DataError
 
 
 def _files(packed) -> tuple:

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from dcgan_lib.config import MODEL_CONFIGS, get_model_config
-from dcgan_lib.data import synthetic_images, to_float
+from dcgan_lib.data import to_float
+from dcgan_lib.datasets import synthetic_images
 from dcgan_lib.features import (
     batch_average_bn_stats,
     extract_features,

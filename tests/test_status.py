@@ -78,8 +78,9 @@ def test_stored_results_give_the_headline_from_their_numbers(tmp_path):
     # mean and sample sd of 100, 110, 120; the anchor from experiments.ANCHORS
     assert r["headline"].startswith("FID-10k/celeba10k 110.0 ± 10.0 (sd, 3 seeds); ")
     assert r["headline"].endswith(": 89.1")
-    # the same files feed the §6 rows that need only G
-    assert _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")["state"] == "stored"
+    # §6.1 needs G and the stored study: G alone is half of it, without a headline
+    walks = _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")
+    assert walks["state"] == "partly stored (1 of 2 files)" and walks["headline"] is None
     assert MACHINE in status.machine_note(tmp_path) and "(3 files" in status.machine_note(tmp_path)
 
 
@@ -159,3 +160,17 @@ def test_the_book_cell_names_the_machine_and_links_the_page(tmp_path):
     r = _row(status.status_rows(tmp_path), "notebooks/02_training")
     assert r["made"].startswith("one Test GPU (1 GB), ")  # the hardware, not the software
     assert status.book_cell(r) == f"stored ({r['made']}): {{doc}}`../notebooks/02_training`"
+
+
+def test_a_stored_study_gives_its_headline_from_its_numbers(tmp_path):
+    _faces(tmp_path)
+    share = {"median": 0.05, "p90": 0.1, "max": 0.2}
+    smooth = {"steps": 10, "generator": {"max_step_share": share},
+              "memorizer": {"max_step_share": {**share, "median": 0.7}}}  # fmt: skip
+    _store(tmp_path, "latent_walks/metrics.json", {"smoothness": smooth})
+    walks = _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")
+    assert walks["state"] == "stored"
+    assert walks["headline"] == (
+        "a walk segment's largest step carries a median 0.050 of its change (a memorizer: 0.700; "
+        "an even change: 0.100)"
+    )

@@ -26,7 +26,8 @@ import torch
 
 from dcgan_lib.artifacts import PRODUCERS, ArtifactMissing, artifacts_dir, register, require_json
 from dcgan_lib.book import repo_root
-from dcgan_lib.data import load_dataset, resolve_data_root
+from dcgan_lib.data import load_dataset
+from dcgan_lib.datasets import resolve_data_root
 from dcgan_lib.dedup import (
     ARTIFACT,
     IMAGE_SIZE,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dcgan_lib.artifacts import PRODUCERS, artifacts_dir, register_if_stored
-from dcgan_lib.data import resolve_data_root
+from dcgan_lib.datasets import resolve_data_root
 from dcgan_lib.dedup import (
     ARTIFACT,
     DedupConfig,

@@ -24,7 +24,7 @@ import torch
 
 from dcgan_lib import artifacts
 from dcgan_lib.artifacts import NUMERICS, THROUGHPUT
-from dcgan_lib.data import DataError
+from dcgan_lib.datasets import DataError
 from dcgan_lib.device import resolve_device
 from dcgan_lib.experiments import EXPERIMENTS, Experiment
 from dcgan_lib.studies import experiments, features, throughput

@@ -20,7 +20,7 @@ from pathlib import Path
 from dcgan_lib import artifacts
 from dcgan_lib.artifacts import NUMERICS, THROUGHPUT
 from dcgan_lib.compute import wall_seconds
-from dcgan_lib.data import DATASETS, DataError, resolve_data_root
+from dcgan_lib.datasets import DATASETS, DataError, resolve_data_root
 from dcgan_lib.experiments import (
     EXPERIMENTS,
     FACES_CANDIDATES,
