@@ -281,13 +281,18 @@ def status_markdown(root: Path | None = None, book: bool = False) -> str:
 
 
 def machine_note(root: Path | None = None) -> str:
-    """Which machine made the stored GPU results, from the manifest's ``machine`` fields."""
+    """Where the stored results were made, from the manifest's ``machine`` fields: one line per
+    machine (GPU or CPU) with its number of files."""
     found = machines(root)
     if not found:
-        return "No stored result was made on a GPU yet.\n"
-    return "".join(
-        f"The GPU results ({len(files)} files of `artifacts/`) were made on {machine}.\n"
+        return "No stored result names the machine that made it yet.\n"
+    lines = [
+        f"- {machine} ({len(files)} file{'s' if len(files) > 1 else ''})\n"
         for machine, files in found.items()
+    ]
+    return (
+        "Where the stored results were made (each file's manifest entry names its machine):\n\n"
+        + "".join(lines)
     )
 
 

@@ -68,7 +68,7 @@ def test_nothing_stored_means_not_produced_and_no_headline(tmp_path):
             assert r["state"] == "**not produced yet**" and r["headline"] is None, r["row"]
         else:
             assert r["state"] == "computed on the page"
-    assert status.machine_note(tmp_path) == "No stored result was made on a GPU yet.\n"
+    assert status.machine_note(tmp_path) == "No stored result names the machine that made it yet.\n"
 
 
 def test_stored_results_give_the_headline_from_their_numbers(tmp_path):
