@@ -233,7 +233,7 @@ def provenance(files: list[str], root: Path | None = None) -> str:
 
 def status_rows(root: Path | None = None) -> list[dict]:
     """Per row: its fields, ``stored`` (files present of files needed), ``headline``, ``made``
-    (where and when its stored files were made) and ``verdict`` (its claim's
+    (where and when its stored files were made), ``on`` (``made_on``) and ``verdict`` (its claim's
     ``verdicts.Verdict``, None for a row that tests no claim of the paper)."""
     root = root or artifacts.artifacts_dir()
     out = []
@@ -255,7 +255,8 @@ def status_rows(root: Path | None = None) -> list[dict]:
         verdict = verdicts.judge(row.key, root) if row.key in verdicts.CLAIMS else None
         out.append(
             {"row": row, "have": have, "need": len(row.artifacts), "state": state,
-             "headline": headline, "made": provenance(present, root), "verdict": verdict}
+             "headline": headline, "made": provenance(present, root),
+             "on": made_on(present, root), "verdict": verdict}
         )  # fmt: skip
     return out
 
@@ -269,10 +270,25 @@ def verdict_cell(s: dict) -> str:
     return f"*{s['verdict'].verdict}*" if s["verdict"] else NO_CLAIM
 
 
+def made_on(files: list[str], root: Path | None = None) -> str:
+    """On what kinds of machine stored files were made, from the manifest: 'on a GPU', 'on a
+    CPU', 'on a GPU and a CPU' ('' when no file names its machine)."""
+    manifest = artifacts.read_manifest(root)["files"]
+    kinds = {
+        "GPU" if re.search(r"NVIDIA|GPU|cuda", m) else "CPU"
+        for f in files
+        if (m := manifest.get(f, {}).get("machine"))
+    }
+    return (
+        "on " + " and ".join(f"a {k}" for k in sorted(kinds, key="GPU CPU".index)) if kinds else ""
+    )
+
+
 def book_cell(s: dict) -> str:
-    """A row's state for the book's intro: the state, where its files were made, its page."""
-    made = f" ({s['made']})" if s["made"] else ""
-    return f"{s['state']}{made}: {_page_link(s['row'].page, True)}"
+    """A row's state for the book's intro, short: the state, the kinds of machine its files
+    were made on, a link to its page (the machines themselves: ``machine_note``)."""
+    on = f" {s['on']}" if s.get("on") else ""
+    return f"{s['state']}{on}: {{doc}}`page <../{s['row'].page}>`"
 
 
 def _page_link(page: str, book: bool) -> str:

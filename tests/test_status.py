@@ -155,11 +155,16 @@ def test_the_intro_shows_every_status_row_by_its_key():
     assert shown == keys  # one table row per status row, in the same order
 
 
-def test_the_book_cell_names_the_machine_and_links_the_page(tmp_path):
+def test_the_book_cell_names_the_kind_of_machine_and_links_the_page(tmp_path):
     _faces(tmp_path)
     r = _row(status.status_rows(tmp_path), "notebooks/02_training")
     assert r["made"].startswith("one Test GPU (1 GB), ")  # the hardware, not the software
-    assert status.book_cell(r) == f"stored ({r['made']}): {{doc}}`../notebooks/02_training`"
+    assert r["on"] == "on a GPU"  # 3 of its 5 files name their machine
+    assert status.book_cell(r) == "stored on a GPU: {doc}`page <../notebooks/02_training>`"
+    _store(tmp_path, "latent_walks/metrics.json", {}, "2-core x86_64 CPU (AMD EPYC)")
+    _store(tmp_path, "celeba_dcgan64/G.pt", b"weights", MACHINE)
+    walks = _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")
+    assert walks["on"] == "on a GPU and a CPU"
 
 
 def test_a_stored_study_gives_its_headline_from_its_numbers(tmp_path):
