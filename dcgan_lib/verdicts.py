@@ -327,7 +327,10 @@ class FeatureSource:
 
 # The D-feature results, in order of closeness to the paper's setting: the chapter's verdict is
 # the first stored one's. Results of other Ds (another file under the same folder whose metrics
-# hold "dcgan/..." results) are found and judged too, after these.
+# hold "dcgan/..." results, named by their "d_description") are found and judged too, after
+# these: the authors' converted Ds (features --d authors-imagenet / authors-svhn, written as
+# authors_imagenet.json / authors_svhn.json) are judged once stored; register them here, first,
+# to make theirs the chapter's verdict.
 S51_SOURCES: tuple[FeatureSource, ...] = (
     FeatureSource(
         "features_cifar10/metrics.json",

@@ -256,6 +256,15 @@ def test_an_extra_d_feature_result_is_judged_after_the_registered_one(tmp_path):
     assert verdicts.judge("s52", tmp_path).verdict == PARTLY
 
 
+def test_an_svhn_result_of_another_d_is_judged_on_svhn(tmp_path):
+    svhn = {"d_description": "the authors' SVHN D", "results": {"dcgan/100": _err(22.0)},
+            "supervised": {"best": {"test_error": 29.0}}}  # fmt: skip
+    _store(tmp_path, "features_svhn/authors_svhn.json", svhn)
+    v = verdicts.judge("s52", tmp_path)
+    assert v.verdict == REPRODUCED and v.stand_in == "the authors' SVHN D"
+    assert "paper 22.48%" in v.evidence
+
+
 def test_the_claims_quote_the_paper_verbatim():
     text = paper_text()
     if text is None:
