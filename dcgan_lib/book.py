@@ -43,6 +43,22 @@ def data_root() -> Path | None:
     return shared if shared.exists() else None
 
 
+def shown_path(path: str | os.PathLike | None) -> str:
+    """A path as a page prints it, never the machine's absolute path: relative to the
+    repository root (``artifacts/features_cifar10``), or to the folder that holds it
+    (``../shared/data``); any other absolute path as its last two parts (``.../runs/x``)."""
+    if path is None:
+        return "none"
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return p.as_posix()
+    for candidate in (Path(os.path.abspath(p)), p.resolve()):  # as given, then links resolved
+        for base, prefix in ((repo_root(), ""), (repo_root().parent, "../")):
+            if candidate.is_relative_to(base):
+                return prefix + (candidate.relative_to(base).as_posix() or ".")
+    return ".../" + "/".join(p.parts[-2:])
+
+
 def show_source(obj: object) -> None:
     """Display the library's own source of ``obj`` (the book shows the code, never a copy)."""
     from IPython.display import Markdown, display

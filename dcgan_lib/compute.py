@@ -182,9 +182,9 @@ def machine_text(step: dict | None, measured: bool, root: Path | None = None) ->
 
 def machines_text(root: Path | None = None) -> str:
     """Every machine the manifest names with its number of files, for the how-to-run page."""
-    return "; ".join(f"{m} ({len(f)} files)" for m, f in machines(root).items()) or (
-        "no machine yet: no stored result comes from a GPU"
-    )
+    return "; ".join(
+        f"{m} ({len(f)} file{'' if len(f) == 1 else 's'})" for m, f in machines(root).items()
+    ) or ("no machine yet: no stored result comes from a GPU")
 
 
 def _extremes(values: dict[str, float]) -> tuple[str, str]:

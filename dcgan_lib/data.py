@@ -52,6 +52,11 @@ SKIPPED_SHOWN = 50  # unreadable files listed in a too-few-images error
 # Decoding and the paper's preprocessing
 
 
+def _files_were(n: int) -> str:
+    """'1 file was' or '3 files were'."""
+    return f"{n} file was" if n == 1 else f"{n} files were"
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB (greyscale replicated, alpha dropped, 16-bit scaled)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -341,7 +346,7 @@ def _build_pack(
         raise DataError(
             f"dataset {source.dataset!r} ({source.description}): no usable image was found"
             + (
-                f"; {len(skipped)} files were unreadable, e.g. {skipped[0][0]}: {skipped[0][1]}"
+                f"; {_files_were(len(skipped))} unreadable, e.g. {skipped[0][0]}: {skipped[0][1]}"
                 if skipped
                 else ""
             )
@@ -376,7 +381,8 @@ def _build_pack(
     )  # written last: its presence marks a complete pack
     if skipped:
         warnings.warn(
-            f"{source.dataset}: skipped {len(skipped)} unreadable images "
+            f"{source.dataset}: skipped {len(skipped)} unreadable "
+            f"image{'' if len(skipped) == 1 else 's'} "
             f"(first: {skipped[0][0]}: {skipped[0][1]})",
             stacklevel=3,
         )
@@ -440,7 +446,7 @@ def _too_few_images(n: int, batch_size: int, skipped: list[tuple[str, str]]) -> 
     return "\n".join(
         [
             f"the dataset has {n} usable images, fewer than one batch of {batch_size}: "
-            f"{len(skipped)} files were unreadable and skipped (listed below); repair or "
+            f"{_files_were(len(skipped))} unreadable and skipped (listed below); repair or "
             "replace them, add images, or lower --batch-size",
             *shown,
         ]

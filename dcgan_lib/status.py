@@ -2,9 +2,10 @@
 what data, whether its stored results exist, and its headline number.
 
 ``status_markdown()`` is the table the README shows, and ``status_rows()`` the one source of the
-book's intro (each row's state, and where its files were made: ``book_cell``); nothing in either
-is typed by hand: a row is "stored" only when every file it names is in ``artifacts/`` with the
-sha256 the manifest records, and each headline is computed from those files. Regenerate the
+book's intro (each row's state, and where its files were made: ``book_cell``; whether the paper's
+claim held here: ``verdict_cell``); nothing in either is typed by hand: a row is "stored" only
+when every file it names is in ``artifacts/`` with the sha256 the manifest records, each headline
+is computed from those files, and each verdict by the rule of ``dcgan_lib.verdicts``. Regenerate the
 README's copy with ``python -m dcgan_lib status --write-readme``; a test fails when it is stale.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcgan_lib import artifacts, experiments
+from dcgan_lib import artifacts, experiments, verdicts
 from dcgan_lib.book import repo_root
 from dcgan_lib.compute import machines
 from dcgan_lib.studies.experiments_results import fid_text, read_results, summarize
@@ -73,7 +74,10 @@ def _design(root: Path) -> str | None:
 
 def _cifar(root: Path) -> str | None:
     ours = _fid("cifar10_imagenet32", root)
-    return ours and f"{ours}; {_anchor('cifar10_imagenet32')} (another network)"
+    return (
+        ours
+        and f"{ours}; {_anchor('cifar10_imagenet32')} (another network, StudioGAN's own protocol)"
+    )
 
 
 def _dedup(root: Path) -> str | None:
@@ -91,7 +95,7 @@ def _cpu_baselines(root: Path) -> str | None:
     if r is None:
         return None
     te = r["test_error"]
-    return f"raw pixels, 100 labels per class: {100 - te['mean']:.1f}% accuracy ({m['data']})"
+    return f"raw pixels, 100 labels per class: {100 - te['mean']:.1f}% accuracy on {m['data']}"
 
 
 def _compute(root: Path) -> str | None:
@@ -148,7 +152,8 @@ def _arithmetic(root: Path) -> str | None:
 
 
 _FACES_MODEL = ("celeba_dcgan64/G.pt", "celeba_dcgan64/D.pt")
-CELEBA = "CelebA-10k (for the unreleased 3M-image faces set)"
+# paper §4.2: "approximately 350,000 face boxes" detected in "3M images from 10K people"
+CELEBA = "CelebA-10k (for the unreleased faces set: about 350,000 face boxes from 3M web images)"
 
 ROWS: tuple[Row, ...] = (
     Row("§3, Fig. 1", "the architecture guidelines; the 64 px generator", "none needed",
@@ -227,8 +232,9 @@ def provenance(files: list[str], root: Path | None = None) -> str:
 
 
 def status_rows(root: Path | None = None) -> list[dict]:
-    """Per row: its fields, ``stored`` (files present of files needed), ``headline`` and
-    ``made`` (where and when its stored files were made)."""
+    """Per row: its fields, ``stored`` (files present of files needed), ``headline``, ``made``
+    (where and when its stored files were made), ``on`` (``made_on``) and ``verdict`` (its claim's
+    ``verdicts.Verdict``, None for a row that tests no claim of the paper)."""
     root = root or artifacts.artifacts_dir()
     out = []
     for row in ROWS:
@@ -246,17 +252,43 @@ def status_rows(root: Path | None = None) -> list[dict]:
             state = f"partly stored ({have} of {len(row.artifacts)} files)"
         else:
             state = "**not produced yet**"
+        verdict = verdicts.judge(row.key, root) if row.key in verdicts.CLAIMS else None
         out.append(
             {"row": row, "have": have, "need": len(row.artifacts), "state": state,
-             "headline": headline, "made": provenance(present, root)}
+             "headline": headline, "made": provenance(present, root),
+             "on": made_on(present, root), "verdict": verdict}
         )  # fmt: skip
     return out
 
 
+NO_CLAIM = "–"  # a row that tests no claim of the paper (a control, a measurement of ours)
+
+
+def verdict_cell(s: dict) -> str:
+    """Whether the paper's claim held here: the verdict of the row's claim
+    (``dcgan_lib.verdicts``), in italics; a dash for a row that tests no claim of the paper."""
+    return f"*{s['verdict'].verdict}*" if s["verdict"] else NO_CLAIM
+
+
+def made_on(files: list[str], root: Path | None = None) -> str:
+    """On what kinds of machine stored files were made, from the manifest: 'on a GPU', 'on a
+    CPU', 'on a GPU and a CPU' ('' when no file names its machine)."""
+    manifest = artifacts.read_manifest(root)["files"]
+    kinds = {
+        "GPU" if re.search(r"NVIDIA|GPU|cuda", m) else "CPU"
+        for f in files
+        if (m := manifest.get(f, {}).get("machine"))
+    }
+    return (
+        "on " + " and ".join(f"a {k}" for k in sorted(kinds, key="GPU CPU".index)) if kinds else ""
+    )
+
+
 def book_cell(s: dict) -> str:
-    """A row's state for the book's intro: the state, where its files were made, its page."""
-    made = f" ({s['made']})" if s["made"] else ""
-    return f"{s['state']}{made}: {_page_link(s['row'].page, True)}"
+    """A row's state for the book's intro, short: the state, the kinds of machine its files
+    were made on, a link to its page (the machines themselves: ``machine_note``)."""
+    on = f" {s['on']}" if s.get("on") else ""
+    return f"{s['state']}{on}: {{doc}}`page <../{s['row'].page}>`"
 
 
 def _page_link(page: str, book: bool) -> str:
@@ -265,15 +297,17 @@ def _page_link(page: str, book: bool) -> str:
 
 
 def status_markdown(root: Path | None = None, book: bool = False) -> str:
-    """The status table as Markdown (``book=True``: page links as MyST ``{doc}`` roles)."""
+    """The status table as Markdown (``book=True``: page links as MyST ``{doc}`` roles), with
+    the verdict of each row's claim (the rules: ``verdicts.rules_markdown``)."""
     lines = [
-        "| paper | what it shows | our data | results | headline (from `artifacts/`) | page |",
-        "|---|---|---|---|---|---|",
+        "| paper | what it shows | our data | results | headline (from `artifacts/`) "
+        "| did the paper's claim hold here? | page |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in status_rows(root):
         row = s["row"]
         cells = [row.section, row.reproduces, row.data, s["state"], s["headline"] or "–",
-                 _page_link(row.page, book)]  # fmt: skip
+                 verdict_cell(s), _page_link(row.page, book)]  # fmt: skip
         if any("|" in c or "\n" in c for c in cells):
             raise ValueError(f"a status cell of {row.page} holds '|' or a newline: {cells}")
         lines.append("| " + " | ".join(cells) + " |")

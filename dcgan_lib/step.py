@@ -1,8 +1,11 @@
 """One training iteration of the paper's GAN (paper §4): the losses, the D and G updates, Adam.
 
-Per iteration, the standard GAN algorithm with the paper's settings (Adam 2e-4, beta1 0.5,
-minibatch 128, z uniform): one D step on a real and a generated batch (each its own BatchNorm
-batch), then one G step on the same z with the non-saturating loss -log D(G(z)). Both engines
+Per iteration, with the paper's settings (Adam 2e-4, beta1 0.5, minibatch 128, z uniform): one D
+step on a real and a generated batch (each its own BatchNorm batch), then one G step on the same
+z with the non-saturating loss -log D(G(z)). The paper states neither the schedule nor the G
+loss: one D step per G step and the non-saturating loss are Goodfellow et al. (2014)'s algorithm,
+a standard choice (the authors' faces script alternates G and D on minibatches); reusing the D
+step's z is ours (the deviations page). Both engines
 (``dcgan_lib.engine``) and every data-parallel rank run this one ``train_step``; its statistics
 are summed on the device (``WindowStats``) and read once per log line.
 """
@@ -31,7 +34,8 @@ def d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor
 
 
 def g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss -log D(G(z)), from logits."""
+    """Non-saturating generator loss -log D(G(z)), from logits: Goodfellow et al. (2014)'s
+    choice, a standard one (the paper does not state its G loss)."""
     return F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
 
 

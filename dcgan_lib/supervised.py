@@ -3,7 +3,7 @@
 Paper §5.2: "we validate that the CNN architecture used in DCGAN is not the key contributing
 factor of the model's performance by training a purely supervised CNN with the same architecture
 on the same data and optimizing this model via random search over 64 hyperparameter trials
-(Bergstra & Bengio, 2012). It achieves a significantly higher 28.87% validation error."
+(Bergstra & Bengio, 2012). It achieves a signficantly higher 28.87% validation error." (sic)
 
 The paper gives neither the search space nor the training details; ``SEARCH_SPACE`` is this
 project's choice (each trial draws every field independently), see the deviations page:

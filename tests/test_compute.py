@@ -243,7 +243,7 @@ def test_machine_text_names_this_machine_or_the_manifests(tmp_path):
     manifest["files"][artifacts.THROUGHPUT]["machine"] = "one GPU A, torch 2.9"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert compute.machine_text(None, True, tmp_path) == "one GPU A, torch 2.9"
-    assert compute.machines_text(tmp_path) == "one GPU A, torch 2.9 (1 files)"
+    assert compute.machines_text(tmp_path) == "one GPU A, torch 2.9 (1 file)"
 
 
 def _e2e() -> dict:

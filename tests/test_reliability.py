@@ -172,7 +172,7 @@ def test_cli_warnings_are_one_line(tmp_path, capsys):
     rc = _cli_train(tmp_path / "run", folder, "--batch-size", "16", "--max-steps", "1")
     assert rc == 0
     err = capsys.readouterr().err
-    assert "warning: imagefolder: skipped 1 unreadable images (first: broken.png" in err
+    assert "warning: imagefolder: skipped 1 unreadable image (first: broken.png" in err
     assert ".py:" not in err
 
 

@@ -114,7 +114,8 @@ def _smooth(g_median: float, sharp: float, mem_median: float = 0.8) -> dict:
 
 
 def test_the_walk_verdict_follows_the_numbers():
-    assert "are smooth" in RW.walks_glue({"smoothness": _smooth(0.07, 0.0)}, None)["walk_verdict"]
+    smooth = RW.walks_glue({"smoothness": _smooth(0.07, 0.0)}, None)["walk_verdict"]
+    assert "have no sharp transitions" in smooth and "as the paper" not in smooth
     jumpy = RW.walks_glue({"smoothness": _smooth(0.6, 0.5)}, None)["walk_verdict"]
     assert "not clearly smoother" in jumpy
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from dcgan_lib import artifacts, compute, status
+from dcgan_lib import artifacts, compute, status, verdicts
 from dcgan_lib.__main__ import main
 from dcgan_lib.book import repo_root
 
@@ -111,7 +111,7 @@ def test_the_markdown_table_has_a_row_per_experiment_and_links_its_page(tmp_path
     text = status.status_markdown(tmp_path)
     lines = text.splitlines()
     assert len(lines) == 2 + len(status.ROWS)
-    assert all(line.count("|") == 7 for line in lines)  # 6 cells each, no stray pipes
+    assert all(line.count("|") == 8 for line in lines)  # 7 cells each, no stray pipes
     assert "| stored | FID-10k/celeba10k 92.0 ± 3.5 (sd, 3 seeds)" in text
     assert "[02_training](notebooks/02_training.ipynb)" in text
     assert "{doc}`../notebooks/02_training`" in status.status_markdown(tmp_path, book=True)
@@ -155,18 +155,24 @@ def test_the_intro_shows_every_status_row_by_its_key():
     assert shown == keys  # one table row per status row, in the same order
 
 
-def test_the_book_cell_names_the_machine_and_links_the_page(tmp_path):
+def test_the_book_cell_names_the_kind_of_machine_and_links_the_page(tmp_path):
     _faces(tmp_path)
     r = _row(status.status_rows(tmp_path), "notebooks/02_training")
     assert r["made"].startswith("one Test GPU (1 GB), ")  # the hardware, not the software
-    assert status.book_cell(r) == f"stored ({r['made']}): {{doc}}`../notebooks/02_training`"
+    assert r["on"] == "on a GPU"  # 3 of its 5 files name their machine
+    assert status.book_cell(r) == "stored on a GPU: {doc}`page <../notebooks/02_training>`"
+    _store(tmp_path, "latent_walks/metrics.json", {}, "2-core x86_64 CPU (AMD EPYC)")
+    _store(tmp_path, "celeba_dcgan64/G.pt", b"weights", MACHINE)
+    walks = _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")
+    assert walks["on"] == "on a GPU and a CPU"
 
 
 def test_a_stored_study_gives_its_headline_from_its_numbers(tmp_path):
     _faces(tmp_path)
     share = {"median": 0.05, "p90": 0.1, "max": 0.2}
-    smooth = {"steps": 10, "generator": {"max_step_share": share},
-              "memorizer": {"max_step_share": {**share, "median": 0.7}}}  # fmt: skip
+    smooth = {"steps": 10, "generator": {"max_step_share": share, "sharp_segments": 0.0},
+              "memorizer": {"max_step_share": {**share, "median": 0.7},
+                            "sharp_segments": 0.6}}  # fmt: skip
     _store(tmp_path, "latent_walks/metrics.json", {"smoothness": smooth})
     walks = _row(status.status_rows(tmp_path), "notebooks/06_latent_walks")
     assert walks["state"] == "stored"
@@ -174,3 +180,35 @@ def test_a_stored_study_gives_its_headline_from_its_numbers(tmp_path):
         "a walk segment's largest step carries a median 0.050 of its change (a memorizer: 0.700; "
         "an even change: 0.100)"
     )
+    assert walks["verdict"].verdict == verdicts.REPRODUCED  # 0.05 is nearer 0.1 than 0.7
+
+
+def test_the_verdict_column_is_computed_by_the_rules(tmp_path):
+    rows = status.status_rows(tmp_path)
+    for r in rows:
+        if r["row"].key in verdicts.CLAIMS:
+            assert r["verdict"] == verdicts.judge(r["row"].key, tmp_path)
+        else:
+            assert r["verdict"] is None and status.verdict_cell(r) == status.NO_CLAIM
+    by_key = {r["row"].key: r for r in rows}
+    # nothing stored: every claim that needs stored results is "not run"
+    assert status.verdict_cell(by_key["s631"]) == "*not run*"
+    assert status.verdict_cell(by_key["s3"]) == "*reproduced*"  # built on the page
+    _faces(tmp_path)
+    assert status.verdict_cell(_row(status.status_rows(tmp_path), "notebooks/02_training")) in (
+        "*partly*",  # one data set only: CelebA-10k
+    )
+    text = status.status_markdown(tmp_path)
+    assert "| did the paper's claim hold here? |" in text.splitlines()[0]
+
+
+def test_the_intro_shows_every_verdict_by_its_key():
+    intro = (repo_root() / "book" / "intro.md").read_text()
+    shown = re.findall(r"\{glue:md\}`verdict_(\w+):myst`", intro)
+    assert shown == [row.key for row in status.ROWS]
+    assert "dcgan_lib.verdicts.rules_markdown()" in intro  # the page states the rules
+
+
+def test_no_status_text_calls_the_faces_set_3m_training_images():
+    # paper §4.2: "approximately 350,000 face boxes" from "3M images from 10K people"
+    assert "350,000 face boxes" in status.CELEBA and "3M-image" not in status.CELEBA

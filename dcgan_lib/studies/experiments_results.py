@@ -25,6 +25,7 @@ from dcgan_lib.experiments import (
     anchor_of,
 )
 from dcgan_lib.storage import read_jsonl
+from dcgan_lib.verdicts import NEAR_IDENTICAL
 
 
 def read_results(name: str, root: Path | None = None) -> list[dict]:
@@ -314,12 +315,79 @@ def read_diagnostics(names: list[str], root: Path | None = None) -> dict[str, tu
     return out
 
 
+def near_identical(row: dict) -> bool:
+    """Whether a diagnostics row's fixed-z grid holds near-identical samples: its sample
+    diversity (``train.sample_diversity``) is below ``verdicts.NEAR_IDENTICAL``, a fifth of what
+    real images measure (about 0.5)."""
+    return row.get("sample_diversity", math.inf) < NEAR_IDENTICAL
+
+
+def grid_diversity(path: str | Path, nrow: int = 8, pad: int = 2) -> float:
+    """The sample diversity of a stored fixed-z grid PNG (``torchvision.utils.make_grid``'s
+    layout: ``nrow`` tiles a row, ``pad`` pixels around each): the mean over pixels of the std
+    across tiles, in [-1, 1] units like ``train.sample_diversity`` (up to the PNG's 8 bits).
+    About 0 when every tile is the same image; real images measure about 0.5."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        grid = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0 * 2 - 1
+    height, width = grid.shape[:2]
+    size = (width - pad) // nrow - pad
+    rows = (height - pad) // (size + pad)
+    if size < 1 or rows < 1 or (size + pad) * nrow + pad != width:
+        raise ValueError(f"{path}: {width}x{height} is not a grid of {nrow} tiles a row")
+    tiles = [
+        grid[pad + i * (size + pad) : pad + i * (size + pad) + size,
+             pad + j * (size + pad) : pad + j * (size + pad) + size]
+        for i in range(rows)
+        for j in range(nrow)
+    ]  # fmt: skip
+    stack = np.stack(tiles).reshape(len(tiles), -1)
+    return float(stack.std(0, ddof=1).mean()) if len(stack) > 1 else 0.0
+
+
 def collapse_steps(shown: dict[str, tuple[list, list]]) -> dict[str, list[int]]:
-    """The steps at which each run warned of mode collapse (runs that never did left out)."""
-    warned = {
-        n: [d["step"] for d in diag if d["collapse_warning"]] for n, (diag, _) in shown.items()
+    """The steps at which each run's fixed-z grid collapsed (runs that never did left out): the
+    run warned during training, or its grid holds near-identical samples (``near_identical``).
+    The training warning fires below ``train.COLLAPSE_DIVERSITY`` and only from step
+    ``train.COLLAPSE_MIN_STEP`` on, so an early grid of near-identical samples (G not using z
+    yet) is reported here although the run never warned."""
+    found = {
+        n: [d["step"] for d in diag if d.get("collapse_warning") or near_identical(d)]
+        for n, (diag, _) in shown.items()
     }
-    return {n: steps for n, steps in warned.items() if steps}
+    return {n: sorted(set(steps)) for n, steps in found.items() if steps}
+
+
+def collapse_text(shown: dict[str, tuple[list, list]]) -> str:
+    """``collapse_steps`` in words: per run, each collapsed grid, its step and diversity, and
+    whether the run warned; "no grid collapsed" when none did."""
+    from dcgan_lib.train import COLLAPSE_DIVERSITY, COLLAPSE_MIN_STEP
+
+    parts = []
+    for name, (diag, _) in shown.items():
+        seen = set()
+        for d in diag:
+            if not (d.get("collapse_warning") or near_identical(d)) or d["step"] in seen:
+                continue
+            seen.add(d["step"])
+            div = d.get("sample_diversity")
+            what = f"the {d.get('samples', 'grid')} grid (step {d['step']:,}"
+            what += f", sample diversity {div:.3f})" if div is not None else ")"
+            warned = (
+                "the run warned"
+                if d.get("collapse_warning")
+                else (
+                    f"the run did not warn (it warns below {COLLAPSE_DIVERSITY} from step "
+                    f"{COLLAPSE_MIN_STEP} on)"
+                )
+            )
+            parts.append(f"`{name}`: {what} holds near-identical samples; {warned}")
+    if not parts:
+        return (
+            f"No grid collapsed: every stored grid's sample diversity is at least {NEAR_IDENTICAL}."
+        )
+    return "; ".join(parts) + "."
 
 
 def choice_rows(choices: list[dict]) -> list[dict]:

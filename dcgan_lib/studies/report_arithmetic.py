@@ -154,9 +154,11 @@ def _turn_verdict(turn: dict, n_samples: int, alphas: Sequence[float]) -> str:
         f"the right; along the control direction {tc['mean_score'][0]:+.2f} to "
         f"{tc['mean_score'][-1]:+.2f} (Spearman {rho_c}), {tc['rose']:.0%}. "
         + (
-            "The turn vector turns faces, as the paper's did."
+            "By the pose cue, the turn vector moves the pose more consistently than the "
+            "control direction does (the control moves it too, and the cue is imperfect: see "
+            "its reliability below)."
             if turns
-            else "The turn vector does not turn faces clearly more than the control."
+            else "The turn vector does not move the pose clearly more than the control."
         )
     )
 

@@ -79,8 +79,8 @@ def _walk_verdict(smooth: dict) -> str:
         f"paths, puts a median {mem['max_step_share']['median']:.3f} of a segment's change into "
         f"one step, and {mem['sharp_segments']:.0%} of its segments are sharp. "
         + (
-            "By this measure the model's walks are smooth, as the paper's are: no sign of "
-            "jumping between stored images."
+            "By this measure the model's walks have no sharp transitions, the sign of "
+            "memorization the paper looks for; it judged its own walks by eye."
             if smooth_walk
             else "By this measure the model's walks are not clearly smoother than a lookup of "
             "stored images."
@@ -103,7 +103,9 @@ def _nn_verdict(nb: dict) -> str:
         f"{feat['real_nearest_other']['median']:.3f}); {n_close[0]} and {n_close[1]} of "
         f"{nb['n_samples']} samples are closer to the training set than 99% of real pairs. "
         + (
-            "No sample is a near copy of a training image."
+            "No sample is nearer a training image than 99% of real pairs are to each other; "
+            'the paper warns that nearest neighbours "are trivially fooled (Theis et al., 2015) '
+            'by small image transforms", so this rules out near-exact copies only.'
             if n_close == [0, 0]
             else "Those samples are the ones to look at in the gallery: they may be copies."
         )
