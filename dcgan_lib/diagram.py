@@ -61,14 +61,14 @@ def generator_stages(G: Generator) -> list[Stage]:
             how = (
                 ("project: matrix", "multiply, reshape")  # paper §3
                 if cfg.g_project == "linear"
-                else ("4×4 transposed conv", "on z as 1×1")  # pytorch/examples
+                else ("4×4 transposed", "conv on z (1×1)")  # pytorch/examples
             )
             stages.append(Stage(name, G.start_channels, 4, (*how, _layers(G.project))))
             continue
         block = G.blocks[int(name.split(".")[1])]
         conv = block[0]
         k, s = conv.kernel_size[0], conv.stride[0]
-        lines = (f"{k}×{k} transposed conv", f"stride {s}", _layers(block))
+        lines = (f"{k}×{k} transposed", f"conv, stride {s}", _layers(block))
         stages.append(Stage(name, shape[1], shape[2], lines))
     return stages
 
@@ -76,7 +76,7 @@ def generator_stages(G: Generator) -> list[Stage]:
 def _box(ax, x: float, h: float, t: float, color: str) -> float:
     """A cuboid: front face t wide and h high at x (bottom at -h/2), its square map drawn
     obliquely behind it. Returns how far right it reaches."""
-    dx, dy = 0.25 * h, 0.2 * h
+    dx, dy = 0.3 * h, 0.22 * h
     y0 = -h / 2
     ax.add_patch(Rectangle((x, y0), t, h, facecolor=color, edgecolor="black", lw=0.8))
     top = [(x, y0 + h), (x + dx, y0 + h + dy), (x + t + dx, y0 + h + dy), (x + t, y0 + h)]
@@ -86,48 +86,51 @@ def _box(ax, x: float, h: float, t: float, color: str) -> float:
     return x + t + dx
 
 
+GAP = 1.45  # inches between a box and the next: room for three short lines of the operation
+
+
 def generator_diagram(G: Generator, title: str | None = None) -> Figure:
     """Fig. 1 for ``G``: one box per stage of ``generator_stages`` (height grows with the map's
     side, thickness with its channels, on log scales), its shape below it and the operation above
-    the arrow into it; z is the thin bar on the left. Paper: §3, Fig. 1."""
+    the arrow into it; z is the thin bar on the left. Drawn in inches (about 1.9 a stage), so the
+    text keeps its size on a page. Paper: §3, Fig. 1."""
     stages = generator_stages(G)
-    fig = Figure(figsize=(2.15 * len(stages) + 0.4, 3.6))
-    ax = fig.add_axes((0.01, 0.02, 0.98, 0.86))
+    fig = Figure()
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
-    x, gap, heights = 0.0, 2.9, []
+    x, heights = 0.0, []
     for i, st in enumerate(stages):
         if st.size == 0:  # z: a vector, drawn as a thin bar
-            h, t = 2.2, 0.2
+            h, t = 1.5, 0.14
             ax.add_patch(Rectangle((x, -h / 2), t, h, facecolor="#fdd49e", edgecolor="black"))
             right = x + t
         else:
-            h = 0.6 + 0.38 * math.log2(st.size)
-            t = 0.12 + 0.09 * math.log2(st.channels)
+            h = 0.4 + 0.26 * math.log2(st.size)
+            t = 0.08 + 0.065 * math.log2(st.channels)
             right = _box(ax, x, h, t, "#9ecae1" if i < len(stages) - 1 else "#a1d99b")
         heights.append(h)
         label = f"z: {st.channels}" if st.size == 0 else st.shape
-        ax.text(x + t / 2, -h / 2 - 0.2, label, ha="center", va="top", fontsize=10)
+        ax.text(x + t / 2, -h / 2 - 0.1, label, ha="center", va="top", fontsize=11)
         if i + 1 < len(stages):
-            end = right + gap
+            end = right + GAP
             ax.add_patch(
-                FancyArrowPatch((right + 0.15, 0), (end - 0.15, 0), arrowstyle="-|>",
+                FancyArrowPatch((right + 0.08, 0), (end - 0.08, 0), arrowstyle="-|>",
                                 mutation_scale=12, lw=1)
             )  # fmt: skip
-            ax.text((right + end) / 2, 0.12, "\n".join(stages[i + 1].op_lines), ha="center",
-                    va="bottom", fontsize=8.5, linespacing=1.15)  # fmt: skip
+            ax.text((right + end) / 2, 0.08, "\n".join(stages[i + 1].op_lines), ha="center",
+                    va="bottom", fontsize=10, linespacing=1.1)  # fmt: skip
             x = end
         else:
             x = right
-    ax.set_xlim(-0.3, x + 0.3)
-    ax.set_ylim(-max(heights) / 2 - 0.7, max(heights) * 0.7 + 0.2)
-    ax.set_aspect("equal")
+    top, bottom = max(heights) * 0.72 + 0.55, -max(heights) / 2 - 0.4
+    left, width = -0.4, x + 0.55  # room for "z: 100" under the bar
+    fig.set_size_inches(width, top - bottom)
+    ax.set_xlim(left, left + width)
+    ax.set_ylim(bottom, top)
     last = stages[-1]
-    fig.suptitle(
-        title
-        or f"G of {G.cfg.name}: {stages[0].channels}-d z to a {last.shape} image, drawn "
-        "from its own shape walk",
-        fontsize=10,
-    )
+    ax.text(left + width / 2, top - 0.12, title or f"G of {G.cfg.name}: {stages[0].channels}-d "
+            f"z to a {last.shape} image, drawn from its own shape walk", ha="center", va="top",
+            fontsize=12)  # fmt: skip
     return fig
 
 

@@ -122,9 +122,10 @@ def real_beside_generated(
     return pair_figure(real, generated, title, generated_title)
 
 
-def show_real_beside_generated(*args: object, **kwargs: object) -> bool:
-    """Show ``real_beside_generated(...)`` on a page: the pair (in a ``div`` of class
-    ``dcgan-real-generated``), or the sentence in its place. True when the pair was shown."""
+def show_real_beside_generated(*args: object, **kwargs: object) -> None:
+    """Show ``real_beside_generated(...)`` on a page: the pair (in a ``<figure>`` of class
+    ``dcgan-real-generated``), or the sentence in its place (a quote: "Real images not
+    shown. ...")."""
     from IPython.display import HTML, Markdown, display
 
     from dcgan_lib.plotting import html_figure
@@ -132,6 +133,5 @@ def show_real_beside_generated(*args: object, **kwargs: object) -> bool:
     out = real_beside_generated(*args, **kwargs)  # type: ignore[arg-type]
     if isinstance(out, str):
         display(Markdown(f"> **Real images not shown.** {out}"))
-        return False
+        return
     display(HTML(html_figure(out, CSS_CLASS, alt="real training images beside generated ones")))
-    return True

@@ -15,7 +15,7 @@ def test_paper64_is_fig_1():
     assert _shapes("paper64") == ["100", "4×4×1024", "8×8×512", "16×16×256", "32×32×128", "64×64×3"]  # fmt: skip
     stages = diagram.generator_stages(Generator(get_model_config("paper64")))
     assert stages[1].op == "project: matrix; multiply, reshape; BN, ReLU"
-    assert all(s.op_lines[:2] == ("5×5 transposed conv", "stride 2") for s in stages[2:])
+    assert all(s.op_lines[:2] == ("5×5 transposed", "conv, stride 2") for s in stages[2:])
     assert stages[-1].op_lines[-1] == "tanh" and stages[-2].op_lines[-1] == "BN, ReLU"
 
 
@@ -24,9 +24,9 @@ def test_the_drawing_follows_the_config():
     assert _shapes("paper64", ngf=32)[1:3] == ["4×4×256", "8×8×128"]
     assert _shapes("paper64", image_size=128)[-1] == "128×128×3"
     ims = diagram.generator_stages(Generator(get_model_config("imagenet32")))
-    assert [s.op_lines[1] for s in ims[2:]] == ["stride 2", "stride 1"] * 3
+    assert [s.op_lines[1] for s in ims[2:]] == ["conv, stride 2", "conv, stride 1"] * 3
     ex = diagram.generator_stages(Generator(get_model_config("examples64")))
-    assert ex[1].op_lines[:2] == ("4×4 transposed conv", "on z as 1×1")
+    assert ex[1].op_lines[:2] == ("4×4 transposed", "conv on z (1×1)")
 
 
 def test_the_figure_names_every_shape_and_the_page_can_find_it():
@@ -35,7 +35,7 @@ def test_the_figure_names_every_shape_and_the_page_can_find_it():
     texts = [t.get_text() for t in fig.axes[0].texts]
     for shape in _shapes("paper64")[1:]:
         assert shape in texts
-    assert "z: 100" in texts and "paper64" in fig._suptitle.get_text()
+    assert "z: 100" in texts and any(t.startswith("G of paper64: 100-d z") for t in texts)
     d = diagram.diagram_html(G, caption="Fig. 1, drawn from the model")
     html = d._repr_html_()
     assert html.startswith('<figure class="dcgan-diagram"><img src="data:image/svg+xml;base64,')
