@@ -218,7 +218,9 @@ def export_run(
             shutil.copyfile(run / f, target)
             written.append(target)
     # the fixed z after every epoch, as one strip (evenly thinned if over STRIP_MAX_BYTES)
-    run_strip = strip.strip_of_run(run, image_size=cfg.model.image_size, run_epochs=ckpt["epoch"])
+    info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    epochs = info.get("epoch", ckpt.get("epoch"))  # best.pt holds no epoch: the run's
+    run_strip = strip.strip_of_run(run, image_size=cfg.model.image_size, run_epochs=epochs)
     if run_strip is not None:
         strip.write_strip(dest / strip.STRIP_NAME, run_strip, strip.STRIP_MAX_BYTES)
         written.append(dest / strip.STRIP_NAME)
