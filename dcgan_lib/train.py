@@ -372,8 +372,10 @@ class _Run:
 
     def save_strip(self) -> None:
         """The run's frames joined into one strip, ``samples/epochs.png`` (at every stop)."""
+        if not self.main:
+            return
         run_strip = strip.strip_of_run(self.out, image_size=self.cfg.model.image_size)
-        if self.main and run_strip is not None:
+        if run_strip is not None:
             strip.write_strip(self.out / "samples" / strip.STRIP_NAME, run_strip)
 
     def save_samples(self, name: str) -> None:
