@@ -13,7 +13,7 @@ import warnings
 
 from tqdm import tqdm
 
-from dcgan_lib import artifacts, datasets, metrics, status, train
+from dcgan_lib import artifacts, datasets, metrics, status, strip, train
 from dcgan_lib.config import ConfigError
 from dcgan_lib.datasets import DataError
 from dcgan_lib.studies import (
@@ -32,6 +32,7 @@ from dcgan_lib.train import TrainingDiverged
 COMMANDS = (
     train,  # train (§4: one run, resumable)
     artifacts,  # export (a run's fp16 weights, metrics and samples into artifacts/)
+    strip,  # strip (§4: the fixed-z samples after each epoch, as one image strip)
     datasets,  # download
     metrics,  # fid (book/fid_protocol.md)
     dedup,  # dedup (keep lists), dedup-study (§4.1.1)

@@ -17,6 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from dcgan_lib import strip
+
 # load_generator and load_weights are re-exported: artifacts.load_weights(require(...)) reads
 # a stored model
 from dcgan_lib.checkpoint import load_checkpoint, load_generator, load_weights, save_weights  # noqa: F401
@@ -189,6 +191,7 @@ def export_run(
 ) -> list[Path]:
     """Copy a finished run's small results into ``artifacts/name/`` and record them.
 
+    The run's per-epoch frames go in as one strip, ``epochs.png`` (``dcgan_lib.strip``).
     ``weights=False`` copies only metrics, run info and sample grids (for models whose fp16
     weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
     file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
@@ -208,12 +211,19 @@ def export_run(
     for f in ["metrics.jsonl", "run.json"] + [
         f"samples/{p.name}"
         for p in sorted((run / "samples").glob("*.png"))
-        if not p.name.startswith("step_")
+        if not p.name.startswith("step_") and p.name != strip.STRIP_NAME
     ]:
         if (run / f).exists():
             target = dest / Path(f).name
             shutil.copyfile(run / f, target)
             written.append(target)
+    # the fixed z after every epoch, as one strip (evenly thinned if over STRIP_MAX_BYTES)
+    info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    epochs = info.get("epoch", ckpt.get("epoch"))  # best.pt holds no epoch: the run's
+    run_strip = strip.strip_of_run(run, image_size=cfg.model.image_size, run_epochs=epochs)
+    if run_strip is not None:
+        strip.write_strip(dest / strip.STRIP_NAME, run_strip, strip.STRIP_MAX_BYTES)
+        written.append(dest / strip.STRIP_NAME)
     manifest = read_manifest(root)
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     for p in written:

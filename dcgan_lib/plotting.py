@@ -67,6 +67,26 @@ def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
     return buf.getvalue()
 
 
+def html_figure(
+    fig: Figure, css_class: str, alt: str = "", caption: str = "", fmt: str = "png", dpi: int = 80
+) -> str:
+    """The figure as an HTML ``<figure class="css_class">``: the image embedded (PNG, or SVG for
+    drawings), ``alt`` as its alternative text, ``caption`` below; a page test finds it by its
+    class."""
+    import base64
+    import html
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    mime = "image/svg+xml" if fmt == "svg" else f"image/{fmt}"
+    src = f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return (
+        f'<figure class="{css_class}"><img src="{src}" alt="{html.escape(alt)}" '
+        f'style="max-width:100%">{cap}</figure>'
+    )
+
+
 def show(fig_or_path: Figure | str | os.PathLike) -> None:
     """Display a figure, or a stored PNG, in a notebook (the same way in every mode)."""
     from IPython.display import Image, display

@@ -5,7 +5,8 @@ G update, Adam 2e-4, beta1 0.5, minibatch 128) epoch after epoch over the cached
 an engine of ``dcgan_lib.engine`` (``eager`` fp32, or ``fast`` on CUDA).
 
 A run folder holds everything: ``checkpoint.pt`` (the full state, written atomically),
-``metrics.jsonl`` (one JSON line every ``log_every`` steps), ``samples/`` (a grid from a fixed z),
+``metrics.jsonl`` (one JSON line every ``log_every`` steps), ``samples/`` (grids from a fixed z,
+and after every epoch a frame of it, joined into ``samples/epochs.png``: ``dcgan_lib.strip``),
 ``run.json`` (config and status) and ``skipped_images.txt`` when the data had unreadable files.
 Running the same command again resumes exactly where the last checkpoint left off. A resume keeps
 the settings that define the run (``config.RESUME_KEEPS``: model, data, batch size, lr, betas,
@@ -40,7 +41,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from dcgan_lib import checkpoint, distributed
+from dcgan_lib import checkpoint, distributed, strip
 from dcgan_lib import metrics as M
 from dcgan_lib.config import MODEL_CONFIGS, TrainConfig, get_model_config
 from dcgan_lib.data import Packed, epoch_order, load_dataset, training_images
@@ -192,6 +193,7 @@ class _Run:
         one) are dropped: those steps are redone and logged again. Also lists skipped files."""
         for name in ("metrics.jsonl", "diagnostics.jsonl", "fid.jsonl"):
             checkpoint.drop_lines_after(self.out / name, self.step)
+        strip.drop_frames_after(self.out / "samples", self.epoch)  # those epochs come again
         if self.data.skipped:
             (self.out / "skipped_images.txt").write_text(
                 "".join(f"{name}\t{why}\n" for name, why in self.data.skipped)
@@ -241,6 +243,7 @@ class _Run:
                 if self.step > self.start_step or not self.resumed or self.changed:
                     self.save_checkpoint()  # else the checkpoint holds this state already
                 self.save_samples("final")
+                self.save_strip()
             except TrainingDiverged:
                 status = "diverged"
                 raise
@@ -270,6 +273,7 @@ class _Run:
                     return reason
             if self.it >= self.steps_per_epoch:  # an epoch is complete
                 self.epoch, self.it = self.epoch + 1, 0
+                self.save_frame()  # the fixed z after every epoch: the run's strip
                 if self.epoch in cfg.sample_epochs:
                     self.save_samples(f"epoch_{self.epoch:03d}")
         return "done"
@@ -357,6 +361,22 @@ class _Run:
             "notes_to_log": self.notes_to_log,
         }
         checkpoint.save_checkpoint(self.ckpt_path, state)
+
+    def save_frame(self) -> None:
+        """The frame of the epoch just completed: the first samples of the fixed z, as
+        ``samples/frames/epoch_NNNN.png`` (``dcgan_lib.strip``). Paper: §4."""
+        self.sync_buffers()
+        if self.main:
+            strip.write_frame(self.out / "samples", self.epoch, self.step,
+                              generate(self.G, self.fixed_z))  # fmt: skip
+
+    def save_strip(self) -> None:
+        """The run's frames joined into one strip, ``samples/epochs.png`` (at every stop)."""
+        if not self.main:
+            return
+        run_strip = strip.strip_of_run(self.out, image_size=self.cfg.model.image_size)
+        if run_strip is not None:
+            strip.write_strip(self.out / "samples" / strip.STRIP_NAME, run_strip)
 
     def save_samples(self, name: str) -> None:
         """The fixed-z grid ``samples/<name>.png`` and its line in diagnostics.jsonl (with the

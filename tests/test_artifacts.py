@@ -22,7 +22,9 @@ def run(tmp_path_factory):
 def test_export_writes_fp16_weights_and_a_manifest(run, tmp_path):
     written = export_run(run, "demo", command="make demo", root=tmp_path)
     names = sorted(p.name for p in written)
-    assert names == ["D.pt", "G.pt", "epoch_001.png", "final.png", "metrics.jsonl", "run.json"]
+    assert names == [
+        "D.pt", "G.pt", "epoch_001.png", "epochs.png", "final.png", "metrics.jsonl", "run.json"
+    ]  # fmt: skip
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     entry = manifest["files"]["demo/G.pt"]
     assert (

@@ -108,7 +108,9 @@ def test_samples_at_epochs_and_metrics_fields(tmp_path):
     assert names == [
         "epoch_001.png",
         "epoch_005.png",
+        "epochs.png",  # the strip: one frame after every epoch (dcgan_lib.strip)
         "final.png",
+        "frames",
         "step_0000008.png",
         "step_0000016.png",
     ]
