@@ -146,15 +146,20 @@ CHAPTERS: dict[str, Chapter] = {
             "s61", "notebooks/06_latent_walks", "§6.1 Walking in the latent space", ("s61",),
             (producer_job("latent_walks"),),
             "latent_walks/walk.png",
-            "Walks between random points of z on the faces model: each row changes gradually.",
+            "Figure 1. One walk of the faces model through 9 random points of z, one row per "
+            "segment, read left to right (a row's last image is the next row's first): each row "
+            "turns one face into the next gradually; how evenly is measured below.",
         ),
         Chapter(
             "s62", "notebooks/07_guided_backprop", "§6.2 D's features by guided backpropagation",
             ("s62",),
-            (producer_job("guided_backprop_faces"), producer_job("guided_backprop_scenes")),
+            (producer_job("guided_backprop_faces"), _experiments(("tinyimagenet_dcgan64",)),
+             producer_job("guided_backprop_scenes")),
             "guided_backprop_faces/maps_generated.png",
-            "Guided-backpropagation maps of D's last-layer features on generated faces, beside "
-            "a random D's.",
+            "Figure 1. Guided-backpropagation maps of the first 6 features of D's last layer, "
+            "each on the 8 generated faces it responds to most (strongest left): a random D on "
+            "top (the paper's baseline), the faces model's trained D below. Compare how much of "
+            "each map lights up, and whether a feature's maps pick out the same part of a face.",
         ),
         Chapter(
             "s631", "notebooks/08_forgetting_objects", "§6.3.1 Forgetting to draw an object",

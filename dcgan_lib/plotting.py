@@ -116,11 +116,14 @@ def image_grid(
     row_labels: Sequence[str] | None = None,
     titles: Sequence[Sequence[str]] | None = None,
     cell: float = 1.05,
+    fontsize: float = 6,
 ) -> Figure:
     """A grid of images, row by row (rows may be shorter than the longest: blank cells);
-    ``row_labels`` on the left, ``titles[r][c]`` above each image."""
+    ``row_labels`` on the left, ``titles[r][c]`` above each image, both at ``fontsize`` points
+    (the title 3 points larger; 9 points or more reads at 10 px or more in a PNG at 80 dpi)."""
     n_cols = max((len(r) for r in rows), default=0)
-    head = 0.35 * bool(title) + 0.2 * (titles is not None)  # inches above the first row
+    big = fontsize / 6  # the room above the rows grows with the text
+    head = (0.35 * bool(title) + 0.2 * (titles is not None)) * big  # inches above the first row
     height = cell * max(len(rows), 1) + head + 0.1
     fig = Figure(figsize=(cell * max(n_cols, 1) + 0.4, height))
     axes = fig.subplots(max(len(rows), 1), max(n_cols, 1), squeeze=False)
@@ -133,12 +136,12 @@ def image_grid(
             if r < len(rows) and c < len(rows[r]):
                 ax.imshow(rgb(rows[r][c]))
                 if titles is not None and c < len(titles[r]):
-                    ax.set_title(titles[r][c], fontsize=6)
+                    ax.set_title(titles[r][c], fontsize=fontsize)
         if row_labels is not None and r < len(row_labels):
-            ax_row[0].set_ylabel(row_labels[r], fontsize=6)
+            ax_row[0].set_ylabel(row_labels[r], fontsize=fontsize)
     if title:
-        fig.suptitle(title, fontsize=9)
-    gap = 0.3 if titles is not None and any(titles[1:]) else 0.06  # room for titles between rows
+        fig.suptitle(title, fontsize=fontsize + 3)
+    gap = 0.3 * big if titles is not None and any(titles[1:]) else 0.06  # titles between rows
     fig.subplots_adjust(
         left=0.04, right=0.99, bottom=0.01, top=1 - head / height, wspace=0.04, hspace=gap
     )
@@ -155,7 +158,9 @@ def walk_figure(x: torch.Tensor, steps: int) -> Figure:
     n_rows = (len(x) - 1) // steps
     rows = [[x[r * steps + c] for c in range(steps + 1)] for r in range(n_rows)]
     labels = [f"{r + 1} to {r + 2}" for r in range(n_rows)]
-    return image_grid(rows, "interpolation through random points in z", row_labels=labels)
+    return image_grid(
+        rows, "interpolation through random points in z", row_labels=labels, fontsize=10
+    )
 
 
 def step_plot(d: Sequence[float], random_pair_rms: float, steps: int) -> Figure:
@@ -170,7 +175,7 @@ def step_plot(d: Sequence[float], random_pair_rms: float, steps: int) -> Figure:
     ax.set_xlabel("step (grey lines: the points of the walk)")
     ax.set_ylabel("RMS change")
     ax.set_ylim(0, max(random_pair_rms, float(d.max(initial=0))) * 1.1)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -242,28 +247,34 @@ def before_after_figure(title: str, before, dropped, random) -> Figure:
 
 
 def guided_maps_figure(
-    title: str, maps: dict[str, Sequence[np.ndarray]], features: Sequence[int]
+    title: str, maps: dict[str, Sequence[np.ndarray]], features: Sequence[int], cell: float = 0.9
 ) -> Figure:
-    """Fig. 5's layout: per D (``maps``: name -> per feature (n_top, S, S, 3) in [0, 1], as from
-    ``guided_backprop.to_display``), one row per feature, its top images' maps strongest first;
-    the D's side by side, the random baseline first as in the paper."""
+    """Fig. 5's maps, one panel per row: per D (``maps``: name -> per feature (n_top, S, S, 3) in
+    [0, 1], as from ``guided_backprop.to_display``) a panel of one row per feature, its top
+    images' maps strongest first; the panels stacked, the random baseline first (the paper's
+    left), each the figure's full width, ``cell`` inches a map, labels at 10 points."""
     names = [n for n in ("random", "trained") if n in maps] + [
         n for n in maps if n not in ("random", "trained")
     ]
     n_top = max(len(m) for per in maps.values() for m in per)
-    fig = Figure(
-        figsize=(0.9 * n_top * len(names) + 0.6, 0.95 * len(features) + 0.5), layout="constrained"
-    )
-    fig.suptitle(title, fontsize=9)
-    for sub, name in zip(fig.subfigures(1, len(names), squeeze=False)[0], names, strict=True):
-        sub.suptitle("random D (baseline)" if name == "random" else f"{name} D", fontsize=8)
+    panel = cell * len(features) + 0.35  # inches: the maps and the panel's title
+    fig = Figure(figsize=(cell * n_top + 0.8, panel * len(names) + 0.4), layout="constrained")
+    fig.suptitle(title, fontsize=11)
+    for sub, name in zip(fig.subfigures(len(names), 1, squeeze=False)[:, 0], names, strict=True):
+        sub.suptitle(
+            "random D (the baseline)" if name == "random" else f"{name} D", fontsize=10, x=0.02,
+            ha="left", weight="bold",
+        )  # fmt: skip
         axes = sub.subplots(len(features), n_top, squeeze=False)
         for row, shown in enumerate(maps[name]):
             for col, ax in enumerate(axes[row]):
-                ax.axis("off")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for side in ax.spines.values():
+                    side.set_visible(False)
                 if col < len(shown):
                     ax.imshow(rgb(shown[col]))
-            axes[row, 0].set_title(f"feature {features[row]}", fontsize=6, loc="left")
+            axes[row, 0].set_ylabel(f"feature {features[row]}", fontsize=10)
     return fig
 
 
@@ -287,7 +298,7 @@ def neighbours_figure(
         for r in range(len(grid))
     ]
     title = title or f"nearest training images ({result.space}); titles: distance"
-    return image_grid(grid, title, titles=titles, cell=1.3)
+    return image_grid(grid, title, titles=titles, cell=1.3, fontsize=10)
 
 
 def bands_figure(bands: dict[str, dict], stored: dict[str, Sequence[float]]) -> Figure:

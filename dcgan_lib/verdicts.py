@@ -507,7 +507,7 @@ def walks_rule(smoothness: Mapping | None) -> Verdict:
 def _judge_walks(root: Path) -> Verdict:
     m = _stored_json("latent_walks/metrics.json", root)
     v = walks_rule((m or {}).get("smoothness"))
-    return Verdict(v.verdict, v.evidence, FACES_STAND_IN)
+    return Verdict(v.verdict, v.evidence, FACES_STAND_IN + "; faces, not bedrooms")
 
 
 FACES_STAND_IN = (

@@ -76,8 +76,32 @@ def test_guided_maps_figure_puts_the_random_d_first():
     fig = F6.guided_maps_figure("t", maps, [0, 1, 2])
     shown = _shown(fig)
     assert len(shown) == 12
-    assert shown[0].max() == pytest.approx(0.1)  # the random baseline on the left, as in Fig. 5
+    assert shown[0].max() == pytest.approx(0.1)  # the random baseline first (Fig. 5's left)
     assert shown[-1].max() == pytest.approx(0.9)
+    # one panel per row: the trained D's panel lies wholly below the random D's, and each is the
+    # figure's full width (its maps span the same columns)
+    fig.canvas.draw()
+    boxes = [ax.get_window_extent() for ax in fig.get_axes()]  # pixels of the whole figure
+    random_axes, trained_axes = boxes[:6], boxes[6:]
+    assert max(b.y0 for b in random_axes) > min(b.y1 for b in random_axes) > 0  # 3 rows
+    assert min(b.y0 for b in random_axes) > max(b.y1 for b in trained_axes)
+    assert [round(b.x0, 3) for b in random_axes[:2]] == [round(b.x0, 3) for b in trained_axes[:2]]
+    labels = [ax.get_ylabel() for ax in fig.get_axes() if ax.get_ylabel()]
+    assert labels == ["feature 0", "feature 1", "feature 2"] * 2
+    assert all(ax.yaxis.label.get_fontsize() >= 10 for ax in fig.get_axes() if ax.get_ylabel())
+
+
+def test_image_grid_labels_take_the_font_size_asked_for():
+    x = _images(4)
+    fig = F6.image_grid(
+        [list(x[:2]), list(x[2:])], "t", ["a", "b"], [["1", "2"], ["3", "4"]], fontsize=10
+    )
+    assert {ax.title.get_fontsize() for ax in fig.get_axes()} == {10}
+    assert {ax.yaxis.label.get_fontsize() for ax in fig.get_axes() if ax.get_ylabel()} == {10}
+    small = F6.image_grid([list(x[:2])], "t", ["a"])  # the default is unchanged
+    assert small.get_axes()[0].yaxis.label.get_fontsize() == 6
+    walk = F6.walk_figure(_images(9), 4)  # §6.1's figure reads at 10 px or more at 80 dpi
+    assert walk.get_axes()[0].yaxis.label.get_fontsize() >= 9
 
 
 def test_png_bytes_and_step_plot():

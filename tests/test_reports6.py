@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dcgan_lib import run_yourself
 from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.config import get_model_config
 from dcgan_lib.forgetting import parse_boxes
@@ -28,6 +29,12 @@ CELEBA_ALPHAS = SL.SIZES["book"].turn_alphas
 def _glued_names(page: str) -> set[str]:
     text = (ROOT / "notebooks" / page).read_text()
     return set(re.findall(r"\{glue:text\}`(\w+)`", text))
+
+
+def _glued_by_the_page(page: str) -> set[str]:
+    """Names a page glues itself, in a code cell (its own run time): ``glue_texts({"name": ...``."""
+    text = (ROOT / "notebooks" / page).read_text()
+    return set(re.findall(r'glue_texts\(\{\\"(\w+)\\":', text))
 
 
 def _stored(name: str) -> dict:
@@ -52,8 +59,13 @@ def _glues(stored: bool) -> dict[str, dict]:
 
 @pytest.mark.parametrize("stored", [True, False], ids=["stored", "missing"])
 def test_every_name_a_page_glues_is_produced(stored):
+    measured = set(run_yourself.costs()["commands"])
     for page, glued in _glues(stored).items():
-        missing = _glued_names(page) - set(glued)
+        names = _glued_names(page)
+        # an exercise's cost, cost_<command>, the page glues from run_yourself.cost_text
+        costs = {n for n in names if n.startswith("cost_")}
+        assert {n.removeprefix("cost_") for n in costs} <= measured, page
+        missing = names - costs - _glued_by_the_page(page) - set(glued)
         assert not missing, f"{page}: {sorted(missing)}"
         assert all(isinstance(v, str) for v in glued.values()), page
 
@@ -118,6 +130,39 @@ def test_the_walk_verdict_follows_the_numbers():
     assert "have no sharp transitions" in smooth and "as the paper" not in smooth
     jumpy = RW.walks_glue({"smoothness": _smooth(0.6, 0.5)}, None)["walk_verdict"]
     assert "not clearly smoother" in jumpy
+    # the sentence states what the measure cannot say: plausibility is read by eye
+    assert "judged by eye" in smooth and "plausible" in smooth
+
+
+def _neighbours(share_pixel: float, share_features: float) -> dict:
+    def space(share):
+        q = {"median": 0.4}
+        return {"sample_nearest": q, "real_nearest_other": q, "share_closer_than_real_p01": share}
+
+    spaces = {"pixel": space(share_pixel), "attribute classifier features": space(share_features)}
+    return {"neighbours": {"n_samples": 64, "n_reference": 100, "spaces": spaces}}
+
+
+def test_the_nearest_neighbour_sentence_claims_no_more_than_the_search_can_see():
+    none = RW.walks_glue(_neighbours(0.0, 0.0), None)["nn_verdict"]
+    assert "None of the 64 samples" in none and "near-exact copies only" in none
+    assert "shifted, flipped or recoloured" in none  # the paper's caveat: a transformed copy
+    some = RW.walks_glue(_neighbours(2 / 64, 0.0), None)["nn_verdict"]
+    assert "2 (pixels) and 0 (features) of the 64 samples" in some and "may be copies" in some
+
+
+def test_the_guided_tables_name_the_model_only_when_there_are_several():
+    stats = {"concentration": [0.4, 0.5], "agreement": [0.3, 0.5]}
+    faces = {"real": {"trained": stats, "random": stats}}
+    one = RG.maps_table({"faces": faces}).splitlines()
+    assert one[0].startswith("| images | D |") and one[2].startswith("| real | trained | 0.450")
+    two = RG.maps_table({"faces": faces, "scenes": faces}).splitlines()
+    assert two[0].startswith("| model | images |") and len(two) == 2 + 4
+    sim = {"cosine": {"mean": 0.9, "min": 0.8, "n_maps": 48}, "spearman": {"mean": 0.7, "min": 0.6}}
+    rules = {"real": {"trained": {"zero_vs_slope": sim}}}
+    table = RG.rules_table({"faces": rules}, ("zero", "slope")).splitlines()
+    assert table[0].startswith("| images | D | compared |")
+    assert table[2] == "| real | trained | zero vs slope | 48 | 0.900 | 0.800 | 0.700 | 0.600 |"
 
 
 def _entry(before: float, dropped: float, random: list[float], negatives: str) -> dict:

@@ -270,13 +270,13 @@ def study_figures(result: GuidedResult, cfg: GuidedConfig, label: str) -> dict:
             titles=[
                 [f"#{i} {v:.2f}" for i, v in zip(t.index, t.strength, strict=True)] for t in mm.top
             ],
-            cell=0.9,
+            fontsize=10,
         ),
         f"rules_{label}.png": plotting.image_grid(
             [list(mm.images[0])] + [list(to_display(mm.maps[r][0])) for r in cfg.rules],
             f"{name} D, feature {features[0]}: one unit under each rule",
             row_labels=["image", *cfg.rules],
-            cell=0.9,
+            fontsize=10,
         ),
     }
 
@@ -328,10 +328,16 @@ def redraw_real(study: GuidedStudy, cfg: GuidedConfig, data_root=None) -> Guided
     return study
 
 
-def show_figures(study: GuidedStudy, cfg: GuidedConfig, what: str) -> None:
-    """Show figure ``what`` ("maps", "images", "rules") of each set of images of a study: drawn
-    here where its maps are at hand, else the stored one (generated images only)."""
-    for images in ("synthetic", "generated", "real"):
+def show_figures(
+    study: GuidedStudy,
+    cfg: GuidedConfig,
+    what: str,
+    sets: tuple[str, ...] = ("synthetic", "generated", "real"),
+) -> None:
+    """Show figure ``what`` ("maps", "images", "rules") of each set of images of a study (of
+    ``sets`` only): drawn here where its maps are at hand, else the stored one (generated images
+    only)."""
+    for images in sets:
         if images in study.results:
             plotting.show(study_figures(study.results[images], cfg, images)[f"{what}_{images}.png"])
         elif images == "generated" and images in study.metrics:

@@ -55,21 +55,26 @@ def _mean(values: list) -> float:
 
 
 def maps_table(metrics: dict[str, dict]) -> str:
-    """Per model, set of images and D: the mean concentration and agreement of the maps."""
+    """Per set of images and D (and model, when there are several): the mean concentration and
+    agreement of the maps."""
+    several = len(metrics) > 1
     rows = [
-        (model, images, d, f"{_mean(s['concentration']):.3f}", f"{_mean(s['agreement']):.3f}")
+        ((model,) if several else ())
+        + (images, d, f"{_mean(s['concentration']):.3f}", f"{_mean(s['agreement']):.3f}")
         for model, m in metrics.items()
         for images in IMAGE_SETS
         for d in ("trained", "random")
         if (s := m.get(images, {}).get(d))
     ]
-    head = ("model", "images", "D", "concentration, mean over features")
+    head = (("model",) if several else ()) + ("images", "D", "concentration, mean over features")
     head += ("agreement, mean over features",)
     return markdown_table(head, rows) if rows else ""
 
 
 def rules_table(metrics: dict[str, dict], rules: Sequence[str]) -> str:
-    """Per model, set of images and D: how the first rule's maps compare with each other rule's."""
+    """Per set of images and D (and model, when there are several): how the first rule's maps
+    compare with each other rule's."""
+    several = len(metrics) > 1
     rows = []
     for model, m in metrics.items():
         for images in IMAGE_SETS:
@@ -79,11 +84,13 @@ def rules_table(metrics: dict[str, dict], rules: Sequence[str]) -> str:
                     if s:
                         c, r = s["cosine"], s["spearman"]
                         rows.append(
-                            (model, images, d, f"{rules[0]} vs {other}", c["n_maps"])
+                            ((model,) if several else ())
+                            + (images, d, f"{rules[0]} vs {other}", c["n_maps"])
                             + tuple(f"{v:.3f}" for v in (c["mean"], c["min"], r["mean"], r["min"]))
                         )
-    head = ("model", "images", "D", "compared", "maps", "cosine, mean", "cosine, min")
-    return markdown_table(head + ("Spearman, mean", "Spearman, min"), rows) if rows else ""
+    head = (("model",) if several else ()) + ("images", "D", "compared", "maps")
+    head += ("cosine, mean", "cosine, min", "Spearman, mean", "Spearman, min")
+    return markdown_table(head, rows) if rows else ""
 
 
 def guided_glue(metrics: dict[str, dict]) -> dict[str, str]:
@@ -123,11 +130,11 @@ def guided_glue(metrics: dict[str, dict]) -> dict[str, str]:
         f"images they agree at {at:.2f} against {ar:.2f} for the random D"
         + (
             ": the random D's maps light much the same pixels in every image a feature "
-            "prefers, the trained D's follow what each image holds."
+            "prefers, the trained D's differ more from image to image."
             if at < ar
-            else ": the trained features light the same parts again and again."
+            else ": the trained features light the same pixels again and again."
         )
-        + " Which parts those are, eyes, mouths or hair, the figures show; no number here says "
-        "that a feature fires on a part of a face."
+        + " What the maps pick out is read by eye from the figures; no number here says that a "
+        "feature fires on a part of a face."
     )
     return out

@@ -74,13 +74,16 @@ def _walk_verdict(smooth: dict) -> str:
     return (
         f"Over {smooth['n_segments']} segments of {smooth['n_walks']} walks, the largest step "
         f"carries a median {g['max_step_share']['median']:.3f} of its segment's change (an even "
-        f"change: {1 / steps:.3f}) and at most {g['max_step_share']['max']:.3f}; "
-        f"{g['sharp_segments']:.0%} of the segments are sharp. The memorizer, along the same "
-        f"paths, puts a median {mem['max_step_share']['median']:.3f} of a segment's change into "
-        f"one step, and {mem['sharp_segments']:.0%} of its segments are sharp. "
+        f"change: {1 / steps:.3f}; a jump: 1) and at most {g['max_step_share']['max']:.3f}; "
+        f"{g['sharp_segments']:.0%} of the segments are sharp (one step over half the change). "
+        f"The memorizer, along the same paths, puts a median "
+        f"{mem['max_step_share']['median']:.3f} of a segment's change into one step, and "
+        f"{mem['sharp_segments']:.0%} of its segments are sharp. "
         + (
-            "By this measure the model's walks have no sharp transitions, the sign of "
-            "memorization the paper looks for; it judged its own walks by eye."
+            "By this measure the walks have no sharp transitions, the sign of memorization the "
+            "paper names: they change close to evenly, and far more evenly than a lookup of "
+            "stored samples. It does not say whether every image along them is plausible, nor "
+            "what changes: that is judged by eye, and the paper judged its own walks by eye."
             if smooth_walk
             else "By this measure the model's walks are not clearly smoother than a lookup of "
             "stored images."
@@ -100,14 +103,16 @@ def _nn_verdict(nb: dict) -> str:
         f"{pix['sample_nearest']['median']:.3f} in pixels ({'closer' if closer else 'farther'} "
         f"than a real image's nearest other real image, {pix['real_nearest_other']['median']:.3f})"
         f" and {feat['sample_nearest']['median']:.3f} in features (real: "
-        f"{feat['real_nearest_other']['median']:.3f}); {n_close[0]} and {n_close[1]} of "
-        f"{nb['n_samples']} samples are closer to the training set than 99% of real pairs. "
+        f"{feat['real_nearest_other']['median']:.3f}). "
         + (
-            "No sample is nearer a training image than 99% of real pairs are to each other; "
-            'the paper warns that nearest neighbours "are trivially fooled (Theis et al., 2015) '
-            'by small image transforms", so this rules out near-exact copies only.'
+            f"None of the {nb['n_samples']} samples, in either space, is closer to a training "
+            "image than 99% of real images are to their nearest other one: no sample is a "
+            "near-exact copy. A shifted, flipped or recoloured copy would not be found this way "
+            "(the paper's caveat), so this rules out near-exact copies only."
             if n_close == [0, 0]
-            else "Those samples are the ones to look at in the gallery: they may be copies."
+            else f"{n_close[0]} (pixels) and {n_close[1]} (features) of the {nb['n_samples']} "
+            "samples are closer to a training image than 99% of real images are to their "
+            "nearest other one: those are the ones to look at in the gallery; they may be copies."
         )
     )
 
@@ -125,9 +130,9 @@ def walks_glue(m: dict, bn: dict | None) -> dict[str, str]:
         g, mem = smooth["generator"], smooth["memorizer"]
         out["walk_share_median"] = f"{g['max_step_share']['median']:.3f}"
         out["walk_share_max"] = f"{g['max_step_share']['max']:.3f}"
-        out["walk_sharp"] = f"{g['sharp_segments']:.3f}"
+        out["walk_sharp"] = f"{g['sharp_segments']:.0%}"
         out["mem_share_median"] = f"{mem['max_step_share']['median']:.3f}"
-        out["mem_sharp"] = f"{mem['sharp_segments']:.3f}"
+        out["mem_sharp"] = f"{mem['sharp_segments']:.0%}"
         out["walk_verdict"] = _walk_verdict(smooth)
     if bn:
         out["bn_eval"], out["bn_train"] = f"{bn['eval']:.1e}", f"{bn['train']:.3f}"
@@ -155,13 +160,15 @@ def batch_check(metrics: dict, cfg: LatentStudyConfig) -> dict | None:
     return batch_dependence(G, path, n_others=64, seed=cfg.seed + 1)
 
 
-def neighbour_galleries(study: FacesStudy, cfg: LatentStudyConfig, data: Packed) -> list:
-    """One gallery per space of the study's nearest training images: its samples drawn again
-    (``neighbour_z``) beside their neighbours, read from ``data``. Paper: §6.1."""
+def neighbour_galleries(
+    study: FacesStudy, cfg: LatentStudyConfig, data: Packed, rows: int = 6
+) -> list:
+    """One gallery per space of the study's nearest training images: its first ``rows`` samples
+    drawn again (``neighbour_z``) beside their neighbours, read from ``data``. Paper: §6.1."""
     assert study.G is not None
     samples = generate(study.G, neighbour_z(study.G.cfg, cfg))
     return [
-        plotting.neighbours_figure(samples, Neighbours.from_json(s["samples"]), data.images, 6)
+        plotting.neighbours_figure(samples, Neighbours.from_json(s["samples"]), data.images, rows)
         for s in study.metrics["neighbours"]["spaces"].values()
     ]
 
