@@ -291,6 +291,7 @@ def e2e_readings(e2e: dict, step: dict | None) -> dict[str, str | None]:
         "e2e_with_decode": f"{e2e['speedup_with_decode']:.1f}x",
         "e2e_data": f"{e2e['data_description']} with {e2e['config']}",
         "e2e_steps": f"{ours['images'] // e2e['batch_size']}",
+        "e2e_workers": f"{e2e['pytorch_examples']['num_workers']}",
         "e2e_fast_step_ratio": fast and f"{fast / ours['img_per_s']:.1f}x",
     }
 

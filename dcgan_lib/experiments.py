@@ -124,7 +124,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             "cifar10_imagenet32", "imagenet32", "cifar10", 32, 30, _CIFAR,
-            "a 32 px DCGAN (the authors' ImageNet-32 model) on the CIFAR-10 train split, unlabelled",
+            "a 32 px DCGAN (the authors' ImageNet-32 D, with a G whose widths mirror it: ours) on "
+            "the CIFAR-10 train split, unlabelled",
             seeds=(1, 2, 3),
         ),
     )
@@ -170,7 +171,7 @@ def train_config(
 MEASURED_BY_US = "this project"  # Anchor.measured_by of a number this project measured
 # the protocol name of PyTorch-StudioGAN's published CIFAR-10 FID: its own pipeline, on the
 # original CIFAR-10 test images (ours, FID-10k/cifar10-test, uses the JPEG re-encoded copy)
-STUDIOGAN_PROTOCOL = "StudioGAN's FID, CIFAR-10 test (10k vs 10k; original images, its pipeline)"
+STUDIOGAN_PROTOCOL = "StudioGAN's FID-10k on the original CIFAR-10 test images, its own pipeline"
 
 
 @dataclass(frozen=True)

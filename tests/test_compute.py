@@ -291,6 +291,7 @@ def test_end_to_end_rows_readings_and_checks():
         "e2e_with_decode": "2.0x",
         "e2e_data": "CelebA-10k with small",
         "e2e_steps": "78",
+        "e2e_workers": "8",
         "e2e_fast_step_ratio": "1.6x",
     }
     assert compute.e2e_readings(e2e, None)["e2e_fast_step_ratio"] is None

@@ -252,7 +252,7 @@ def experiment_rows(experiments: dict[str, Experiment]) -> list[dict]:
 
 def _anchor_line(a: Anchor | Reference) -> str:
     stored = f"stored in `artifacts/{a.stored}`" if a.stored else "stored in no artifact"
-    return f"- {a.what}: **{a.fid}** ({a.protocol}). {a.source}; {stored}."
+    return f"- {a.what}: **{a.fid}** ({a.protocol}); {a.source}; {stored}."
 
 
 def reference_text(
