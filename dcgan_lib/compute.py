@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from dcgan_lib.artifacts import (
@@ -180,10 +181,17 @@ def machine_text(step: dict | None, measured: bool, root: Path | None = None) ->
     return machine_of(THROUGHPUT, root)
 
 
-def machines_text(root: Path | None = None) -> str:
-    """Every machine the manifest names with its number of files, for the how-to-run page."""
+def is_gpu(machine: str) -> bool:
+    """Whether a manifest's machine (or a device name) is a GPU."""
+    return bool(re.search(r"NVIDIA|GPU|\bH100\b|\bH200\b|\bcuda\b", machine))
+
+
+def machines_text(root: Path | None = None, gpu_only: bool = False) -> str:
+    """Every machine the manifest names (``gpu_only``: the GPUs) with its number of files, for
+    the how-to-run page."""
+    found = {m: f for m, f in machines(root).items() if is_gpu(m) or not gpu_only}
     return "; ".join(
-        f"{m} ({len(f)} file{'' if len(f) == 1 else 's'})" for m, f in machines(root).items()
+        f"{m} ({len(f)} file{'' if len(f) == 1 else 's'})" for m, f in found.items()
     ) or ("no machine yet: no stored result comes from a GPU")
 
 
@@ -283,6 +291,7 @@ def e2e_readings(e2e: dict, step: dict | None) -> dict[str, str | None]:
         "e2e_with_decode": f"{e2e['speedup_with_decode']:.1f}x",
         "e2e_data": f"{e2e['data_description']} with {e2e['config']}",
         "e2e_steps": f"{ours['images'] // e2e['batch_size']}",
+        "e2e_workers": f"{e2e['pytorch_examples']['num_workers']}",
         "e2e_fast_step_ratio": fast and f"{fast / ours['img_per_s']:.1f}x",
     }
 
@@ -313,13 +322,23 @@ def numerics_run_rows(numerics: dict) -> list[dict]:
     ]
 
 
+GAP_LABELS = {  # the curves of the numerics check, as the page's table heads them
+    "loss_d": "loss D",
+    "loss_g": "loss G",
+    "d_real": "D(x)",
+    "d_fake": "D(G(z))",
+    "d_acc_real": "D right on real",
+    "d_acc_fake": "D right on fake",
+}
+
+
 def numerics_gap_rows(numerics: dict) -> list[dict]:
     """Mean absolute differences of the logged curves and of the final FID: between the engines
-    at one seed, and between the seeds under one engine."""
+    at one seed, and between the seeds under one engine (columns headed by ``GAP_LABELS``)."""
     gaps = numerics["summary"]
 
     def row(between: str, g: dict) -> dict:
-        curves = {k: round(v, 3) for k, v in g["curves"].items()}
+        curves = {GAP_LABELS.get(k, k): round(v, 3) for k, v in g["curves"].items()}
         return {"between": between, **curves, "FID": round(g["fid"], 1)}
 
     return [row(f"engines, seed {s[4:]}", g) for s, g in gaps["engine_gap"].items()] + [
@@ -336,9 +355,13 @@ def engine_mean_fid(numerics: dict) -> dict[str, float]:
     return out
 
 
+REPEATED = 0.01  # FID points: two runs that end this close repeated (FID's own rounding)
+
+
 def rerun_rows(numerics: dict, experiment: list[dict]) -> list[dict]:
     """The numerics check's fast runs beside the §4 experiment's results of the same seed,
-    config and epochs (``experiment``: its stored ``result_s*.json`` dicts)."""
+    config and epochs (``experiment``: its stored ``result_s*.json`` dicts); ``difference`` is
+    not rounded (``rerun_table`` rounds it)."""
     fast = {r["seed"]: r["fid"]["fid"] for r in numerics["runs"] if r["engine"] == "fast"}
     rows = []
     for r in experiment:
@@ -351,10 +374,39 @@ def rerun_rows(numerics: dict, experiment: list[dict]) -> list[dict]:
                     "steps": r["steps"],
                     "numerics check (fast)": round(fast[r["seed"]], 2),
                     "§4 experiment (fast)": round(ours, 2),
-                    "difference": round(abs(fast[r["seed"]] - ours), 2),
+                    "difference": abs(fast[r["seed"]] - ours),
                 }
             )
     return rows
+
+
+def rerun_table(rerun: list[dict]) -> list[dict]:
+    """``rerun_rows`` for a page: the difference to 3 significant digits."""
+    return [r | {"difference": float(f"{r['difference']:.3g}")} for r in rerun]
+
+
+def _seeds(rows: list[dict]) -> str:
+    return ("seed " if len(rows) == 1 else "seeds ") + " and ".join(str(r["seed"]) for r in rows)
+
+
+def rerun_text(rerun: list[dict]) -> str | None:
+    """What training the same fast run twice gave, in words (None: no rerun): which seeds
+    repeated to within ``REPEATED`` FID, which did not, and what that says."""
+    if not rerun:
+        return None
+    same = [r for r in rerun if r["difference"] < REPEATED]
+    apart = [r for r in rerun if r["difference"] >= REPEATED]
+    parts = []
+    if same:
+        diffs = " and ".join(f"{r['difference']:.2g}" for r in same)
+        parts.append(f"{_seeds(same)} repeated to within {REPEATED} FID ({diffs} apart)")
+    if apart:
+        diffs = " and ".join(f"{r['difference']:.2f}" for r in apart)
+        parts.append(f"{_seeds(apart)} ended {diffs} FID points away")
+    text = "; ".join(parts) + "."
+    if apart:
+        text += " The fast engine is not bit-reproducible from run to run on the GPU."
+    return text[0].upper() + text[1:]
 
 
 def _gaps(numerics: dict, kind: str, what: str) -> list[float]:
@@ -362,10 +414,20 @@ def _gaps(numerics: dict, kind: str, what: str) -> list[float]:
     return [g["fid"] if what == "fid" else g["curves"][what] for g in gaps]
 
 
-def numerics_readings(numerics: dict, rerun: list[dict]) -> dict[str, str | None]:
-    """The FID and loss-curve gaps between engines and between seeds, each engine's mean FID,
-    and the differences from the §4 experiment's rerun, as the prose quotes them."""
+def _sd(values: list[float]) -> float:
+    m = sum(values) / len(values)
+    return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def numerics_readings(
+    numerics: dict, rerun: list[dict], seed_fids: list[float] | None = None
+) -> dict[str, str | None]:
+    """The FID and loss-curve gaps between engines and between seeds, each engine's mean FID and
+    their difference, the differences from the §4 experiment's rerun, and (``seed_fids``: the
+    final FIDs of the §4 run's seeds) the standard deviation between seeds beside which the
+    prose reads the engines' difference."""
     mean = engine_mean_fid(numerics)
+    several = bool(seed_fids) and len(seed_fids) > 1  # type: ignore[arg-type]
     return {
         "num_engine_fid": " and ".join(f"{v:.1f}" for v in _gaps(numerics, "engine_gap", "fid")),
         "num_seed_fid": " and ".join(f"{v:.1f}" for v in _gaps(numerics, "seed_gap", "fid")),
@@ -375,15 +437,21 @@ def numerics_readings(numerics: dict, rerun: list[dict]) -> dict[str, str | None
         "num_seed_curve": " and ".join(f"{v:.3f}" for v in _gaps(numerics, "seed_gap", "loss_d")),
         "num_mean_eager": f"{mean['eager']:.1f}",
         "num_mean_fast": f"{mean['fast']:.1f}",
+        "num_mean_diff": f"{abs(mean['fast'] - mean['eager']):.1f}",
+        "num_seeds": f"{len(numerics['seeds'])}",
+        "num_seed_sd": f"{_sd(seed_fids):.1f}" if several else None,  # type: ignore[arg-type]
+        "num_seed_sd_n": f"{len(seed_fids)}" if several else None,  # type: ignore[arg-type]
         "num_rerun": " and ".join(f"{r['difference']:.2f} (seed {r['seed']})" for r in rerun)
         or None,
+        "num_rerun_text": rerun_text(rerun),
     }
 
 
-def check_numerics(numerics: dict, rerun: list[dict]) -> None:
+def check_numerics(numerics: dict, rerun: list[dict], seed_fids: list[float] | None = None) -> None:
     """Both engines logged the same steps; the summary's FID gaps are the runs' differences; the
     engines' curves differ about as far as another seed's ("within a factor 2"); the rerun of
-    the §4 experiment was not bit-identical (the prose says so)."""
+    the §4 experiment was not bit-identical (unrounded); and, given the §4 run's seed FIDs, the
+    engines' mean FIDs differ by less than the seeds' standard deviation (the prose says so)."""
     runs = {(r["engine"], r["seed"]): r for r in numerics["runs"]}
     for seed in numerics["seeds"]:
         steps = [[m["step"] for m in runs[(e, seed)]["metrics"]] for e in ("eager", "fast")]
@@ -394,6 +462,12 @@ def check_numerics(numerics: dict, rerun: list[dict]) -> None:
     engine, seed = _gaps(numerics, "engine_gap", "loss_d"), _gaps(numerics, "seed_gap", "loss_d")
     _check(max(engine) < 2 * max(seed) and min(engine) > min(seed) / 2, "engine gap vs seed gap")
     _check(bool(rerun) and max(r["difference"] for r in rerun) > 0, "the rerun was identical")
+    if seed_fids and len(seed_fids) > 1:
+        mean = engine_mean_fid(numerics)
+        _check(
+            abs(mean["fast"] - mean["eager"]) < _sd(seed_fids),
+            "the engines' means differ by more than the seeds' sd: reword",
+        )
 
 
 def run_rows(runs: list[dict]) -> list[dict]:
@@ -411,6 +485,18 @@ def run_rows(runs: list[dict]) -> list[dict]:
         }
         for r in runs
     ]
+
+
+def split_constant(rows: list[dict], keep: tuple[str, ...] = ("run",)) -> tuple[list[dict], dict]:
+    """A table without the columns whose value is the same in every row, and those values
+    (``{column: value}``, for a sentence above the table); the columns of ``keep`` stay, and a
+    table of fewer than two rows keeps all."""
+    if len(rows) < 2:
+        return rows, {}
+    constant = {
+        k: rows[0][k] for k in rows[0] if k not in keep and all(r[k] == rows[0][k] for r in rows)
+    }
+    return [{k: v for k, v in r.items() if k not in constant} for r in rows], constant
 
 
 def check_runs(runs: list[dict], results: dict[str, list[dict]]) -> None:

@@ -4,8 +4,9 @@ One ``Experiment`` per row of the book's results table: a model config trained o
 number of epochs, evaluated under the book's FID protocols (book/fid_protocol.md; the first
 reference set gives the headline number, a second one, where it exists, is the training split,
 for the memorization check of §4.1: FID against held-out images vs against training images).
-``ANCHORS`` are the numbers others measured, each under its own protocol, that the book sets
-beside its own. Nothing here runs: ``dcgan_lib.studies.experiments`` trains, measures and stores
+``ANCHORS`` are reference FIDs measured outside the book's stored runs, each with its own protocol
+name and who measured it (this project with pytorch/examples' own script, or others), that the
+book sets beside its own; a difference is computed only under the same protocol. Nothing here runs: ``dcgan_lib.studies.experiments`` trains, measures and stores
 an experiment (``python -m dcgan_lib experiment NAME``), and reads the stored results back.
 
 Stand-ins (paper's data not obtainable here): CelebA-10k for the unreleased faces set, Tiny ImageNet
@@ -123,7 +124,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             "cifar10_imagenet32", "imagenet32", "cifar10", 32, 30, _CIFAR,
-            "a 32 px DCGAN (the authors' ImageNet-32 model) on the CIFAR-10 train split, unlabelled",
+            "a 32 px DCGAN (the authors' ImageNet-32 D, with a G whose widths mirror it: ours) on "
+            "the CIFAR-10 train split, unlabelled",
             seeds=(1, 2, 3),
         ),
     )
@@ -163,24 +165,33 @@ def train_config(
 
 
 # ---------------------------------------------------------------------------------------------
-# Numbers measured by others, each under its own protocol (book/fid_protocol.md), beside ours
+# Reference numbers beside ours, each under its own protocol (book/fid_protocol.md), with who
+# measured it: this project (outside the book's stored runs) or others
+
+MEASURED_BY_US = "this project"  # Anchor.measured_by of a number this project measured
+# the protocol name of PyTorch-StudioGAN's published CIFAR-10 FID: its own pipeline, on the
+# original CIFAR-10 test images (ours, FID-10k/cifar10-test, uses the JPEG re-encoded copy)
+STUDIOGAN_PROTOCOL = "StudioGAN's FID-10k on the original CIFAR-10 test images, its own pipeline"
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """A FID others measured, with the training behind it, beside one of our experiments."""
+    """A reference FID measured outside the book's stored runs, with the training behind it,
+    beside one of our experiments; comparable with ours only under the same ``protocol``."""
 
     experiment: str  # ours it stands beside
     what: str
     protocol: str
     fid: float
-    source: str
+    source: str  # where the number comes from
     difference: str  # how their run differs from ours
     batch_size: int | None = None  # their training, where known
     epochs: int | None = None
     updates: int | None = None
     seed: int | None = None
     early: tuple[int, int, float] | None = None  # (epochs, updates, FID) earlier in the same run
+    measured_by: str = "others"  # MEASURED_BY_US, or who else measured it
+    stored: str | None = None  # the artifact that stores the measurement; None: none does
 
 
 ANCHORS: tuple[Anchor, ...] = (
@@ -189,21 +200,57 @@ ANCHORS: tuple[Anchor, ...] = (
         "pytorch/examples dcgan, unchanged defaults, 25 epochs on CelebA-10k",
         "FID-10k/celeba10k",
         89.1,
-        "measured on an H100 with this book's protocol (book/fid_protocol.md)",
+        "pytorch/examples' own script, run and measured on an H100 (torch 2.11) with this book's "
+        "protocol, before the book's runs; written down on the FID protocol page",
         "its network (4x4 kernels, normal z, batch 64) at the same 25 epochs",
         batch_size=64,  # pytorch/examples dcgan/main.py's default --batchSize
         epochs=25,
         updates=3925,  # 157 batches of 64 (the last one partial) an epoch
         seed=1,
         early=(5, 785, 331.0),
+        measured_by=MEASURED_BY_US,
     ),
     Anchor(
         "cifar10_imagenet32",
         "PyTorch-StudioGAN 'DCGAN' on CIFAR-10",
-        "FID-10k/cifar10-test",
+        STUDIOGAN_PROTOCOL,
         49.03,
-        "StudioGAN's table (10k test images vs 10k samples; IS 6.64)",
-        "the SNGAN paper's CNN, not the paper's DCGAN; their Inception pipeline",
+        "StudioGAN's published table (10k test images vs 10k samples; IS 6.64)",
+        "the SNGAN paper's CNN, not the paper's DCGAN; the original CIFAR-10 images and "
+        "StudioGAN's own Inception pipeline",
+        measured_by="others: the PyTorch-StudioGAN authors",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Another reference FID measured outside the book's stored runs (not beside a run: never a
+    target), with who measured it and the artifact that stores it (None: none does)."""
+
+    what: str
+    protocol: str
+    fid: float
+    source: str
+    measured_by: str = "others"
+    stored: str | None = None
+
+
+REFERENCES: tuple[Reference, ...] = (
+    Reference(
+        "the same pytorch/examples run, its samples drawn with batch statistics",
+        "FID-10k/celeba10k",
+        90.6,
+        "the same measurement as the row above",
+        MEASURED_BY_US,
+    ),
+    Reference(
+        "two random halves of CelebA-10k, 5,000 images against 5,000: the protocol's floor",
+        "FID-5k halves of CelebA-10k",
+        5.54,
+        "measured on an H100 (torch 2.11) with this protocol's network and preprocessing, "
+        "before the book's runs; written down on the FID protocol page",
+        MEASURED_BY_US,
     ),
 )
 

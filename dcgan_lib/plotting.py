@@ -386,12 +386,15 @@ def training_curves(metrics: Sequence[Mapping], title: str | None = None) -> Fig
     return fig
 
 
-def diagnostics(runs: Mapping[str, tuple[Sequence[Mapping], Sequence[Mapping]]]) -> Figure:
+def diagnostics(
+    runs: Mapping[str, tuple[Sequence[Mapping], Sequence[Mapping]]], log_steps: bool = False
+) -> Figure:
     """Per run (name -> (diagnostics rows, metrics rows)): the diversity of the samples from the
-    fixed z (left) and D's mean output on generated images (right), against the step."""
+    fixed z (left) and D's mean output on generated images (right), against the step (on a log
+    scale with ``log_steps``: runs of very different lengths, early grids visible)."""
     if not runs:
         raise ValueError("no runs to plot")
-    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    fig = Figure(figsize=(11, 3.3), layout="constrained")
     left, right = fig.subplots(1, 2)
     for name, (diag, metrics) in runs.items():
         rows = sorted({d["step"]: d for d in diag}.values(), key=lambda d: d["step"])
@@ -400,27 +403,32 @@ def diagnostics(runs: Mapping[str, tuple[Sequence[Mapping], Sequence[Mapping]]])
     left.set_ylabel("sample diversity (fixed z)")
     right.set_ylabel("mean D(G(z))")
     for ax in (left, right):
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
+        ax.set_xlabel("step (log scale)" if log_steps else "step")
+        if log_steps:
+            ax.set_xscale("log")
+        ax.legend(fontsize=9)
     return fig
 
 
 def throughput_bars(step: Mapping, loops: Sequence[str] = LOOPS) -> Figure:
     """Images per second of each training loop, per model config, from the ``step`` result of
-    ``benchmarks/throughput.py``; the bars are labelled with their rate."""
+    ``benchmarks/throughput.py``; the bars are labelled with their rate (labels of 10 pt, 11 px
+    at the book's 80 dpi)."""
     names = list(step["configs"])
-    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(loops)
     for i, loop in enumerate(loops):
         rates = [step["configs"][n]["engines"][loop]["img_per_s"] for n in names]
         bars = ax.bar([x + i * width for x in range(len(names))], rates, width, label=loop)
-        ax.bar_label(bars, labels=[f"{r / 1000:.1f}k" for r in rates], fontsize=7)
+        ax.bar_label(bars, labels=[f"{r / 1000:.1f}k" for r in rates], fontsize=10)
     ax.set_xticks([x + width * (len(loops) - 1) / 2 for x in range(len(names))], names)
+    ax.set_xlabel("model config")
     ax.set_ylabel("images / s")
+    ax.margins(y=0.12)
     where = step.get("gpu") or step["device"]
     ax.set_title(f"one training iteration, batch {step['batch_size']}, {where}")
-    ax.legend()
+    ax.legend(title="training loop")
     return fig
 
 
@@ -445,8 +453,74 @@ def engine_curves(numerics: Mapping, keys: Sequence[str] = ("loss_d", "loss_g"))
             )
     for ax, key in zip(axes, keys, strict=True):
         ax.set_xlabel("step")
+        ax.set_ylabel(CURVE_LABELS.get(key, key))
         ax.set_title(CURVE_LABELS.get(key, key))
-    axes[-1].legend(fontsize=8)
+    axes[-1].legend(fontsize=9)
+    return fig
+
+
+def fid_panels(panels: Sequence[Mapping]) -> Figure:
+    """FID per run, one panel per protocol (``panels``: ``studies.experiments_results.
+    fid_panels``): a bar at each run's mean FID, a dot per seed, the mean written on the bar,
+    and each reference measured under the panel's protocol as a dashed line. Paper: §4."""
+    if not panels:
+        raise ValueError("no FID to plot")
+    widths = [max(len(p["bars"]), 2) for p in panels]
+    fig = Figure(figsize=(11, 3.9), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
+    for ax, panel in zip(axes, panels, strict=True):
+        means = [float(np.mean(f)) for _, f in panel["bars"]]
+        xs = range(len(means))
+        bars = ax.bar(xs, means, 0.6, color="C0", alpha=0.55)
+        ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], label_type="center", fontsize=10)
+        for x, (_, fids) in zip(xs, panel["bars"], strict=True):
+            ax.plot([x] * len(fids), fids, "o", color="C0", ms=5)
+        for k, (label, fid) in enumerate(panel["lines"]):
+            ax.axhline(fid, color=f"C{k + 1}", ls="--", lw=1.5, label=f"{label}: {fid}")
+        ax.set_xticks(list(xs), [label for label, _ in panel["bars"]])
+        ax.set_ylim(0, 1.15 * max([*means, *(f for _, f in panel["lines"])]))
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_ylabel("FID (lower is better)")
+        if panel["lines"]:
+            ax.legend(fontsize=9, loc="lower right")
+    return fig
+
+
+def stacked_grids(
+    items: Sequence[tuple[str | os.PathLike, str]],
+    tile_rows: int | None = None,
+    scale: float = 1.0,
+    nrow: int = 8,
+    pad: int = 2,
+    dpi: int = 80,
+) -> Figure:
+    """Stored sample grids (PNG, ``nrow`` tiles a row, ``pad`` pixels between), one above the
+    other, each under its title, cut to their first ``tile_rows`` rows of tiles and drawn at
+    ``scale`` times their pixel size when the figure is saved at ``dpi`` (``png_bytes``): big
+    enough to see a face, not thumbnails side by side. Paper: Figs. 2-3."""
+    if not items:
+        raise ValueError("no images to show")
+    grids = []
+    for path, title in items:
+        with Image.open(path) as img:
+            grid = np.asarray(img.convert("RGB"))
+        if tile_rows is not None:
+            tile = (grid.shape[1] - pad) // nrow  # a tile and its padding
+            grid = grid[: tile_rows * tile + pad]
+        grids.append((grid, title))
+    head = 0.3  # inches above each grid for its title
+    width = max(g.shape[1] for g, _ in grids) * scale / dpi
+    heights = [g.shape[0] * scale / dpi + head for g, _ in grids]
+    fig = Figure(figsize=(width, sum(heights)))
+    top = sum(heights)
+    for grid, title in grids:
+        h = grid.shape[0] * scale / dpi
+        top -= h + head
+        ax = fig.add_axes((0, top / sum(heights), grid.shape[1] * scale / dpi / width,
+                           h / sum(heights)))  # fmt: skip
+        ax.imshow(grid, interpolation="nearest")
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.axis("off")
     return fig
 
 

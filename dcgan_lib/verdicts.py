@@ -279,7 +279,9 @@ def _judge_memorization(name: str, stand_in: str) -> Callable:
             rows = read_jsonl(diag) if diag.exists() else []
             div = next((d["sample_diversity"] for d in rows if d["samples"] == "epoch_001"), None)
         v = memorization_rule(held, train, div)
-        return Verdict(v.verdict, v.evidence, stand_in)
+        # not run: say which run is missing (another run's FIDs may be stored, e.g. CIFAR-10's)
+        evidence = v.evidence if results else f"{name}: not stored"
+        return Verdict(v.verdict, evidence, stand_in)
 
     return judge
 

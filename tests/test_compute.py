@@ -244,6 +244,18 @@ def test_machine_text_names_this_machine_or_the_manifests(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert compute.machine_text(None, True, tmp_path) == "one GPU A, torch 2.9"
     assert compute.machines_text(tmp_path) == "one GPU A, torch 2.9 (1 file)"
+    # the how-to-run page's sentence is about GPUs: the CPU machines are left out there
+    second = tmp_path / "benchmarks" / "other.json"
+    second.write_text("{}")
+    register("benchmarks/other.json", second, "cmd", root=tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["files"]["benchmarks/other.json"]["machine"] = "2-core x86_64 CPU"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert compute.machines_text(tmp_path) == (
+        "2-core x86_64 CPU (1 file); one GPU A, torch 2.9 (1 file)"
+    )
+    assert compute.machines_text(tmp_path, gpu_only=True) == "one GPU A, torch 2.9 (1 file)"
+    assert compute.is_gpu("one NVIDIA H200 (141 GB)") and not compute.is_gpu("AMD EPYC")
 
 
 def _e2e() -> dict:
@@ -279,6 +291,7 @@ def test_end_to_end_rows_readings_and_checks():
         "e2e_with_decode": "2.0x",
         "e2e_data": "CelebA-10k with small",
         "e2e_steps": "78",
+        "e2e_workers": "8",
         "e2e_fast_step_ratio": "1.6x",
     }
     assert compute.e2e_readings(e2e, None)["e2e_fast_step_ratio"] is None
@@ -337,7 +350,7 @@ def test_numerics_tables_readings_and_checks():
         "seeds, eager engine",
         "seeds, fast engine",
     ]
-    assert gaps[0] == {"between": "engines, seed 1", "loss_d": 0.01, "loss_g": 0.02, "FID": 1.0}
+    assert gaps[0] == {"between": "engines, seed 1", "loss D": 0.01, "loss G": 0.02, "FID": 1.0}
     assert compute.engine_mean_fid(numerics) == {"eager": 72.0, "fast": 71.75}
     faces = [
         {"seed": s, "steps": 9, "config": "dcgan64", "epochs": 25}
@@ -347,15 +360,33 @@ def test_numerics_tables_readings_and_checks():
     rerun = compute.rerun_rows(numerics, faces)
     assert [(r["seed"], r["difference"]) for r in rerun] == [(1, 0.25), (2, 0.0)]
     assert compute.rerun_rows(numerics | {"epochs": 5}, faces) == []
-    readings = compute.numerics_readings(numerics, rerun)
+    # the difference is kept unrounded: 0.001 apart is not "identical"
+    close = [r | {"difference": 0.00126} for r in rerun]
+    assert compute.rerun_table(close)[0]["difference"] == 0.00126
+    assert compute.rerun_text(rerun) == (
+        "Seed 2 repeated to within 0.01 FID (0 apart); seed 1 ended 0.25 FID points away. The "
+        "fast engine is not bit-reproducible from run to run on the GPU."
+    )
+    assert (
+        compute.rerun_text(close)
+        == "Seeds 1 and 2 repeated to within 0.01 FID (0.0013 and 0.0013 apart)."
+    )
+    assert compute.rerun_text([]) is None
+    readings = compute.numerics_readings(numerics, rerun, [71.25, 72.5, 80.0])
     assert readings["num_engine_fid"] == "1.0 and 1.5"
     assert readings["num_seed_curve"] == "0.012 and 0.011"
     assert readings["num_mean_eager"] == "72.0" and readings["num_mean_fast"] == "71.8"
+    assert readings["num_mean_diff"] == "0.2" and readings["num_seeds"] == "2"
+    assert readings["num_seed_sd"] == "4.7" and readings["num_seed_sd_n"] == "3"
     assert readings["num_rerun"] == "0.25 (seed 1) and 0.00 (seed 2)"
     assert compute.numerics_readings(numerics, [])["num_rerun"] is None
-    compute.check_numerics(numerics, rerun)
+    assert compute.numerics_readings(numerics, [], [70.0])["num_seed_sd"] is None
+    compute.check_numerics(numerics, rerun, [71.25, 72.5, 80.0])
+    compute.check_numerics(numerics, close)  # unrounded: not identical
     with pytest.raises(AssertionError, match="the rerun was identical"):
         compute.check_numerics(numerics, [r | {"difference": 0.0} for r in rerun])
+    with pytest.raises(AssertionError, match="more than the seeds' sd"):
+        compute.check_numerics(numerics, rerun, [72.0, 72.1])  # seeds closer than the engines
     numerics["runs"][3]["fid"]["fid"] = 75.0  # the stored gap no longer the runs'
     with pytest.raises(AssertionError, match="seed 2: the stored FID gap"):
         compute.check_numerics(numerics, rerun)
@@ -366,6 +397,11 @@ def test_run_rows_and_run_checks():
     run |= {"median_img_per_s": None, "engine": "fast", "gpu": None, "device": "cpu"}
     (row,) = compute.run_rows([run])
     assert row["steps s"] == 3.2 and row["median img/s"] is None and row["GPU"] == "cpu"
+    rows, constant = compute.split_constant([row, row | {"run": "s", "steps s": 4.0}])
+    assert constant == {"config": "c", "data": "d", "steps": 8, "median img/s": None,
+                        "engine": "fast", "GPU": "cpu"}  # fmt: skip
+    assert rows == [{"run": "r", "steps s": 3.2}, {"run": "s", "steps s": 4.0}]
+    assert compute.split_constant([row]) == ([row], {})
     compute.check_runs([run], {"faces": [{"seed": 1}, {"seed": 2}]})
     with pytest.raises(AssertionError, match="faces: a seed stored twice"):
         compute.check_runs([run], {"faces": [{"seed": 1}, {"seed": 1}]})

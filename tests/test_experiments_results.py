@@ -59,16 +59,32 @@ def cifar(tmp_path):
     return tmp_path
 
 
-def test_the_runs_table_and_the_anchors_below_the_measured_rows():
+def test_the_runs_table():
     exp = experiments.get_experiment("celeba_dcgan64")
     (row,) = results_of.experiment_rows({exp.name: exp})
     assert row["run"] == "`celeba_dcgan64`" and row["FID against"] == "celeba/train"
-    assert row["training"] == f"{exp.epochs} epochs" and row["data"] == f"{exp.data} 64 px"
-    rows = results_of.with_anchors([{"run": "`x`", "protocol": "p", "FID": "1.0", "KID": "0"}])
-    assert len(rows) == 1 + len(experiments.ANCHORS)
-    assert rows[1]["KID"] == "" and rows[1]["FID"] == f"{experiments.ANCHORS[0].fid}"
-    only_anchors = results_of.with_anchors([])
-    assert list(only_anchors[0]) == ["run", "protocol", "FID"]
+    assert row["trains"] == f"`{exp.config}` on {exp.data} at 64 px, {exp.epochs} epochs"
+
+
+def test_reference_numbers_say_who_measured_them_and_where_they_are_stored():
+    text = results_of.reference_text()
+    ours, others = text.split("**Measured by others**")
+    examples, studiogan = (
+        experiments.anchor_of("celeba_dcgan64"),
+        experiments.anchor_of(TWO_SETS.name),
+    )
+    assert ours.startswith("**Measured by this project**") and f"**{examples.fid}**" in ours
+    assert "stored in no artifact" in ours and f"({examples.protocol})" in ours
+    # the other numbers of the same measurements: this project's too, under their protocols
+    for r in experiments.REFERENCES:
+        assert f"**{r.fid}** ({r.protocol})" in ours and r.measured_by == experiments.MEASURED_BY_US
+    # StudioGAN is listed under others only, with its own protocol, never the book's
+    assert f"**{studiogan.fid}**" in others and f"**{studiogan.fid}**" not in ours
+    assert studiogan.protocol in others and "FID-10k/cifar10-test" not in others
+    assert "measured by the PyTorch-StudioGAN authors" in others
+    stored = dataclasses.replace(examples, stored="anchors/examples.json")
+    assert "stored in `artifacts/anchors/examples.json`" in results_of.reference_text((stored,))
+    assert "Measured by others" not in results_of.reference_text((stored,))
 
 
 def test_each_anchor_beside_our_run_of_its_protocol():
@@ -77,20 +93,43 @@ def test_each_anchor_beside_our_run_of_its_protocol():
     ours |= {"fid": "90.0 (1 seed)", "fid_mean": anchor.fid + 2.5}
     (row,) = results_of.beside_anchor_rows([ours])
     assert row["ours minus anchor"] == "+2.5" and row["anchor"] == anchor.fid
+    # StudioGAN's number is under its own protocol: never beside our CIFAR-10 run
+    cifar = {"experiment": TWO_SETS.name, "protocol": "FID-10k/cifar10-test"}
+    assert results_of.beside_anchor_rows([cifar | {"fid": "44.5 (1 seed)", "fid_mean": 44.5}]) == []
     assert results_of.beside_anchor_rows([ours | {"protocol": "FID-5k/other"}]) == []
 
 
 def test_cifar_readings_memorization_and_their_checks(cifar):
     results = results_of.read_results(TWO_SETS.name, cifar)
     readings = results_of.cifar_readings(results, 3)
-    studiogan = experiments.anchor_of(TWO_SETS.name).fid
+    anchor = experiments.anchor_of(TWO_SETS.name)
+    studiogan = anchor.fid
     assert readings["studiogan_fid"] == f"{studiogan}"
     assert readings["cifar_fid_test"] == "31.00" and readings["cifar_fid_train"] == "30.70"
     assert readings["cifar_gap"] == "+0.30" and readings["cifar_seeds"] == "2 of 3"
-    assert readings["cifar_updates"] == "390"
+    assert readings["cifar_updates"] == "390" and readings["fid_closer"] == "1"
+    assert readings["cifar_seeds_text"] == "2 seeds of 3 are stored, averaged here"
+    one = results_of.cifar_readings(results[:1], 3)["cifar_seeds_text"]
+    assert one == "one seed of 3 is stored, so the spread between seeds is not known yet"
+    assert readings["cifar_gap_text"] == (
+        "its FID against the training images is 0.30 lower than against held-out ones"
+    )
+    # StudioGAN's protocol is not ours (original images vs our JPEG copy): no difference
+    assert readings["cifar_protocol"] == "FID-10k/cifar10-test" != anchor.protocol
+    assert "not comparable, so no difference is given" in readings["cifar_vs_studiogan"]
+    assert "lower" not in readings["cifar_vs_studiogan"]
+    assert "higher" not in readings["cifar_vs_studiogan"]
+    assert anchor.protocol in readings["cifar_vs_studiogan"]
+    # under the same protocol, the difference is given
+    same = results_of.studiogan_text(31.0, anchor.protocol, anchor)
     side = "lower" if 31.0 < studiogan else "higher"
-    assert readings["cifar_vs_studiogan"] == f"{abs(31.0 - studiogan):.1f} {side}"
-    assert results_of.cifar_readings([], 3) == {"studiogan_fid": f"{studiogan}"}
+    assert same.startswith(f"That is {abs(31.0 - studiogan):.1f} {side} than the {studiogan}")
+    assert results_of.cifar_readings([], 3) == {
+        "studiogan_fid": f"{studiogan}",
+        "studiogan_protocol": anchor.protocol,
+    }
+    assert results_of.gap_text(44.5, 45.0).endswith("0.50 higher than against held-out ones")
+    assert "the same" in results_of.gap_text(44.5, 44.5)
 
     every = {TWO_SETS.name: TWO_SETS}
     mem = results_of.memorization_rows(cifar, every)
@@ -142,6 +181,17 @@ def test_grids_diagnostics_and_collapse_warnings(tmp_path):
         artifacts.register(f"{TWO_SETS.name}/{name}", path, "test", root=tmp_path)
     titles = [t for _, t in results_of.grid_files(TWO_SETS, tmp_path)]
     assert titles == ["after 1 epoch", "after 5 epochs", "end"]
+    steps = [{"step": 390, "samples": "epoch_001"}, {"step": 1950, "samples": "epoch_005"}]
+    steps += [{"step": 2000, "samples": "step_0002000"}, {"step": 11700, "samples": "final"}]
+    diag_path = tmp_path / TWO_SETS.name / "diagnostics.jsonl"
+    diag_path.write_text("".join(json.dumps(d) + "\n" for d in steps))
+    titles = [t for _, t in results_of.grid_files(TWO_SETS, tmp_path)]
+    assert titles == [
+        "after 1 epoch (390 updates)",
+        "after 5 epochs (1,950 updates)",
+        "end (11,700 updates)",
+    ]
+    diag_path.unlink()
     short = dataclasses.replace(TWO_SETS, epochs=2)
     assert [t for _, t in results_of.grid_files(short, tmp_path)] == ["after 1 epoch", "end"]
 
@@ -282,3 +332,51 @@ def test_the_celeba_runs_beside_the_anchor(tmp_path):
     shifted = {n: [x | {"steps": 2000} for x in r] for n, r in results.items()}
     with pytest.raises(AssertionError, match="not half the anchor's updates"):
         training.check_celeba(shifted, anchor, run, tmp_path)
+
+
+def test_the_fid_tables_the_pending_runs_and_the_key_figure(cifar):
+    faces = experiments.get_experiment("celeba_dcgan64")
+    for seed, fid in ((1, 120.0), (2, 126.0)):
+        _store(cifar, faces.name, seed, {faces.headline_key(): fid}, "FID-10k/celeba10k")
+    every = {e.name: e for e in (faces, TWO_SETS, experiments.get_experiment("celeba_paper64"))}
+    rows = results_of.results_table(cifar, every)
+    shown = results_of.display_rows(rows, cifar, every)
+    assert [r["run"] for r in shown] == ["`celeba_dcgan64`", "`cifar10_imagenet32`"]
+    assert shown[0]["FID"] == "123.0 ± 4.2 (sd, 2 seeds); each seed: 120.0, 126.0"
+    assert shown[0]["seeds done"] == f"2 of {len(faces.seeds)}" and "device" not in shown[0]
+    training_rows = results_of.training_rows(rows)
+    assert training_rows[1] == {
+        "run": "`cifar10_imagenet32`",
+        "image-steps": "49,920",
+        "training minutes a seed": "1.5",
+        "device": "GPU A",
+    }
+    assert results_of.pending_text(rows) == (
+        "Not produced yet: `celeba_paper64`. The command in *Run it yourself* makes this run on "
+        "a GPU."
+    )
+    assert results_of.pending_text(rows[:2]) is None
+    # the key figure: the faces run beside the anchor of its protocol; CIFAR-10 held-out vs train
+    faces_panel, memorization = results_of.fid_panels(cifar, every)
+    assert faces_panel["title"] == "FID-10k/celeba10k"
+    assert faces_panel["bars"] == [("dcgan64\n(2 seeds)", [120.0, 126.0])]
+    anchor = experiments.anchor_of(faces.name)
+    assert faces_panel["lines"] == [("pytorch/examples dcgan (our measurement)", anchor.fid)]
+    assert memorization["title"] == "cifar10_imagenet32: held-out vs training (2 seeds)"
+    assert memorization["bars"] == [
+        ("held-out\n(cifar10-test)", [30.0, 32.0]),
+        ("training\n(cifar10-train)", [29.5, 31.9]),
+    ]
+    assert memorization["lines"] == []  # StudioGAN's protocol is not ours: no line
+    assert results_of.fid_panels(cifar / "empty", every) == []
+
+
+def test_collapse_text_names_each_collapsed_grid():
+    diag = [
+        {"step": 78, "samples": "epoch_001", "sample_diversity": 0.055},
+        {"step": 390, "samples": "epoch_005", "sample_diversity": 0.45},
+    ]
+    text = results_of.collapse_text({"run": (diag, [])})
+    assert text.startswith("`run`: the epoch_001 grid (step 78, sample diversity 0.055) holds")
+    assert "the run did not warn (it warns below 0.05 from step 100 on)" in text
+    assert results_of.collapse_text({"run": (diag[1:], [])}).startswith("No grid collapsed")

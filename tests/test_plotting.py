@@ -109,3 +109,37 @@ def test_engine_curves_one_line_per_run_and_key():
     assert [ln.get_linestyle() for ln in lines] == ["-", "--", "-"]
     assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
     assert [ln.get_ydata()[0] for ln in lines] == [1, 2, 4]
+
+
+def test_fid_panels_draw_the_mean_each_seed_and_the_comparable_references():
+    panels = [
+        {"title": "FID-10k/a", "bars": [("x", [10.0, 14.0]), ("y", [20.0])],
+         "lines": [("ref", 15.0)]},
+        {"title": "pair", "bars": [("held-out", [30.0]), ("training", [31.0])], "lines": []},
+    ]  # fmt: skip
+    left, right = plotting.fid_panels(panels).get_axes()
+    assert [p.get_height() for p in left.patches] == [12.0, 20.0]
+    dots = [list(ln.get_ydata()) for ln in left.get_lines() if ln.get_marker() == "o"]
+    assert dots == [[10.0, 14.0], [20.0]]
+    (ref,) = [ln for ln in left.get_lines() if ln.get_linestyle() == "--"]
+    assert list(ref.get_ydata()) == [15.0, 15.0]
+    assert left.get_title() == "FID-10k/a" and right.get_legend() is None
+    assert [t.get_text() for t in right.get_xticklabels()] == ["held-out", "training"]
+    with pytest.raises(ValueError, match="no FID"):
+        plotting.fid_panels([])
+
+
+def test_stacked_grids_cut_rows_and_keep_the_pixel_size(tmp_path):
+    path = tmp_path / "grid.png"
+    grid = np.zeros((8 * 6 + 2, 8 * 6 + 2, 3), np.uint8)  # 8 x 8 tiles of 4 px, 2 px apart
+    grid[2:6, 2:6] = 255  # the first tile is white
+    Image.fromarray(grid).save(path)
+    fig = plotting.stacked_grids([(path, "end"), (path, "start")], tile_rows=2, scale=2)
+    axes = fig.get_axes()
+    assert [ax.get_title(loc="left") for ax in axes] == ["end", "start"]
+    shown = axes[0].get_images()[0].get_array()
+    assert shown.shape == (2 * 6 + 2, 50, 3) and (shown[2:6, 2:6] == 255).all()
+    assert fig.get_figwidth() == pytest.approx(50 * 2 / 80)
+    assert axes[0].get_position().y0 > axes[1].get_position().y0  # the first on top
+    with pytest.raises(ValueError, match="no images"):
+        plotting.stacked_grids([])

@@ -226,6 +226,8 @@ def test_nothing_stored_is_not_run(tmp_path):
     assert {k: v.verdict for k, v in found.items() if k != "s3"} == dict.fromkeys(
         set(verdicts.CLAIMS) - {"s3"}, NOT_RUN
     )
+    # the missing run is named (another run's FIDs, CIFAR-10's, may be stored beside it)
+    assert found["s41"].evidence == "tinyimagenet_dcgan64: not stored"
 
 
 def _store(root, name: str, payload: dict) -> None:

@@ -19,13 +19,17 @@ from dcgan_lib import artifacts
 from dcgan_lib.experiments import (
     ANCHORS,
     EXPERIMENTS,
+    MEASURED_BY_US,
+    REFERENCES,
     RESULT_PREFIX,
     TARGETS,
+    Anchor,
     Experiment,
+    Reference,
     anchor_of,
 )
 from dcgan_lib.storage import read_jsonl
-from dcgan_lib.verdicts import NEAR_IDENTICAL
+from dcgan_lib.verdicts import FID_CLOSER, NEAR_IDENTICAL
 
 
 def read_results(name: str, root: Path | None = None) -> list[dict]:
@@ -144,8 +148,8 @@ def display_rows(
     rows: list[dict], root: Path | None = None, experiments: dict[str, Experiment] | None = None
 ) -> list[dict]:
     """The measured rows of ``results_table`` for a page: the headline FID (mean ± sd, each
-    seed's, the best checkpoint's and the reporting half's where measured), KID, seeds done,
-    image-steps, training minutes and devices."""
+    seed's, the best checkpoint's and the reporting half's where measured), KID and seeds done.
+    The training behind each row: ``training_rows``."""
     out = []
     for r in rows:
         if r["status"] != "measured":
@@ -158,20 +162,31 @@ def display_rows(
             fid += "; each seed: " + ", ".join(f"{x['fid'][key]['fid']:.1f}" for x in results)
         fid += f"; best {r['best_fid']}" if "best_fid" in r else ""
         fid += f"; reporting half {r['report_fid']}" if "report_fid" in r else ""
-        seeds = f"{len(r['seeds_done'])} of {len(exp.seeds)}"
         out.append(
             {
                 "run": f"`{r['experiment']}`",
                 "protocol": r["protocol"],
                 "FID": fid,
                 "KID": r["kid"],
-                "seeds done": seeds,
-                "image-steps": f"{r['image_steps']:,}",
-                "train min": f"{r['train_minutes']:.1f}",
-                "device": ", ".join(r["devices"]),
+                "seeds done": f"{len(r['seeds_done'])} of {len(exp.seeds)}",
             }
         )
     return out
+
+
+def training_rows(rows: list[dict]) -> list[dict]:
+    """The training behind each measured row of ``results_table``: image-steps (updates x
+    batch), training minutes (mean over seeds) and devices."""
+    return [
+        {
+            "run": f"`{r['experiment']}`",
+            "image-steps": f"{r['image_steps']:,}",
+            "training minutes a seed": f"{r['train_minutes']:.1f}",
+            "device": ", ".join(r["devices"]),
+        }
+        for r in rows
+        if r["status"] == "measured"
+    ]
 
 
 def pending_rows(rows: list[dict]) -> list[dict]:
@@ -182,6 +197,16 @@ def pending_rows(rows: list[dict]) -> list[dict]:
         for r in rows
         if r["status"] != "measured"
     ]  # fmt: skip
+
+
+def pending_text(rows: list[dict]) -> str | None:
+    """The runs of ``results_table`` not produced yet, in one sentence (None when every run is
+    measured); their command is the page's "Run it yourself" box."""
+    names = [f"`{r['experiment']}`" for r in rows if r["status"] != "measured"]
+    if not names:
+        return None
+    runs = "this run" if len(names) == 1 else f"these {len(names)} runs"
+    return f"Not produced yet: {', '.join(names)}. The command in *Run it yourself* makes {runs} on a GPU."
 
 
 def selection_rows(row: dict) -> list[dict]:
@@ -210,14 +235,14 @@ def _check(ok: bool, message: str) -> None:
 
 
 def experiment_rows(experiments: dict[str, Experiment]) -> list[dict]:
-    """The §4 runs: what each stands in for, its training, its FID references and seeds."""
+    """The §4 runs: what each trains (config, data, length), what it stands in for, its FID
+    references and seeds."""
     return [
         {
             "run": f"`{e.name}`",
-            "config": f"`{e.config}`",
-            "data": f"{e.data} {e.image_size} px",
+            "trains": f"`{e.config}` on {e.data} at {e.image_size} px, "
+            + (f"{e.max_steps:,} updates" if e.max_steps else f"{e.epochs} epochs"),
             "stands in for": e.stands_in_for,
-            "training": f"{e.max_steps:,} updates" if e.max_steps else f"{e.epochs} epochs",
             "FID against": ", ".join(f"{d}/{s}" for d, s in e.references),
             "seeds": ", ".join(map(str, e.seeds)),
         }
@@ -225,13 +250,33 @@ def experiment_rows(experiments: dict[str, Experiment]) -> list[dict]:
     ]
 
 
-def with_anchors(measured: list[dict]) -> list[dict]:
-    """The measured rows of ``display_rows`` followed by every anchor's FID, in one table."""
-    anchors = [
-        {"run": f"anchor: {a.what}", "protocol": a.protocol, "FID": f"{a.fid}"} for a in ANCHORS
-    ]
-    columns = list(measured[0]) if measured else list(anchors[0])
-    return measured + [dict.fromkeys(columns, "") | a for a in anchors]
+def _anchor_line(a: Anchor | Reference) -> str:
+    stored = f"stored in `artifacts/{a.stored}`" if a.stored else "stored in no artifact"
+    return f"- {a.what}: **{a.fid}** ({a.protocol}); {a.source}; {stored}."
+
+
+def reference_text(
+    anchors: tuple[Anchor | Reference, ...] = (*ANCHORS, *REFERENCES),
+) -> str:
+    """The reference FIDs (the anchors, then the other references) as markdown, in two lists:
+    those this project measured outside the book's stored runs, and those measured by others;
+    each with its protocol, its source and the artifact that stores it ("stored in no artifact"
+    where none does)."""
+    ours = [a for a in anchors if a.measured_by == MEASURED_BY_US]
+    others = [a for a in anchors if a.measured_by != MEASURED_BY_US]
+    parts = []
+    if ours:
+        parts.append(
+            "**Measured by this project**, outside the book's stored runs:\n\n"
+            + "\n".join(map(_anchor_line, ours))
+        )
+    if others:
+        lines = [
+            _anchor_line(a)[:-1] + f"; measured by {a.measured_by.removeprefix('others: ')}."
+            for a in others
+        ]
+        parts.append("**Measured by others**:\n\n" + "\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def beside_anchor_rows(rows: list[dict]) -> list[dict]:
@@ -252,33 +297,140 @@ def beside_anchor_rows(rows: list[dict]) -> list[dict]:
     ]
 
 
+def studiogan_text(ours: float, protocol: str, anchor: Anchor | None = None) -> str:
+    """Our CIFAR-10 FID (``ours``, under ``protocol``) beside StudioGAN's published one, in one
+    sentence: the difference only when the two protocols are the same, else why there is none
+    (StudioGAN measures on the original CIFAR-10 images with its own pipeline; ours, on the JPEG
+    re-encoded copy)."""
+    a = anchor or anchor_of("cifar10_imagenet32")
+    if a.protocol == protocol:
+        diff = ours - a.fid
+        return (
+            f"That is {abs(diff):.1f} {'lower' if diff < 0 else 'higher'} than the {a.fid} "
+            f"that PyTorch-StudioGAN reports for its DCGAN under the same protocol."
+        )
+    return (
+        f"PyTorch-StudioGAN reports {a.fid} for its DCGAN under its own protocol ({a.protocol}), "
+        f"not ours ({protocol}): the two numbers are not comparable, so no difference is given."
+    )
+
+
+def gap_text(held_out: float, training: float) -> str:
+    """FID against held-out images beside FID against training images, in words."""
+    if held_out == training:
+        return "its FID is the same against the training images as against held-out ones"
+    side = "higher" if training > held_out else "lower"
+    return (
+        f"its FID against the training images is {abs(held_out - training):.2f} {side} than "
+        "against held-out ones"
+    )
+
+
 def cifar_readings(cifar: list[dict], planned_seeds: int) -> dict[str, str]:
-    """CIFAR-10: the StudioGAN anchor's FID and, once measured (``cifar``: the stored results),
-    ours against the test and the training images, their gap, seeds and updates."""
+    """CIFAR-10: the StudioGAN anchor's FID and protocol and, once measured (``cifar``: the
+    stored results), ours against the test and the training images, their gap in numbers and
+    words, beside StudioGAN (``studiogan_text``), seeds and updates."""
     studiogan = anchor_of("cifar10_imagenet32")
-    readings = {"studiogan_fid": f"{studiogan.fid}"}
+    readings = {"studiogan_fid": f"{studiogan.fid}", "studiogan_protocol": studiogan.protocol}
     if not cifar:
         return readings
     stats = summarize(cifar)
-    test, train = stats["final:cifar10/test"]["fid"], stats["final:cifar10/train"]["fid"]
-    diff = test["mean"] - studiogan.fid
+    test, train = stats["final:cifar10/test"], stats["final:cifar10/train"]
+    held, seen = test["fid"]["mean"], train["fid"]["mean"]
     return readings | {
-        "cifar_fid_test": f"{test['mean']:.2f}",
-        "cifar_fid_train": f"{train['mean']:.2f}",
-        "cifar_gap": f"{test['mean'] - train['mean']:+.2f}",
-        "cifar_vs_studiogan": f"{abs(diff):.1f} {'lower' if diff < 0 else 'higher'}",
+        "cifar_fid_test": f"{held:.2f}",
+        "cifar_fid_train": f"{seen:.2f}",
+        "cifar_gap": f"{held - seen:+.2f}",
+        "cifar_gap_text": gap_text(held, seen),
+        "cifar_protocol": test["protocol"],
+        "cifar_vs_studiogan": studiogan_text(held, test["protocol"], studiogan),
         "cifar_seeds": f"{len(cifar)} of {planned_seeds}",
+        "cifar_seeds_text": (
+            f"one seed of {planned_seeds} is stored, so the spread between seeds is not known yet"
+            if len(cifar) == 1
+            else f"{len(cifar)} seeds of {planned_seeds} are stored, averaged here"
+        ),
         "cifar_updates": f"{cifar[0]['steps']:,}",
+        "fid_closer": f"{FID_CLOSER:g}",
     }
 
 
 def grid_files(exp: Experiment, root: Path | None = None) -> list[tuple[Path, str]]:
     """A run's stored sample grids after epochs 1 and 5 (where it trained that long) and at the
-    end (Figs. 2 and 3 of §4), with their titles; ArtifactMissing when one is not stored."""
+    end (the epochs of Figs. 2-3), with their titles, each with its number of updates where the
+    run's diagnostics record it; ArtifactMissing when one is not stored."""
     wanted = [("epoch_001.png", "after 1 epoch"), ("final.png", "end")]
     if exp.epochs >= 5:
         wanted.insert(1, ("epoch_005.png", "after 5 epochs"))
-    return [(artifacts.require(exp.name, f, root), title) for f, title in wanted]
+    diag = (root or artifacts.artifacts_dir()) / exp.name / "diagnostics.jsonl"
+    steps = {d.get("samples"): d["step"] for d in read_jsonl(diag)} if diag.exists() else {}
+    out = []
+    for f, title in wanted:
+        step = steps.get(f.removesuffix(".png"))
+        if step is not None:
+            title += f" ({step:,} update{'' if step == 1 else 's'})"
+        out.append((artifacts.require(exp.name, f, root), title))
+    return out
+
+
+def fid_panels(
+    root: Path | None = None,
+    experiments: dict[str, Experiment] | None = None,
+    anchors: tuple[Anchor, ...] = ANCHORS,
+) -> list[dict]:
+    """What the sample-quality page's key figure draws (``plotting.fid_panels``), from the stored
+    results: one panel per headline protocol of the runs measured against their training data
+    only, with each run's FID per seed and the anchors measured under that protocol (the only
+    ones comparable); then, per run measured against held-out and training images, a panel of
+    the two (the memorization reading). Each panel: ``title``, ``bars`` (label, FIDs per seed),
+    ``lines`` (label, FID). Paper: §4, §4.1."""
+    experiments = experiments or EXPERIMENTS
+    groups: dict[str, list[tuple[str, list[float]]]] = {}
+    pairs = []
+    for exp in experiments.values():
+        results = read_results(exp.name, root)
+        if not results:
+            continue
+        stats = summarize(results)
+        if len(exp.references) >= 2:
+            keys = [f"final:{d}/{s}" for d, s in exp.references[:2]]
+            if all(k in stats for k in keys):
+                pairs.append((exp, results, keys, stats))
+                continue
+        key = exp.headline_key()
+        seeds = [r["fid"][key]["fid"] for r in results if key in r["fid"]]
+        label = f"{exp.config}\n({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+        groups.setdefault(stats[key]["protocol"], []).append((label, seeds))
+    panels = [
+        {
+            "title": protocol,
+            "bars": bars,
+            "lines": [
+                (
+                    f"{a.what.split(',')[0]} ({'our' if a.measured_by == MEASURED_BY_US else 'their'}"
+                    " measurement)",
+                    a.fid,
+                )
+                for a in anchors
+                if a.protocol == protocol
+            ],
+        }
+        for protocol, bars in groups.items()
+    ]
+    for exp, results, keys, stats in pairs:
+        bars = []
+        for key, what in zip(keys, ("held-out", "training"), strict=True):
+            protocol = stats[key]["protocol"]
+            bars.append(
+                (
+                    f"{what}\n({protocol.split('/')[-1]})",
+                    [r["fid"][key]["fid"] for r in results if key in r["fid"]],
+                )
+            )
+        n = len(results)
+        title = f"{exp.name}: held-out vs training ({n} seed{'s' if n > 1 else ''})"
+        panels.append({"title": title, "bars": bars, "lines": []})
+    return panels
 
 
 def memorization_table(
@@ -446,8 +598,9 @@ def check_results(
 
 def check_memorization(mem: list[dict], cifar: list[dict], root: Path | None = None) -> None:
     """Each memorization row compares two reference sets; CIFAR-10's row is the difference of
-    the stored FIDs against the test and the training images, and the prose holds: the model
-    is no closer to its training images (not even 1 FID point better against them)."""
+    the stored FIDs against the test and the training images, each under the book's protocol,
+    and the page's reading holds: FID against the training images is not lower by
+    ``verdicts.FID_CLOSER`` or more."""
     for m in mem:
         _check(m["held_out"].split(":")[0] != m["training"].split(":")[0], m["experiment"])
     if not cifar:
@@ -460,11 +613,11 @@ def check_memorization(mem: list[dict], cifar: list[dict], root: Path | None = N
     means = {k: sum(f["fid"] for f in v) / len(v) for k, v in on_disk.items()}
     row = next(m for m in mem if m["experiment"] == "cifar10_imagenet32")
     _check(abs(row["gap"] - (means["test"] - means["train"])) < 1e-9, "the CIFAR-10 gap")
-    studiogan = anchor_of("cifar10_imagenet32").protocol
-    _check(on_disk["test"][0]["protocol"] == "FID-10k/cifar10-test" == studiogan, "protocol")
+    _check(on_disk["test"][0]["protocol"] == "FID-10k/cifar10-test", "protocol")
     _check(on_disk["train"][0]["protocol"] == "FID-10k/cifar10-train", "protocol")
     _check(
-        means["test"] - means["train"] < 1.0, "the model is closer to its training images: reword"
+        means["test"] - means["train"] < FID_CLOSER,
+        "the model is closer to its training images: reword",
     )
 
 
