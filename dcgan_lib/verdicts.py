@@ -179,13 +179,19 @@ def training_rule(runs: Sequence[RunRecord], min_datasets: int = 2) -> Verdict:
     sets = sorted({r.dataset for r in ok})
     parts = [
         f"{r.name} ({r.dataset}, {r.seeds} seed{'s' if r.seeds > 1 else ''}): "
-        + ("stable" if stable(r) else _unstable_reason(r))
+        + (_stable_text(r) if stable(r) else _unstable_reason(r))
         for r in runs
     ]
     evidence = "; ".join(parts)
     if len(ok) == len(runs) and len(sets) >= min_datasets:
         return Verdict(REPRODUCED, evidence)
     return Verdict(PARTLY if ok else NOT_REPRODUCED, evidence)
+
+
+def _stable_text(r: RunRecord) -> str:
+    if r.final_diversity is None:
+        return "stable"
+    return f"stable, final sample diversity {r.final_diversity:.2f}"
 
 
 def _unstable_reason(r: RunRecord) -> str:
