@@ -51,6 +51,24 @@ class Animation:
     def _repr_html_(self) -> str:
         return self.html
 
+    def beside(self, *paragraphs: str) -> Animation:
+        """The animation with text to its right (a caption, what it shows), so a small player
+        does not leave the rest of its row empty; narrow screens put the text below it. Each
+        paragraph is plain text (escaped); `code` in backticks and *emphasis* are kept."""
+
+        def inline(text: str) -> str:
+            text = html.escape(text, quote=False)
+            text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+            return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
+
+        side = "".join(f"<p>{inline(p)}</p>" for p in paragraphs)
+        row = (
+            '<div style="display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start">'
+            f'<div style="flex: 0 0 auto">{self.html}</div>'
+            f'<div style="flex: 1 1 18em">{side}</div></div>'
+        )
+        return Animation(row, self.labels)
+
 
 def _pick(n: int, most: int) -> list[int]:
     """Indices of at most ``most`` of ``n`` frames, evenly spaced, the first and last kept."""

@@ -59,13 +59,27 @@ def shown_path(path: str | os.PathLike | None) -> str:
     return ".../" + "/".join(p.parts[-2:])
 
 
-def show_source(obj: object) -> None:
-    """Display the library's own source of ``obj`` (the book shows the code, never a copy)."""
+def source_name(obj: object) -> str:
+    """``module.qualname`` of a library object (``dcgan_lib.step.train_step``)."""
+    return f"{inspect.getmodule(obj).__name__}.{getattr(obj, '__qualname__', '')}"  # type: ignore[union-attr]
+
+
+def source_markdown(obj: object) -> str:
+    """The library's own source of ``obj`` as a Python code block (markdown)."""
+    return f"```python\n{inspect.getsource(obj)}```"  # type: ignore[arg-type]
+
+
+def show_source(obj: object, fold: bool = False) -> None:
+    """Display the library's own source of ``obj`` (the book shows the code, never a copy);
+    ``fold``: inside a dropdown titled by its name, for source a reader opens on demand."""
     from IPython.display import Markdown, display
 
-    src = inspect.getsource(obj)  # type: ignore[arg-type]
-    where = f"{inspect.getmodule(obj).__name__}"  # type: ignore[union-attr]
-    display(Markdown(f"`{where}.{getattr(obj, '__qualname__', '')}`\n\n```python\n{src}```"))
+    name = source_name(obj)
+    if fold:
+        body = source_markdown(obj)
+        display(Markdown(f":::{{dropdown}} The library's code: `{name}`\n\n{body}\n:::\n"))
+        return
+    display(Markdown(f"`{name}`\n\n{source_markdown(obj)}"))
 
 
 def not_produced(message: str | BaseException) -> None:

@@ -106,8 +106,8 @@ CHAPTERS: dict[str, Chapter] = {
             "s4", "notebooks/02_training", "§4 Training", ("s4",),
             (producer_job("celeba_dcgan64"),),
             "celeba_dcgan64/final.png",
-            "64 samples of the faces model from one fixed z after its 25 epochs on CelebA-10k "
-            "(generated, not real).",
+            "Figure 4.1. 64 samples of the stored faces model (dcgan64, trained on CelebA-10k) "
+            "from one fixed z after its last epoch: generated, not real.",
         ),
         Chapter(
             "s4q", "notebooks/10_sample_quality", "§4 Sample quality", ("s41", "s43"),

@@ -95,11 +95,26 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def cost_text(key: str, root: Path | None = None) -> str:
+def cost_text(key: str, root: Path | None = None, machine: bool = True) -> str:
     """The cost of command ``key`` in words for a page ("41 s of CPU time (1.2 min wall) on a
-    2-core x86_64 CPU (...), shared with other jobs"), or "not measured"."""
+    2-core x86_64 CPU (...), shared with other jobs"), or "not measured". ``machine=False``
+    leaves the machine and the note out ("41 s of CPU time (1.2 min wall)"), for a page that
+    lists several costs and names the machine once (``machine_text``)."""
     c = cost(key, root)
     if c is None:
         return NOT_MEASURED
-    text = f"{_duration(c['cpu_seconds'])} of CPU time ({_duration(c['wall_seconds'])} wall) on "
-    return text + c["machine"] + (f", {c['note']}" if c.get("note") else "")
+    text = f"{_duration(c['cpu_seconds'])} of CPU time ({_duration(c['wall_seconds'])} wall)"
+    if not machine:
+        return text
+    return f"{text} on {c['machine']}" + (f", {c['note']}" if c.get("note") else "")
+
+
+def machine_text(keys: list[str] | tuple[str, ...], root: Path | None = None) -> str:
+    """The machine(s) the commands ``keys`` were measured on, with the note, in words ("on 2-core
+    CPU, shared with other jobs"); "" when none of them is measured."""
+    found = [c for k in keys if (c := cost(k, root)) is not None]
+    machines = list(dict.fromkeys(c["machine"] for c in found))
+    notes = list(dict.fromkeys(c["note"] for c in found if c.get("note")))
+    if not machines:
+        return ""
+    return "on " + " and ".join(machines) + (f", {'; '.join(notes)}" if notes else "")

@@ -27,7 +27,8 @@ STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_acc_real", "d_acc_fake"
 
 
 def d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    """-log D(x) - log(1 - D(G(z))), from logits. Paper: §4 (Goodfellow et al. 2014)."""
+    """-log D(x) - log(1 - D(G(z))), from logits: Goodfellow et al. (2014)'s D loss (the DCGAN
+    paper does not restate it). Paper: §4."""
     return F.binary_cross_entropy_with_logits(
         logits_real, torch.ones_like(logits_real)
     ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))

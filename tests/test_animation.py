@@ -85,3 +85,14 @@ def test_the_stored_faces_run_plays_epochs_1_5_and_25():
     size = len(a.html.encode())
     assert size < 1_000_000, size  # a sane page: JPEG frames at a small size
     assert re.search(r'id="_anim_img[0-9a-f]+"', a.html)
+
+
+def test_text_beside_an_animation_is_escaped_and_keeps_the_player():
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    anim = animation.animate(frames, ["a", "b"], autoplay=False)
+    row = anim.beside("*Figure 1.* Plays `epochs.png` <b>", "second")
+    assert anim.html in row.html and row.labels == anim.labels and len(row) == 2
+    assert (
+        "<p><em>Figure 1.</em> Plays <code>epochs.png</code> &lt;b&gt;</p><p>second</p>" in row.html
+    )
+    assert row.html.count(f'class="{animation.CSS_CLASS}"') == 1

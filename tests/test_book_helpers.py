@@ -75,3 +75,14 @@ def test_glue_texts_says_what_is_missing(monkeypatch):
     glued.clear()
     book.glue_texts(None, ["a"], missing="not measured yet")
     assert glued == {"a": "not measured yet"}
+
+
+def test_show_source_shows_the_library_code_or_folds_it(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda m: shown.append(m.data))
+    book.show_source(book.markdown_table)
+    book.show_source(book.markdown_table, fold=True)
+    plain, folded = shown
+    assert plain.startswith("`dcgan_lib.book.markdown_table`") and "def markdown_table(" in plain
+    assert folded.startswith(":::{dropdown} The library's code: `dcgan_lib.book.markdown_table`")
+    assert "```python\ndef markdown_table(" in folded and folded.rstrip().endswith(":::")

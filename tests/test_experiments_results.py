@@ -380,3 +380,22 @@ def test_collapse_text_names_each_collapsed_grid():
     assert text.startswith("`run`: the epoch_001 grid (step 78, sample diversity 0.055) holds")
     assert "the run did not warn (it warns below 0.05 from step 100 on)" in text
     assert results_of.collapse_text({"run": (diag[1:], [])}).startswith("No grid collapsed")
+
+
+def test_one_of_the_papers_epochs_against_ours():
+    r = training.epoch_readings(steps_per_epoch=78, total_steps=1950)
+    # "a little over 3 million" LSUN images and "approximately 350,000" face boxes, at 128
+    assert r["lsun_epoch_batches"] == "23,437" and r["faces_epoch_batches"] == "2,734"
+    assert r["lsun_over_ours"] == "300"  # 23,437 / 78
+    # the authors' faces script: 25 epochs of 2,734 minibatches, each updating G or D in turn
+    assert r["authors_updates_per_net"] == "34,175" and r["authors_over_ours"] == "18"
+    assert training.epoch_readings(2734, 34_175)["authors_over_ours"] == "1"
+
+
+def test_the_run_at_the_anchors_number_of_updates(tmp_path):
+    anchor = experiments.anchor_of(training.OURS)
+    r = training.updates_run_reading(tmp_path)
+    assert r["updates_run"] == training.UPDATES_RUN and r["stored"] is False
+    assert r["updates_run_steps"] == f"{anchor.updates:,}" and r["updates_run_batch"] == "128"
+    _store(tmp_path, training.UPDATES_RUN, 1, {training.HEAD: 90.0})
+    assert training.updates_run_reading(tmp_path)["stored"] is True

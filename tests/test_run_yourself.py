@@ -41,6 +41,12 @@ def test_cost_text_reads_the_stored_measurement_or_says_not_measured(tmp_path):
         "41 s of CPU time (2.2 min wall) on 2-core CPU, shared with other jobs"
     )
     assert run_yourself.cost_text("long", tmp_path).startswith("2.0 h of CPU time")
+    short = run_yourself.cost_text("loop", tmp_path, machine=False)
+    assert short == "41 s of CPU time (2.2 min wall)"
+    assert run_yourself.machine_text(["loop", "long", "other"], tmp_path) == (
+        "on 2-core CPU, shared with other jobs"
+    )
+    assert run_yourself.machine_text(["other"], tmp_path) == ""
     assert run_yourself.cost_text("other", tmp_path) == "not measured"
     with open(tmp_path / run_yourself.COSTS, "a") as f:
         f.write(" ")  # changed after it was registered: not trusted

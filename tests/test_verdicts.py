@@ -45,6 +45,9 @@ def _run(name="a", dataset="A", **kw) -> verdicts.RunRecord:
 def test_training_rule():
     two = [_run("a", "A"), _run("b", "B")]
     assert verdicts.training_rule(two).verdict == REPRODUCED
+    assert (
+        "a (A, 1 seed): stable, final sample diversity 0.50" in verdicts.training_rule(two).evidence
+    )
     assert verdicts.training_rule(two[:1]).verdict == PARTLY  # one data set
     assert verdicts.training_rule(two[:1], min_datasets=1).verdict == REPRODUCED
     collapsed = verdicts.training_rule([_run("a", "A"), _run("b", "B", final_diversity=0.01)])

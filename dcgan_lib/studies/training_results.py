@@ -26,8 +26,17 @@ from dcgan_lib.train import COLLAPSE_DIVERSITY
 
 OURS = "celeba_dcgan64"  # the page's run: the paper's design at half width
 CELEBA_RUNS = (OURS, "celeba_examples64", "celeba_paper64")
+UPDATES_RUN = "celeba_dcgan64_updates"  # ours at pytorch/examples' number of updates
 HEAD = "final:celeba/train"  # FID-10k/celeba10k of the final generator
 AUGMENTATION_WORDS = ("aug", "flip", "crop", "jitter", "mirror", "rotat")
+EARLY_LOSS_G = 10.0  # the opening windows the page reads: G's loss above this
+
+# What one of the paper's epochs is, in minibatches of its 128 (§4), from its own words, and the
+# authors' faces script (Newmu/dcgan_code, faces/train_uncond_dcgan.py)
+PAPER_BATCH = 128  # §4: "a mini-batch size of 128"
+LSUN_IMAGES = 3_000_000  # §4.1: "a little over 3 million training examples" (so: at least)
+FACE_BOXES = 350_000  # §4.2: "approximately 350,000 face boxes"; the script's ntrain
+AUTHORS_FACES_EPOCHS = 25  # the script's niter; each minibatch updates G or D, alternately (k = 1)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -159,7 +168,43 @@ def celeba_rows(results: dict[str, list[dict]], anchor: Anchor) -> list[dict]:
     ]
 
 
-def early_windows(metrics: list[dict], above: float = 10.0) -> list[dict]:
+def epoch_readings(steps_per_epoch: int, total_steps: int) -> dict[str, str]:
+    """One of the paper's epochs against ours (``steps_per_epoch`` iterations of one D and one G
+    update, ``total_steps`` in the run): LSUN's "a little over 3 million" images and the faces
+    set's "approximately 350,000" boxes in minibatches of 128, how many of ours one LSUN epoch
+    is, and the authors' faces run (25 epochs, each minibatch updating G or D in turn) in updates
+    of each net, and how many of our runs that is. Paper: §4.1, §4.2."""
+    lsun = LSUN_IMAGES // PAPER_BATCH
+    faces = FACE_BOXES // PAPER_BATCH
+    per_net = AUTHORS_FACES_EPOCHS * faces // 2
+    return {
+        "lsun_images": f"{LSUN_IMAGES:,}",
+        "face_boxes": f"{FACE_BOXES:,}",
+        "lsun_epoch_batches": f"{lsun:,}",
+        "faces_epoch_batches": f"{faces:,}",
+        "lsun_over_ours": f"{lsun / steps_per_epoch:.0f}",
+        "authors_faces_epochs": f"{AUTHORS_FACES_EPOCHS}",
+        "authors_updates_per_net": f"{per_net:,}",
+        "authors_over_ours": f"{per_net / total_steps:.0f}",
+    }
+
+
+def updates_run_reading(root: Path | None = None) -> dict[str, str | bool]:
+    """The run that tests whether the number of updates explains the gap to pytorch/examples:
+    ours (same network, batch 128) at the anchor's number of updates; ``stored`` says whether
+    its results exist."""
+    from dcgan_lib.studies.experiments_results import read_results
+
+    exp = get_experiment(UPDATES_RUN)
+    return {
+        "updates_run": exp.name,
+        "updates_run_steps": f"{exp.max_steps:,}",
+        "updates_run_batch": f"{exp.batch_size}",
+        "stored": bool(read_results(exp.name, root or artifacts.artifacts_dir())),
+    }
+
+
+def early_windows(metrics: list[dict], above: float = EARLY_LOSS_G) -> list[dict]:
     """The opening log windows in which G's loss is above ``above``."""
     early = []
     for m in metrics:
@@ -218,6 +263,7 @@ def celeba_readings(
         "div_epoch1": f"{run.diversity['epoch_001']:.3f}",
         "div_final": f"{run.diversity['final']:.2f}",
         "collapse_threshold": f"{COLLAPSE_DIVERSITY}",
+        "early_above": f"{EARLY_LOSS_G:g}",
         "fid_eager": f"{engine['eager']:.1f}" if engine else None,
         "fid_fast": f"{engine['fast']:.1f}" if engine else None,
     }
