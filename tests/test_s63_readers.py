@@ -139,3 +139,14 @@ def test_the_smile_sentence_leads_with_the_papers_contrast():
     assert "0.2% for the third concept alone" in smile  # small rates are not rounded to 0%
     glue = RA.config_glue(SL.SIZES["book"])
     assert glue["clf_n_train"] == "8,000" and "smiling 0.9" in glue["clf_accuracy"]
+
+
+def test_the_status_rows_say_which_objects_are_too_rare_and_how_the_turn_did():
+    from dcgan_lib.status import status_rows
+
+    rows = {r["row"].key: r["headline"] for r in status_rows()}
+    assert "eyeglasses 0.013 -> 0.130 (random maps: 0.041), too rare to measure" in rows["s631"]
+    assert "smiling 0.597 -> 0.405 (random maps: 0.403)" in rows["s631"]
+    assert "smiling 0.597 -> 0.405 (random maps: 0.403), too rare" not in rows["s631"]
+    assert "turn: a pose cue's score rose for 98% of samples" in rows["s632"]
+    assert "(a random control direction: 73%)" in rows["s632"]
