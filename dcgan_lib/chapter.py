@@ -164,17 +164,15 @@ CHAPTERS: dict[str, Chapter] = {
             "s631", "notebooks/08_forgetting_objects", "§6.3.1 Forgetting to draw an object",
             ("s631",),
             (producer_job("forgetting_faces"),),
-            "forgetting_faces/smiling.png",
-            "Samples before (top) and with the maps of smiles dropped, beside as many random "
-            "maps dropped.",
+            # key figure drawn on the page from the stored study, at a readable size
+            # (report_forgetting.show_key_figure), so none is named here
         ),
         Chapter(
             "s632", "notebooks/09_vector_arithmetic", "§6.3.2 Vector arithmetic", ("s632",),
             (producer_job("vector_arithmetic"), producer_job("celeba_attributes"),
              producer_job("celeba_pose", ("celeba_pose/reliability.json",))),
-            "vector_arithmetic/arithmetic_smile.png",
-            "Smiling woman - neutral woman + neutral man, in z (the result at the centre of the "
-            "right-hand grid) and in pixels.",
+            # key figure (Fig. 7, Y at the centre) drawn on the page from the stored study
+            # (report_arithmetic.show_example), so none is named here
         ),
     )
 }  # fmt: skip

@@ -184,6 +184,17 @@ def step_plot(d: Sequence[float], random_pair_rms: float, steps: int) -> Figure:
 # §6.3.2
 
 
+GRID_CENTRE = 4  # Fig. 7: "The center sample on the right hand side" of the 3 x 3 grid is Y
+LABEL_PT = 10  # labels of the §6.3 figures: 10 pt at the 80 dpi of ``png_bytes``, about 11 px
+
+
+def grid_order(n: int = 9, centre: int = GRID_CENTRE) -> list[int]:
+    """Where each of ``n`` images goes in a 3 x 3 grid (reading order): image 0 (the result) at
+    ``centre``, images 1..n-1 (its noisy neighbours) in the other cells in reading order."""
+    around = [i for i in range(n) if i != centre]
+    return [centre, *around]
+
+
 def equation_figure(
     name: str,
     concepts: Sequence[str],
@@ -193,39 +204,83 @@ def equation_figure(
 ) -> Figure:
     """Fig. 7's layout for one equation: each concept's exemplars with the image of their mean z
     below (``example["exemplars"]`` (3, k, 3, S, S), ``["means"]`` (3, 3, S, S)); the z-space
-    result and its noisy neighbours as a 3 x 3 grid (``["z_result"]``, result first); the
-    pixel-space result (``["pixel_result"]``). ✓ / ✗: the judge's verdict on the target."""
+    result Y at the centre of a 3 x 3 grid, its 8 noisy neighbours around it (``["z_result"]``
+    (9, 3, S, S), Y first: ``grid_order``); the pixel-space result (``["pixel_result"]``), drawn
+    at the size of one grid image. ✓ / ✗: the judge's verdict on the target. Labels are
+    ``LABEL_PT``; the figure is 920 px wide at 80 dpi, so it shows unscaled in the book's text
+    column. Paper: §6.3.2, Fig. 7."""
     k = example["exemplars"].shape[1]
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
-    left, mid, right = fig.subfigures(1, 3, width_ratios=[3, 3, 1.1])
+    fig = Figure(figsize=(11.5, 1.05 * (k + 1) + 0.8), layout="constrained")
+    left, mid, right = fig.subfigures(1, 3, width_ratios=[3, 3.2, 1.25], wspace=0.02)
     ax = left.subplots(k + 1, 3)
     for j, concept in enumerate(concepts):
         for i in range(k):
             ax[i, j].imshow(rgb(example["exemplars"][j, i]))
         ax[k, j].imshow(rgb(example["means"][j]))
-        ax[0, j].set_title(("", "− ", "+ ")[j] + concept, fontsize=8)
-        ax[k, j].set_xlabel("mean z", fontsize=7)
+        ax[0, j].set_title(("", "− ", "+ ")[j] + concept, fontsize=LABEL_PT)
+        ax[k, j].set_xlabel("mean z", fontsize=LABEL_PT)
     for a in ax.ravel():
         a.set_xticks([])
         a.set_yticks([])
-    grid = mid.subplots(3, 3)
-    for i, a in enumerate(grid.ravel()):
+    left.suptitle("exemplars (columns a, b, c)", fontsize=LABEL_PT)
+    grid = mid.subplots(3, 3).ravel()
+    for i, cell in enumerate(grid_order(len(example["z_result"]))):
+        a = grid[cell]
         a.imshow(rgb(example["z_result"][i]))
-        a.set_title(("result" if i == 0 else "+ noise") + (" ✓" if z_met[i] else " ✗"), fontsize=7)
-        a.axis("off")
-    mid.suptitle(f"z space: {name}", fontsize=9)
-    a = right.subplots(1, 1)
-    a.imshow(rgb(example["pixel_result"]))
-    a.set_title("pixel space" + (" ✓" if pixel_met else " ✗"), fontsize=8)
-    a.axis("off")
+        a.set_title(("Y" if i == 0 else "+ noise") + (" ✓" if z_met[i] else " ✗"),
+                    fontsize=LABEL_PT, fontweight="bold" if i == 0 else "normal")  # fmt: skip
+        a.set_xticks([])
+        a.set_yticks([])
+        for side in a.spines.values():  # Y framed, its neighbours unframed
+            side.set_visible(i == 0)
+            side.set(linewidth=3, color="tab:blue")
+    mid.suptitle("z space: Y = mean a − mean b + mean c, at the centre", fontsize=LABEL_PT)
+    a = right.subplots(3, 1)
+    for b in a:
+        b.axis("off")
+    a[1].imshow(rgb(example["pixel_result"]))
+    a[1].set_title("pixel space" + (" ✓" if pixel_met else " ✗"), fontsize=LABEL_PT)
+    right.suptitle(" ", fontsize=LABEL_PT)  # aligns its rows with the grid's
+    fig.suptitle(name, fontsize=LABEL_PT + 1)
     return fig
 
 
 def direction_figure(x: torch.Tensor, alphas: Sequence[float], title: str) -> Figure:
-    """Samples moved along a direction: x (n, len(alphas), 3, S, S), one row per sample."""
-    rows = [list(x[r]) for r in range(len(x))]
-    titles = [[f"α = {a:+.2f}" for a in alphas]] + [[] for _ in range(len(x) - 1)]
-    return image_grid(rows, title, titles=titles)
+    """Samples moved along a direction (Fig. 8's layout): x (n, len(alphas), 3, S, S), one row
+    per sample, one column per α, titled at ``LABEL_PT`` (at most 920 px wide at 80 dpi).
+    Paper: §6.3.2, Fig. 8."""
+    n, k = x.shape[0], x.shape[1]
+    cell = min(0.85, 10.5 / k)  # 68 px a face at 80 dpi: above the 64 px of a sample
+    fig = Figure(figsize=(cell * k + 0.2, cell * n + 0.75), layout="constrained")
+    axes = fig.subplots(n, k, squeeze=False)
+    for r in range(n):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.imshow(rgb(x[r, c]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if r == 0:
+                ax.set_title(f"α = {alphas[c]:+.2f}", fontsize=LABEL_PT)
+    fig.suptitle(title, fontsize=LABEL_PT + 1)
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.01, hspace=0.01)
+    return fig
+
+
+def labelled_row(images: Sequence[torch.Tensor], labels: Sequence[str], title: str) -> Figure:
+    """One row of images (3, S, S) in [-1, 1], each titled at ``LABEL_PT`` (the samples that make
+    the turn vector, with their pose scores). Paper: §6.3.2, Fig. 8."""
+    n = max(len(images), 1)
+    cell = min(1.15, 10.5 / n)
+    fig = Figure(figsize=(cell * n + 0.2, cell + 0.8), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, img, label in zip(axes, images, labels, strict=True):
+        ax.imshow(rgb(img))
+        ax.set_title(label, fontsize=LABEL_PT)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=LABEL_PT + 1)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,12 +289,61 @@ def direction_figure(x: torch.Tensor, alphas: Sequence[float], title: str) -> Fi
 
 def before_after_figure(title: str, before, dropped, random) -> Figure:
     """Fig. 6's layout: the same samples unmodified, with the object's maps dropped, and with as
-    many random maps dropped (uint8 (n, S, S, 3) each)."""
-    return image_grid(
-        [list(before), list(dropped), list(random)],
-        title,
-        row_labels=["unmodified", "object maps dropped", "random maps dropped"],
-    )
+    many random maps dropped (uint8 (n, S, S, 3) each), one row each, labelled at ``LABEL_PT``
+    (the figure is at most 920 px wide at 80 dpi: unscaled in the book's text column).
+    Paper: §6.3.1, Fig. 6."""
+    rows = [list(before), list(dropped), list(random)]
+    labels = ["unmodified", "object maps\ndropped", "random maps\ndropped"]
+    n_cols = max(1, max(len(r) for r in rows))
+    cell = min(1.25, 10.0 / n_cols)
+    fig = Figure(figsize=(1.5 + cell * n_cols, cell * 3 + 0.45), layout="constrained")
+    axes = fig.subplots(3, n_cols, squeeze=False)
+    for r, ax_row in enumerate(axes):
+        for c, ax in enumerate(ax_row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(rows[r]):
+                ax.imshow(rgb(rows[r][c]))
+        ax_row[0].set_ylabel(labels[r], fontsize=LABEL_PT)
+    fig.suptitle(title, fontsize=LABEL_PT + 1)
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.01, hspace=0.01)
+    return fig
+
+
+def forgetting_rates_figure(entries: Mapping[str, Mapping], min_shown: int, n_eval: int) -> Figure:
+    """Per entry of the forgetting study (its ``objects``): the share of fresh samples showing
+    the object unmodified (open circle), with the entry's maps dropped (filled dot) and with as
+    many random maps dropped (each draw a grey tick, their range a grey bar). An entry that
+    fewer than ``min_shown`` of ``n_eval`` samples show before is marked too rare to measure.
+    Paper: §6.3.1 (the random-map control is ours)."""
+    names = list(entries)
+    fig = Figure(figsize=(10.5, 0.55 * len(names) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    for y, name in enumerate(names):
+        e = entries[name]
+        rand = list(e["rate_random"])
+        ax.plot([min(rand), max(rand)], [y, y], color="0.75", linewidth=7, solid_capstyle="butt",
+                label="random maps dropped (range, draws)" if y == 0 else None)  # fmt: skip
+        ax.plot(rand, [y] * len(rand), "|", color="0.35", markersize=12)
+        ax.plot(e["rate_before"], y, "o", mfc="white", mec="black", markersize=9,
+                label="unmodified" if y == 0 else None)  # fmt: skip
+        ax.plot(e["rate_dropped"], y, "o", color="tab:red", markersize=8,
+                label="its own maps dropped" if y == 0 else None)  # fmt: skip
+    rare = [round(entries[n]["rate_before"] * n_eval) < min_shown for n in names]
+    ax.set_yticks(range(len(names)),
+                  [n + (" (too rare)" if r else "") for n, r in zip(names, rare, strict=True)],
+                  fontsize=LABEL_PT)  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_xlabel(f"share of {n_eval:,} fresh samples the classifier says show the object",
+                  fontsize=LABEL_PT)  # fmt: skip
+    ax.tick_params(axis="x", labelsize=LABEL_PT)
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", color="0.9")
+    ax.legend(fontsize=LABEL_PT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+              frameon=False)  # fmt: skip
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,20 +412,21 @@ def bands_figure(bands: dict[str, dict], stored: dict[str, Sequence[float]]) -> 
     Paper: §6.3.1 (the faces stand-in for boxes drawn by hand)."""
     from matplotlib.patches import Rectangle
 
-    fig = Figure(figsize=(10, 2.2), layout="constrained")
+    fig = Figure(figsize=(11.5, 2.9), layout="constrained")
     axes = fig.subplots(1, 2 * len(bands), squeeze=False)[0]
     for k, (attr, b) in enumerate(bands.items()):
         x0, y0, x1, y1 = stored[attr]
+        name = attr.replace("_", " ").lower()
         panels = (
-            (b["mean_with"], f"{attr}: mean face ({b['n_with']})"),
-            (b["difference"], "|with - without|"),
+            (b["mean_with"], f"{name}:\nmean of {b['n_with']:,}"),
+            (b["difference"], f"{name}:\n|with - without|"),
         )
         for ax, (img, text) in zip(axes[2 * k : 2 * k + 2], panels, strict=True):
             ax.imshow(img, cmap="magma")
             ax.add_patch(
-                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="cyan", lw=1)
+                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="cyan", lw=1.5)
             )
-            ax.set_title(text, fontsize=7)
+            ax.set_title(text, fontsize=LABEL_PT)
             ax.axis("off")
     return fig
 

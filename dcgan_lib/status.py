@@ -127,20 +127,23 @@ def _walks(root: Path) -> str | None:
 
 
 def _forgetting(root: Path) -> str | None:
-    objects = _study("forgetting_faces", root).get("objects")
+    study = _study("forgetting_faces", root)
+    objects, n_eval = study.get("objects"), study.get("config", {}).get("n_eval", 0)
     if objects is None:
         return None
     parts = [
         f"{name.replace('_', ' ').lower()} {o['rate_before']:.3f} -> {o['rate_dropped']:.3f} "
         f"(random maps: {o['rate_random_mean']:.3f})"
+        + (", too rare to measure" if round(o["rate_before"] * n_eval) < verdicts.MIN_SHOWN else "")
         for name, o in objects.items()
-        if "," not in name  # the paper's negatives; the contrast variants are on the page
+        if "," not in name and "skipped" not in o  # the paper's negatives, measured
     ]
     return "the classifier's rate before -> with the object's maps dropped: " + "; ".join(parts)
 
 
 def _arithmetic(root: Path) -> str | None:
-    arithmetic = _study("vector_arithmetic", root).get("arithmetic")
+    study = _study("vector_arithmetic", root)
+    arithmetic, turn = study.get("arithmetic"), study.get("turn")
     if arithmetic is None:
         return None
     parts = [
@@ -148,6 +151,11 @@ def _arithmetic(root: Path) -> str | None:
         f"(random z {a['success']['random_z']:.0%}, pixels {a['success']['pixel']:.0%})"
         for a in arithmetic.values()
     ]
+    if turn and turn["turn"].get("spearman") is not None:
+        parts.append(
+            f"turn: a pose cue's score rose for {turn['turn']['rose']:.0%} of samples "
+            f"(a random control direction: {turn['control']['rose']:.0%})"
+        )
     return "; ".join(parts)
 
 

@@ -58,14 +58,46 @@ def test_equation_and_direction_and_before_after_figures():
     fig = F6.equation_figure("a - b + c", ["a", "b", "c"], ex, [True] + [False] * 8, True)
     assert len(_shown(fig)) == 12 + 9 + 1
     titles = [ax.get_title() for ax in fig.get_axes()]
-    assert "result ✓" in titles and titles.count("+ noise ✗") == 8 and "pixel space ✓" in titles
+    assert "Y ✓" in titles and titles.count("+ noise ✗") == 8 and "pixel space ✓" in titles
+    # Fig. 7: "The center sample on the right hand side" is Y, its 8 noisy neighbours around it
+    grid = fig.get_axes()[12:21]  # the 3 x 3 grid, in reading order
+    np.testing.assert_allclose(grid[4].get_images()[0].get_array(), F6.rgb(ex["z_result"][0]))
+    assert grid[4].get_title() == "Y ✓" and grid[4].spines["top"].get_visible()
+    others = [a.get_images()[0].get_array() for i, a in enumerate(grid) if i != 4]
+    for got, want in zip(others, ex["z_result"][1:], strict=True):  # the rest in reading order
+        np.testing.assert_allclose(got, F6.rgb(want))
+    assert F6.grid_order() == [4, 0, 1, 2, 3, 5, 6, 7, 8]
+    assert all(a.title.get_fontsize() >= 10 for a in fig.get_axes() if a.get_title())
     d = F6.direction_figure(_images(6).view(2, 3, 3, 16, 16), [-1, 0, 1], "turn")
     assert len(_shown(d)) == 6 and "α = -1.00" in [ax.get_title() for ax in d.get_axes()]
+    assert all(a.title.get_fontsize() >= 10 for a in d.get_axes() if a.get_title())
     u = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
     b = F6.before_after_figure("x", u, u[:1], u)
     assert len(_shown(b)) == 5
     labels = [ax.get_ylabel() for ax in b.get_axes() if ax.get_ylabel()]
-    assert labels == ["unmodified", "object maps dropped", "random maps dropped"]
+    assert labels == ["unmodified", "object maps\ndropped", "random maps\ndropped"]
+    assert all(ax.yaxis.label.get_fontsize() >= 10 for ax in b.get_axes() if ax.get_ylabel())
+    row = F6.labelled_row(list(_images(3)), ["a", "b", "c"], "t")
+    assert [ax.get_title() for ax in row.get_axes()] == ["a", "b", "c"] and len(_shown(row)) == 3
+
+
+def test_forgetting_rates_figure_marks_each_entry_and_the_rare_ones():
+    entries = {
+        "Smiling": {"rate_before": 0.6, "rate_dropped": 0.4, "rate_random": [0.3, 0.5]},
+        "Eyeglasses": {"rate_before": 0.013, "rate_dropped": 0.13, "rate_random": [0.0, 0.1]},
+    }
+    fig = F6.forgetting_rates_figure(entries, min_shown=20, n_eval=1000)
+    ax = fig.get_axes()[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Smiling", "Eyeglasses (too rare)"]
+    dots = {
+        ln.get_label(): ln.get_xydata()
+        for ln in ax.get_lines()
+        if not ln.get_label().startswith("_")
+    }
+    np.testing.assert_allclose(dots["unmodified"], [[0.6, 0]])
+    np.testing.assert_allclose(dots["its own maps dropped"], [[0.4, 0]])
+    np.testing.assert_allclose(dots["random maps dropped (range, draws)"], [[0.3, 0], [0.5, 0]])
+    assert "1,000 fresh samples" in ax.get_xlabel()
 
 
 def test_guided_maps_figure_puts_the_random_d_first():
@@ -130,6 +162,7 @@ def test_bands_figure_draws_each_attribute_with_its_stored_box():
         {"Smiling": band, "Male": band}, {"Smiling": (1, 2, 5, 4), "Male": (0, 0, 8, 8)}
     )
     axes = fig.get_axes()
-    assert len(axes) == 4 and axes[0].get_title() == "Smiling: mean face (7)"
+    assert len(axes) == 4 and axes[0].get_title() == "smiling:\nmean of 7"
+    assert all(ax.title.get_fontsize() >= 10 for ax in axes)
     box = axes[1].patches[0]
     assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (0.5, 1.5, 4, 2)

@@ -52,8 +52,10 @@ def _glues(stored: bool) -> dict[str, dict]:
     return {
         "06_latent_walks.ipynb": RW.walks_glue(walks, walks.get("batch_dependence")),
         "07_guided_backprop.ipynb": RG.guided_glue(guided),
-        "08_forgetting_objects.ipynb": RF.forgetting_glue(forgetting, n_eval, 20, 200),
-        "09_vector_arithmetic.ipynb": RA.arithmetic_glue(arithmetic, rel, 64, CELEBA_ALPHAS),
+        "08_forgetting_objects.ipynb": RF.forgetting_glue(forgetting, n_eval, 20, 200)
+        | RF.config_glue(FORGETTING_SIZES["book"]),
+        "09_vector_arithmetic.ipynb": RA.arithmetic_glue(arithmetic, rel, 64, CELEBA_ALPHAS)
+        | RA.config_glue(SL.SIZES["book"]),
     }
 
 
@@ -175,6 +177,8 @@ def _entry(before: float, dropped: float, random: list[float], negatives: str) -
         "regression": {"n_dropped": 30, "n_maps": 64},
         "change_outside_dropped": 4.0,
         "change_outside_random": [3.0, 5.0],
+        "kept_dropped": 0.05 if dropped < 0.05 else 0.8,  # of the samples with the object
+        "kept_random": [0.7, 0.9],
     }
 
 
@@ -182,8 +186,9 @@ def test_the_forgetting_verdict_follows_the_numbers():
     paper = "other places in the same images (paper)"
     below = RF.forgetting_verdict("e", _entry(0.2, 0.01, [0.15, 0.2], paper), 1000, 20)
     assert "below every random draw" in below
+    assert "5% still do (70%-90% with random maps): the model mostly forgets it" in below
     within = RF.forgetting_verdict("e", _entry(0.2, 0.17, [0.15, 0.2], paper), 1000, 20)
-    assert "within the random draws" in within
+    assert "within the random draws" in within and "does not mostly forget it" in within
     rare = RF.forgetting_verdict("e", _entry(0.005, 0.0, [0.0, 0.01], paper), 1000, 20)
     assert "too few to measure" in rare and "below every" not in rare
     objects = {"a": _entry(0.1, 0, [0], paper), "b": _entry(0.3, 0, [0], paper)}

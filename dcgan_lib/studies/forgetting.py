@@ -154,7 +154,6 @@ def fit_entries(cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: boo
     mcfg: ModelConfig = G.cfg  # type: ignore[assignment]
     fits = _Fits(_judge_pool(cfg, G, judge, progress))
     pool_seeds = np.arange(cfg.n_pool)
-    rng = np.random.default_rng(cfg.seed)
     for obj in cfg.objects:
         has = fits.pool_probs[:, judge.attributes.index(obj)] > cfg.threshold
         pos = pool_seeds[has][: cfg.n_annotated]
@@ -187,11 +186,23 @@ def fit_entries(cfg: ForgettingConfig, G: nn.Module, judge: Judge, progress: boo
             names.append(name)
         for name in names:
             fits.target[name] = obj
-            n_all, k = len(fits.regressions[name].weights), len(fits.regressions[name].maps)
-            fits.random_maps[name] = [
-                np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)
-            ]
+    sizes = {t: (len(r.weights), len(r.maps)) for t, r in fits.regressions.items()}
+    fits.random_maps = random_map_draws(cfg, {t: sizes[t] for t in fits.target})
     return fits
+
+
+def random_map_draws(
+    cfg: ForgettingConfig, entries: dict[str, tuple[int, int]]
+) -> dict[str, list[np.ndarray]]:
+    """The random-map control: per entry (name -> (maps in the layer, maps its fit drops), in
+    the order the entries were fitted), ``cfg.n_random`` sorted draws of as many maps without
+    replacement, from one generator seeded ``cfg.seed``. The stored metrics hold each entry's
+    sizes in that order, so a page draws the same maps again (``figure_again``)."""
+    rng = np.random.default_rng(cfg.seed)
+    return {
+        name: [np.sort(rng.choice(n_all, size=k, replace=False)) for _ in range(cfg.n_random)]
+        for name, (n_all, k) in entries.items()
+    }
 
 
 def before_after(
@@ -359,6 +370,47 @@ def entry_figure(result: ForgettingResult, entry: str):
     n = result.metrics["objects"][entry]["regression"]["n_dropped"]
     title = f"{entry}: {n} maps dropped"
     return plotting.before_after_figure(title, figs["before"], figs["dropped"], figs["random"])
+
+
+@torch.no_grad()
+def figures_again(
+    cfg: ForgettingConfig, G: nn.Module, judge: Judge, metrics: dict, entries: list[str]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Entries' figure samples (``entry_figure``) made again from the stored metrics, as the
+    study made them: per entry, the first ``cfg.n_figure`` fresh samples (seeds from
+    ``cfg.eval_seed``, in batches of ``cfg.batch_size``) that the judge says show its object,
+    unmodified, with the entry's stored maps dropped and with the first random draw
+    (``random_map_draws``) dropped. One pass over the samples serves every entry; the dropped
+    variants are drawn for the chosen samples only. Returns per entry uint8 (n, S, S, 3) arrays
+    "before", "dropped", "random". Paper: §6.3.1."""
+    objects = {t: e for t, e in metrics["objects"].items() if "skipped" not in e}
+    sizes = {
+        t: (e["regression"]["n_maps"], e["regression"]["n_dropped"]) for t, e in objects.items()
+    }
+    draws = random_map_draws(cfg, sizes)
+    mcfg = G.cfg  # type: ignore[union-attr]
+    out = {t: {"before": [], "dropped": [], "random": []} for t in entries}
+    with eval_mode(G):
+        for i in range(0, cfg.n_eval, cfg.batch_size):
+            todo = [t for t in entries if len(out[t]["before"]) < cfg.n_figure]
+            if not todo:
+                break
+            seeds = cfg.eval_seed + np.arange(i, min(i + cfg.batch_size, cfg.n_eval))
+            h = forward_to(G, z_from_seeds(seeds, mcfg), cfg.layer)
+            x0 = forward_from(G, h, cfg.layer)
+            has0 = (judge.predict(x0) > cfg.threshold).numpy()
+            for t in todo:
+                sel = np.flatnonzero(has0[:, judge.attributes.index(objects[t]["object"])])
+                sel = sel[: cfg.n_figure - len(out[t]["before"])]
+                if len(sel) == 0:
+                    continue
+                out[t]["before"] += list(_nhwc(x0[sel]))
+                for kind, maps in (("dropped", objects[t]["regression"]["maps"]),
+                                   ("random", draws[t][0])):  # fmt: skip
+                    out[t][kind] += list(_nhwc(forward_from(G, h[sel], cfg.layer, maps)))
+    size = mcfg.image_size
+    empty = np.zeros((0, size, size, 3), np.uint8)
+    return {t: {k: np.stack(v) if v else empty for k, v in f.items()} for t, f in out.items()}
 
 
 def study_figures(result: ForgettingResult) -> dict:

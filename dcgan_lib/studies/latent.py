@@ -430,11 +430,10 @@ def study_figures(study: FacesStudy, cfg: LatentStudyConfig) -> dict:
         t = m["turn"]
         scores = t["left_scores"] + t["right_scores"]
         side = ["left"] * len(t["left"]) + ["right"] * len(t["right"])
-        out["turn_exemplars.png"] = plotting.image_grid(
-            [list(f["turn_exemplars"])],
+        out["turn_exemplars.png"] = plotting.labelled_row(
+            list(f["turn_exemplars"]),
+            [f"{w} {v:+.2f}" for w, v in zip(side, scores, strict=True)],
             "the samples that make the turn vector, with their pose scores",
-            titles=[[f"{w} {v:+.2f}" for w, v in zip(side, scores, strict=True)]],
-            cell=1.3,
         )
         out["turn.png"] = plotting.direction_figure(
             f["turn:turn"], cfg.turn_alphas, "z + α · turn vector"

@@ -53,3 +53,23 @@ def faces_data(data_root=None) -> Packed | None:
     the data (never stored); without it, the data-missing message and None."""
     load = partial(load_dataset, "celeba", data_root, image_size=64, progress=False)
     return book.result("book", load=load)
+
+
+def code_markdown(*objs: object) -> str:
+    """The library's own source of each object as markdown (its dotted name, then a Python block):
+    what ``book.show_source`` shows, to fold into a dropdown (``chapter.show_fold``)."""
+    import inspect
+
+    parts = []
+    for obj in objs:
+        where = f"{inspect.getmodule(obj).__name__}.{getattr(obj, '__qualname__', '')}"  # type: ignore[union-attr]
+        parts.append(f"`{where}`\n\n```python\n{inspect.getsource(obj)}```")  # type: ignore[arg-type]
+    return "\n\n".join(parts)
+
+
+def show_code(title: str, *objs: object) -> None:
+    """Display the library's source of ``objs`` folded into a dropdown titled ``title``: the code
+    a chapter teaches, one click away, so the page stays short. Paper: §6."""
+    from dcgan_lib.chapter import show_fold
+
+    show_fold(title, code_markdown(*objs))
