@@ -9,7 +9,7 @@ Features are computed once (``inception_features``) and handed to torchmetrics'
 ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` through an identity feature module,
 so both statistics come from the library (float64) without running Inception twice. Every FID is
 reported with its protocol name, e.g. ``FID-10k/celeba10k``, and the BatchNorm mode used to sample.
-``python -m dcgan_lib fid GENERATOR`` (``add_cli`` / ``run_cli``) computes one for a stored G.
+``python -m dcgan_lib fid GENERATOR`` (``run_cli``) computes one for a stored G.
 
 Speed without changing the protocol: the reference side of an FID (features, their float64 sum
 and cross-product, which is what torchmetrics accumulates) is cached on disk (``reference_stats``,
@@ -479,24 +479,6 @@ def _write_reference(path: Path, stats: ReferenceStats, key: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The command line: `fid`
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``python -m dcgan_lib fid GENERATOR [--data ...]``: one FID/KID under the protocol."""
-    p = sub.add_parser(
-        "fid", help="FID/KID of a generator under the book's protocol (book/fid_protocol.md)"
-    )
-    p.add_argument("generator", help="an exported G.pt or a run's checkpoint.pt")
-    p.add_argument("--data", default="celeba")
-    p.add_argument("--data-root", default=None)
-    p.add_argument(
-        "--split", default="train", help="reference split (celeba: train, cifar10: test)"
-    )
-    p.add_argument("--n", type=int, default=10_000, help="samples and reference images (FID-10k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default=None, help="also write the result as JSON here")
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:

@@ -67,6 +67,18 @@ def test_the_plan_lists_every_gpu_artifact_the_book_reads():
         seen.add(job.name)
     names = {j.name for j in jobs}
     assert {"celeba_dcgan64_long/s1", "celeba_dcgan64_updates/s1", "features_cifar10"} <= names
+    # the order of what each job unlocks in the book: the §5.1 D and protocol, the scene model,
+    # the faces at pytorch/examples' updates, the long faces run; then the other first seeds,
+    # the §6 faces model, §5.2, the extra seeds; the benchmarks last
+    order = [j.name for j in jobs]
+    assert order[: len(plan.ORDER)] == list(plan.ORDER) == [
+        "imagenet32_tinyimagenet/s1", "features_cifar10", "tinyimagenet_dcgan64/s1",
+        "celeba_dcgan64_updates/s1", "celeba_dcgan64_long/s1",
+    ]  # fmt: skip
+    extra = [i for i, j in enumerate(jobs) if j.extra_seed]
+    firsts = [i for i, j in enumerate(jobs) if j.kind == "experiment" and not j.extra_seed]
+    assert extra and max(firsts) < min(extra) and order.index("faces_model") < min(extra)
+    assert order[-3:] == ["throughput", "numerics", "timings"]
     assert {"tinyimagenet_dcgan64/s1", "imagenet32_tinyimagenet/s1", "numerics"} <= names
     assert {f"cifar10_imagenet32/s{s}" for s in (1, 2, 3)} <= names
 
@@ -93,10 +105,51 @@ def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_pat
     total = sum(j["minutes"] for j in summary["jobs"] if j["state"] == "left" and j["minutes"])
     assert summary["left_minutes"] == pytest.approx(total)
     assert re.search(r"estimated GPU time left: [\d.]+ min", printed)
-    assert "one call of 9 min: " in printed.splitlines()[-1]
+    assert printed.splitlines()[-1].startswith(
+        "one lease (13 GPU-minutes, calls of at most 10 min with --max-minutes 9): "
+    )
+    # the missing data is named on its jobs' lines and explained once
+    assert printed.count("dataset 'svhn'") == 1 and "data missing: svhn train" in printed
+    # the first lease: a prefix of the jobs left, in order, within its working minutes
+    left = [j for j in summary["jobs"] if j["state"] == "left"]
+    first = [j["name"] for j in left if j["lease"] == [1, 1]]
+    assert first == summary["first_lease"] == [j["name"] for j in left[: len(first)]]
+    assert not left or left[0]["lease"][0] == 1  # the first job left starts in the first lease
+    assert sum(j["minutes"] or 0 for j in left[: len(first)]) <= 9 + 2
+    assert all(j["lease"][0] <= j["lease"][1] for j in left)
+    assert [j["lease"][1] for j in left] == sorted(j["lease"][1] for j in left)
     if not torch.cuda.is_available():  # full mode on a CPU: the plan, then a one-line refusal
         refused = R.reproduce(data_root=str(data), progress=False)
         assert refused["run"] == [] and "no GPU here" in capsys.readouterr().out
+
+
+def _planned(minutes: list[float | None]) -> list[plan.Planned]:
+    job = plan.book_jobs()[0]
+    return [plan.Planned(job, "left", estimate=plan.Estimate(m, "")) for m in minutes] + [
+        plan.Planned(job, "done"),
+        plan.Planned(job, "skip", "data missing: x"),
+    ]
+
+
+def test_the_lease_marks_follow_calls_of_ten_minutes_in_leases_of_thirteen():
+    # a lease: a call of 10 min (9 working) and one of 3 (2 working); jobs resume across calls
+    marks = plan.leases(_planned([3.0, None, 2.0, 0.7, 12.0, 5.0]))
+    assert marks == [(1, 1), (1, 1), (1, 1), (2, 2), (2, 3), (3, 3)]
+    # a job with no estimate takes the rest of its call; one too long for a lease spans two
+    assert plan.leases(_planned([None, None, None])) == [(1, 1), (1, 1), (2, 2)]
+    assert plan.leases(_planned([25.0])) == [(1, 3)]
+    assert plan.leases(_planned([])) == []
+
+
+def test_without_data_the_plan_says_so_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DCGAN_DATA", raising=False)
+    monkeypatch.setattr("dcgan_lib.datasets.SHARED_DATA", tmp_path / "no-shared-data")
+    summary = R.reproduce(plan_only=True, progress=False)
+    printed = capsys.readouterr().out
+    skipped = [j for j in summary["jobs"] if j["state"] == "skip"]
+    assert skipped and all(j["reason"].startswith("data missing: no data root") for j in skipped)
+    assert printed.count("no data root") == 1
+    assert printed.count("data missing") == len(skipped) + 1
 
 
 def test_estimates_rest_on_the_stored_benchmark(tmp_path):
@@ -210,4 +263,4 @@ def test_the_size_flag_and_its_old_spelling():
     assert parser().parse_args(["reproduce"]).size == "full"
     for argv in (["reproduce", "--size", "smoke"], ["reproduce", "--smoke"]):
         a = parser().parse_args(argv)
-        assert a.size == "smoke" and a.run is R.run_cli
+        assert a.size == "smoke" and a.run.resolve() is R.run_cli

@@ -391,44 +391,6 @@ def export_study(result: StudyResult, root: Path | None = None) -> list[Path]:
 # Command line: `python -m dcgan_lib dedup ...` and `python -m dcgan_lib dedup-study ...`
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dedup", help="write a keep list without near-duplicates; paper §4.1.1")
-    p.add_argument("--data", required=True, help="dataset name (as for train)")
-    p.add_argument(
-        "--data-root", default=None, help="folder holding the data (default: $DCGAN_DATA)"
-    )
-    p.add_argument("--split", default="train")
-    p.add_argument("--out", required=True, help="keep list to write: image names, one per line")
-    p.add_argument(
-        "--radius", type=int, default=0, choices=(0, 1, 2), help="paper: 0 (exact collisions)"
-    )
-    p.add_argument(
-        "--model", default=None, help="autoencoder weights (default: artifacts/dedup_ae/ae.pt)"
-    )
-    p.add_argument(
-        "--groups", default=None, help="also write the duplicate groups here (tab-separated names)"
-    )
-    p.add_argument("--cache-dir", default=None)
-    p.set_defaults(run=run_keep_list)
-    s = sub.add_parser(
-        "dedup-study", help="train / evaluate the dedup autoencoder (artifacts/dedup_ae)"
-    )
-    s.add_argument("--size", default="full", choices=sorted(SIZES))
-    s.add_argument("--mode", dest="size", choices=sorted(SIZES), help="the same as --size")
-    s.add_argument("--data-root", default=None, help="default: $DCGAN_DATA")
-    s.add_argument("--cache-dir", default=None)
-    s.add_argument(
-        "--out",
-        default=None,
-        help="training checkpoint folder (default runs/dedup_ae); "
-        "run the same command again to resume",
-    )
-    s.add_argument(
-        "--no-export", action="store_true", help="full size: do not write artifacts/dedup_ae"
-    )
-    s.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     """``dedup-study``: the study at ``--size``; prints the planted and natural metrics."""
     root = resolve_data_root(a.data_root) if a.size != "smoke" else None

@@ -289,24 +289,6 @@ def _candidate(exp: Experiment, fid: dict, root: Path) -> dict:
 # CLI: python -m dcgan_lib experiment NAME
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "experiment",
-        help="train + FID + export one §4 experiment (resumable; repeat until 'complete')",
-    )
-    p.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS))
-    p.add_argument("--seed", type=int, default=None, help="default: the experiment's first seed")
-    p.add_argument("--data-root", default=None, help="folder holding the data (or $DCGAN_DATA)")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget for this call")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--fid-n", type=int, default=10_000, help="samples and reference images")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--list", action="store_true", help="print every experiment's command and exit")
-    p.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     if a.list or a.name is None:
         for exp in EXPERIMENTS.values():
