@@ -348,15 +348,17 @@ def evaluate_generator(
     part: str = "all",
     net: nn.Module | None = None,
     fid_cache: str | Path | None = None,
+    limit: int | None = None,
 ) -> dict:
     """FID/KID of ``n`` samples of G against ``n`` images of a reference split (FID.md).
+    ``limit``: the split's first ``limit`` images only (smoke runs: a bounded decode).
 
     ``part``: the whole split (``all``, the protocol), or its selection or reporting half (at
     most half the split's images each). The reference side comes from the on-disk cache when an
     earlier FID computed it (``reference_stats``; folder ``fid_cache``, default
     ``<cache_dir>/fid``)."""
     size = G.cfg.image_size  # type: ignore[union-attr]
-    ref = load_dataset(dataset, root, split, size, cache_dir=cache_dir, progress=progress)
+    ref = load_dataset(dataset, root, split, size, cache_dir, limit, progress=progress)
     idx = reference_indices(len(ref), n, part)
     if len(idx) < n:
         have = len(ref) if part == "all" else f"{len(idx)} in its {part} half"

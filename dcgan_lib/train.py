@@ -457,8 +457,9 @@ class _FidTracker:
         cfg, progress = self.cfg, self.progress
         data, split = cfg.fid_data or cfg.data, cfg.fid_split or cfg.split
         ref = load_dataset(
-            data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, progress=progress
-        )
+            data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, cfg.fid_limit,
+            progress=progress,
+        )  # fmt: skip
         idx = M.reference_indices(len(ref), cfg.fid_n, part)
         if part == "all" and len(ref) < cfg.fid_n:
             raise DataError(

@@ -264,3 +264,39 @@ def test_the_size_flag_and_its_old_spelling():
     for argv in (["reproduce", "--size", "smoke"], ["reproduce", "--smoke"]):
         a = parser().parse_args(argv)
         assert a.size == "smoke" and a.run.resolve() is R.run_cli
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the real data in ../shared/data")
+def test_smoke_reads_a_bounded_part_of_the_real_data(tmp_path, monkeypatch):
+    # every job of the smoke plan that reads the data root, on the real data (Tiny ImageNet's
+    # 100,000 images, CIFAR-10's 60,000, CelebA-10k): each reads the first SMOKE_IMAGES
+    # images of a split at most, trains a few steps and compiles nothing
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "artifacts"
+    only = [
+        "imagenet32_tinyimagenet/s1", "tinyimagenet_dcgan64/s1", "celeba_dcgan64_updates/s1",
+        "celeba_dcgan64_long/s1", "celeba_dcgan64/s1", "cifar10_imagenet32/s1", "faces_model",
+        "throughput", "timings",
+    ]  # fmt: skip
+    summary = R.reproduce(
+        only=only, data_root=str(SHARED_DATA), smoke=True, root=root, runs_dir=tmp_path / "runs",
+        progress=False,
+    )  # fmt: skip
+    assert [r["state"] for r in summary["run"]] == ["complete"] * len(only)
+    packs = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
+    assert {p["dataset"] for p in packs} == {"tinyimagenet", "celeba", "cifar10"}
+    assert max(p["n"] for p in packs) <= R.SMOKE_IMAGES
+    for name in ("imagenet32_tinyimagenet", "celeba_dcgan64_long", "cifar10_imagenet32"):
+        result = json.loads((root / name / "result_s1.json").read_text())
+        assert result["n_images"] <= R.SMOKE_TRAIN["limit"] and result["steps"] <= 9, name
+        for fid in result["fid"].values():
+            assert f"of {R.SMOKE_IMAGES}" in fid["reference_images"], (name, fid)
+    bench = json.loads((root / "benchmarks/throughput.json").read_text())
+    assert [d["images"] for d in bench["decode"]["decoders"].values()] == [R.SMOKE_IMAGES] * 2
+    for mode in ("e2e", "e2e_run"):
+        assert bench[mode]["n_images"] == R.SMOKE_IMAGES and not bench[mode]["ours"]["compile"]
+        assert bench[mode]["pytorch_examples"]["images"] <= R.SMOKE_IMAGES * bench[mode]["epochs"]
+    assert not bench["step"]["compile"]

@@ -37,9 +37,12 @@ from dcgan_lib.studies.reproduce_plan import (
     select,
 )
 
+# The smoke plan reads at most SMOKE_IMAGES images of any split, whatever the data root holds
+# (the first ones: 24 to train on, 48 as an FID reference; its selection half holds 24).
+SMOKE_IMAGES = 48
 SMOKE_TRAIN = dict(
     limit=24, device="cpu", log_every=1, sample_every=10**6, checkpoint_every=2,
-    sample_epochs=(1,), fid_network="tiny",
+    sample_epochs=(1,), fid_network="tiny", fid_limit=SMOKE_IMAGES,
 )  # fmt: skip
 SMOKE_FID_N = 12
 REPO = Path(__file__).resolve().parents[2]
@@ -92,6 +95,7 @@ def run_job(job: Job, s: Settings, exps: dict[str, Experiment], minutes: float |
             s.data_root, "cpu" if s.smoke else s.device, s.root, exps,
             n=SMOKE_FID_N if s.smoke else 5_000, network="tiny" if s.smoke else "inception",
             cache_dir=s.cache_dir, progress=s.progress, command=_command(job, s),
+            limit=SMOKE_IMAGES if s.smoke else None,
         )  # fmt: skip
         return True
     if job.kind == "features":

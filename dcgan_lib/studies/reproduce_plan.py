@@ -462,7 +462,7 @@ def make_plan(
         ]
         if why is None and blocked:
             why = f"needs {', '.join(blocked)} first (not done, and not runnable in this plan)"
-        est = estimate(job, t, exps)
+        est = estimate(job, t, EXPERIMENTS)  # smoke too: the estimates are of the GPU jobs
         states[job.name] = "skip" if why else "left"
         plan.append(Planned(job, states[job.name], why or "", est, missing))
     for p, lease in zip([p for p in plan if p.state == "left"], leases(plan), strict=True):
