@@ -65,6 +65,12 @@ PRODUCERS = {
         "--regimes 100 --select-draws 2 --eval-draws 10 --data-root ../shared/data "
         "--metrics-name baselines_cpu.json"
     ),
+    # the names of the collision groups the §4.1.1 page shows (their images are read from the
+    # data when the book is built; never stored)
+    "dedup_ae/galleries.json": (
+        "python -m dcgan_lib dedup-study --size book --export --data-root ../shared/data  (CPU, "
+        "about 2 min: the stored autoencoder's study recomputed, its galleries' names stored)"
+    ),
     "dedup_ae": (
         "python -m dcgan_lib dedup-study --size full --data-root ../shared/data  (CPU, about 4 min; "
         "writes ae.pt, metrics.json and speed.json)"

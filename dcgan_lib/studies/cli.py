@@ -194,6 +194,12 @@ def dedup_study_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--no-export", action="store_true", help="full size: do not write artifacts/dedup_ae"
     )
+    s.add_argument(
+        "--export",
+        action="store_true",
+        help="book size: recompute with the stored autoencoder and store the names of the "
+        "collision groups the page shows (artifacts/dedup_ae/galleries.json)",
+    )
 
 
 def dedup_sweep_arguments(w: argparse.ArgumentParser) -> None:

@@ -1,0 +1,74 @@
+"""What the whole test session shares: the book built once (``site``) and read by Chromium
+(``browser``, ``dom``), and how pytest-xdist splits the session (``make test`` runs it on every
+core with ``--dist loadgroup``).
+
+Under xdist, every test that uses ``site``, ``dom`` or ``browser`` runs on one worker (group
+``book``; the build is also behind a file lock, so it runs once whatever the split); every other
+test runs with the rest of its file (its module fixtures then build their data once), and each
+notebook's cells stay together in one kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from _book import CHROMIUM, CHROMIUM_FLAGS, build_book
+
+BOOK_FIXTURES = {"site", "dom", "browser"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.iter_markers("xdist_group")):
+            continue
+        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            group = "book"
+        else:  # a test file, or a notebook (nbval: its cells share one kernel)
+            group = Path(str(item.fspath)).name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book built in book mode with -W into a fresh folder, once per session (all xdist
+    workers included); returns its html folder."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return build_book(shared)
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: run `make setup` (`make test` does it too); "
+            "it installs Debian's chromium package"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def dom(site: Path, browser: str):
+    """The DOM of a page after its scripts ran (MathJax included), as Chromium sees it."""
+    cache: dict[str, str] = {}
+
+    def get(page: str) -> str:
+        if page not in cache:
+            profile = tempfile.mkdtemp(prefix="dcgan-chromium-")
+            url = (site / f"{page}.html").as_uri()
+            proc = subprocess.run(
+                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 0, f"chromium failed on {url}: {proc.stderr[-2000:]}"
+            cache[page] = proc.stdout
+        return cache[page]
+
+    return get
