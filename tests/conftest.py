@@ -20,6 +20,14 @@ from _book import CHROMIUM, CHROMIUM_FLAGS, build_book
 
 BOOK_FIXTURES = {"site", "dom", "browser"}
 
+# Under xdist, the workers share the cores: each (and every process it starts: kernels, the book
+# build, subprocesses) gets its share of threads instead of one per core each, which would
+# oversubscribe them. Set before any test module imports torch; an explicit setting wins.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

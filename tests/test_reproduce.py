@@ -203,7 +203,16 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
         )
         if _job_done(root, j.name)
     }
-    assert {"timings", "celeba_dcgan64/s1"} <= done_before
+    # run in the order of what they unlock: the faces runs of ORDER first (the Tiny ImageNet jobs
+    # lack their data here), then the other first seeds; the timings come last
+    ran_first = re.findall(r"^run   (\S+)", first_output, re.M)
+    assert ran_first[:3] == [
+        "celeba_dcgan64_updates/s1",
+        "celeba_dcgan64_long/s1",
+        "celeba_dcgan64/s1",
+    ]
+    assert {"celeba_dcgan64_updates/s1", "celeba_dcgan64/s1"} <= done_before
+    assert "timings" not in done_before
 
     os.environ["DCGAN_CACHE"] = str(tmp_path / "cache")
     try:
@@ -300,3 +309,14 @@ def test_smoke_reads_a_bounded_part_of_the_real_data(tmp_path, monkeypatch):
         assert bench[mode]["n_images"] == R.SMOKE_IMAGES and not bench[mode]["ours"]["compile"]
         assert bench[mode]["pytorch_examples"]["images"] <= R.SMOKE_IMAGES * bench[mode]["epochs"]
     assert not bench["step"]["compile"]
+
+
+def test_the_plan_imports_no_torch():
+    code = (
+        "import sys\nfrom dcgan_lib.__main__ import main\n"
+        "assert main(['reproduce', '--plan']) == 0\n"
+        "print('heavy:', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision', "
+        "'matplotlib', 'sklearn'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("plan: ") and out.stdout.strip().endswith("heavy: []")
