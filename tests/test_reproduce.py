@@ -196,6 +196,10 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
     os.killpg(proc.pid, signal.SIGKILL)
     first_output = proc.communicate()[0]
     assert first_output.startswith("plan: 20 jobs, 0 done, 16 left, 4 cannot run here (smoke")
+    assert "\none lease (13 GPU-minutes, calls of at most 10 min with --max-minutes 9): " in (
+        first_output
+    )
+    assert re.search(r"^  left  celeba_dcgan64_updates/s1 .* lease 1 ", first_output, re.M)
     done_before = {
         j.name
         for j in plan.book_jobs(
