@@ -139,20 +139,22 @@ def page_seconds(log: str) -> dict[str, float]:
 
 
 def measure_test() -> dict:
-    """``make test`` in a fresh clone of this checkout (its committed state), set-up included.
-    The clone lies beside this checkout, so that ../shared resolves as it does here."""
-    with tempfile.TemporaryDirectory(prefix=".startup-clone-", dir=ROOT.parent) as tmp:
+    """``make test`` in a fresh clone of this checkout (its committed state), set-up included,
+    as CI runs it: in a temporary folder, without ``../shared`` beside it."""
+    with tempfile.TemporaryDirectory(prefix="dcgan-startup-clone-") as tmp:
         clone = Path(tmp) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        shared = (clone.parent / "shared" / "data").exists()
         r = timed(["make", "test"], cwd=clone, timeout=5400)
     out = _result([r], 600.0, "make test in a fresh clone, set-up included")
-    summary = [ln for ln in r["output"].splitlines() if re.search(r"\d+ passed|failed|error", ln)]
+    out["shared_data_beside_the_clone"] = shared
+    lines = r["output"].splitlines()
+    summary = [ln for ln in lines if re.search(r"\d+ (passed|failed)", ln)]
     out["pytest_summary"] = summary[-1].strip("= ") if summary else ""
-    out["slowest"] = [
-        ln.strip()
-        for ln in r["output"].splitlines()
-        if re.match(r"\s*[\d.]+s (call|setup|teardown) ", ln)
-    ][:15]
+    slow = re.compile(r"\s*[\d.]+s (call|setup|teardown) ")
+    out["slowest"] = [ln.strip() for ln in lines if slow.match(ln)][:15]
+    if r["returncode"]:
+        out["error"] = r["output"][-3000:]
     return out
 
 
@@ -200,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in a.only:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        result["measurements"][name] = measure[name]()
-        result["measurements"][name]["machine_load_after"] = round(os.getloadavg()[0], 2)
+        result["measurements"][name] = measure[name]() | {
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "benchmark_command": result["command"],
+            "cores": os.cpu_count(),
+        }
     text = json.dumps(result, indent=1)
     print(text)
     if a.out:

@@ -8,11 +8,11 @@ faces run, the other §4 runs' first seeds and the choice of the §6 faces model
 extra seeds, and last the benchmarks (the Compute page, then the timings the estimates rest on).
 The plan marks the lease in which each job left would finish (``leases``): a lease is
 ``LEASE_MINUTES`` of GPU time in calls of at most ``CALL_MINUTES``, each call working
-``GPU_MINUTES`` (its ``--max-minutes``; the rest is its start-up). Each job names the artifacts it writes; it is done when each
-is present and matches its sha256 in ``artifacts/manifest.json`` (and, where it applies, the
-file says its work is complete). The estimates come from the stored measurements
-(``artifacts/benchmarks/throughput.json``: step speed per model config, decode and FID timings;
-each stored experiment's own minutes), each with its basis.
+``GPU_MINUTES`` (its ``--max-minutes``; the rest is its start-up). Each job names the artifacts
+it writes; it is done when each is present and matches its sha256 in ``artifacts/manifest.json``
+(and, where it applies, the file says its work is complete). The estimates come from the stored
+measurements (``artifacts/benchmarks/throughput.json``: step speed per model config, decode and
+FID timings; each stored experiment's own minutes), each with its basis.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ ORDER = (
     "celeba_dcgan64_long/s1",  # the long faces run (its best checkpoint)
 )
 # the throughput benchmark's modes the book reads (``step`` with the compiled engine's rows): the
-# FID and decode timings first (minutes of GPU time they save are what the estimates need), the
-# engine's modes at the end
+# FID and decode timings (what the estimates rest on; the book shows neither: the last job), the
+# engine's modes (the Compute page)
 TIMING_MODES = ("fid", "decode")
 ENGINE_MODES = ("e2e", "e2e_run", "step")
 # artifacts made on a CPU by their own commands (PRODUCERS), not by this plan: the §4.1.1 hash,
