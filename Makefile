@@ -71,7 +71,8 @@ book: setup-python setup-mathjax
 TEST_WORKERS ?= auto
 test: setup
 	@DCGAN_MODE=smoke $(VPY) -m pytest tests notebooks -m "not gpu" $(NBVAL) \
-	  -n $(TEST_WORKERS) --dist loadgroup --durations=15 || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
+	  -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 \
+	  || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
 
 lint: setup-python
 	$(VENV)/bin/ruff check .

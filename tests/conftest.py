@@ -31,14 +31,30 @@ if _WORKERS > 1:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test's xdist group, and the order the groups start in (``make test`` keeps it with
+    --no-loadscope-reorder): the book first (its build is the longest single piece), then the
+    files with a test marked ``slow``, the notebooks, the rest; a group's tests keep their order."""
+    groups = {}
     for item in items:
-        if any(item.iter_markers("xdist_group")):
+        marks = [m.args[0] for m in item.iter_markers("xdist_group")]
+        if marks:
+            groups[item] = marks[0]
             continue
         if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
             group = "book"
         else:  # a test file, or a notebook (nbval: its cells share one kernel)
             group = Path(str(item.fspath)).name
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = group
+    slow = {groups[i] for i in items if any(i.iter_markers("slow"))}
+
+    def rank(item: pytest.Item) -> int:
+        group = groups[item]
+        if group == "book":
+            return 0
+        return 1 if group in slow else 2 if group.endswith(".ipynb") else 3
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -178,6 +178,7 @@ def _job_done(root: Path, name: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(tmp_path, capsys):
     data, root, runs = tmp_path / "data", tmp_path / "artifacts", tmp_path / "runs"
     celeba(data)
@@ -282,6 +283,7 @@ def test_the_size_flag_and_its_old_spelling():
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the real data in ../shared/data")
 def test_smoke_reads_a_bounded_part_of_the_real_data(tmp_path, monkeypatch):
     # every job of the smoke plan that reads the data root, on the real data (Tiny ImageNet's
