@@ -66,12 +66,12 @@ book: setup-python setup-mathjax
 # One pytest run: units, book structure, the book build in book mode with the browser check
 # (tests/conftest.py builds it once, with DCGAN_MODE=book, for every test that reads it), and
 # every notebook under nbval in smoke mode. pytest-xdist runs it on TEST_WORKERS processes (one
-# per core; 0: none): the book and its browser checks on one of them, each test file and each
-# notebook on one (tests/conftest.py). Exit code 5 (nothing collected) is not a failure.
+# per core; 0: none), each test file and each notebook on one, the book's first (the order of
+# tests/conftest.py). Exit code 5 (nothing collected) is not a failure.
 TEST_WORKERS ?= auto
 test: setup
 	@DCGAN_MODE=smoke $(VPY) -m pytest tests notebooks -m "not gpu" $(NBVAL) \
-	  -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 \
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
 	  || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
 
 lint: setup-python

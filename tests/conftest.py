@@ -1,11 +1,11 @@
 """What the whole test session shares: the book built once (``site``) and read by Chromium
-(``browser``, ``dom``), and how pytest-xdist splits the session (``make test`` runs it on every
-core with ``--dist loadgroup``).
+(``browser``, ``dom``), and the order in which pytest-xdist hands out the work (``make test``
+runs the session on every core with ``--dist loadfile --no-loadscope-reorder``).
 
-Under xdist, every test that uses ``site``, ``dom`` or ``browser`` runs on one worker (group
-``book``; the build is also behind a file lock, so it runs once whatever the split); every other
-test runs with the rest of its file (its module fixtures then build their data once), and each
-notebook's cells stay together in one kernel.
+Each test file, and each notebook (its cells share one kernel), runs on one worker; the browser
+tests are in one file, and the build is behind a file lock besides, so it runs once whatever the
+split. (``--dist loadgroup`` would group by ``xdist_group`` marks, but pytest-xdist 3.8 tags them
+onto ``item._nodeid``, which pytest 9's ``nodeid`` no longer reads: it groups nothing.)
 """
 
 from __future__ import annotations
@@ -29,32 +29,20 @@ if _WORKERS > 1:
         os.environ.setdefault(_var, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
+def _starts(item: pytest.Item, slow: set[Path]) -> int:
+    path = Path(str(item.fspath))
+    if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return 0
+    return 1 if path in slow else 2 if path.suffix == ".ipynb" else 3
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test's xdist group, and the order the groups start in (``make test`` keeps it with
-    --no-loadscope-reorder): the book first (its build is the longest single piece), then the
-    files with a test marked ``slow``, the notebooks, the rest; a group's tests keep their order."""
-    groups = {}
-    for item in items:
-        marks = [m.args[0] for m in item.iter_markers("xdist_group")]
-        if marks:
-            groups[item] = marks[0]
-            continue
-        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
-            group = "book"
-        else:  # a test file, or a notebook (nbval: its cells share one kernel)
-            group = Path(str(item.fspath)).name
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups[item] = group
-    slow = {groups[i] for i in items if any(i.iter_markers("slow"))}
-
-    def rank(item: pytest.Item) -> int:
-        group = groups[item]
-        if group == "book":
-            return 0
-        return 1 if group in slow else 2 if group.endswith(".ipynb") else 3
-
-    items.sort(key=rank)
+    """The order the files start in (``make test`` keeps it with --no-loadscope-reorder): the
+    book's tests first (its build is the longest single piece), then the files with a test
+    marked ``slow``, the notebooks, the rest; a file's tests keep their order."""
+    slow = {Path(str(i.fspath)) for i in items if any(i.iter_markers("slow"))}
+    items.sort(key=lambda item: _starts(item, slow))
 
 
 @pytest.fixture(scope="session")

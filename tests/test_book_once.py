@@ -34,9 +34,11 @@ def test_the_book_is_built_once_for_every_worker(tmp_path, monkeypatch):
     assert _book.BUILD_LOG[-3:] == ["built\n"] * 3
 
 
-def test_a_test_runs_with_its_file_and_the_browser_tests_with_the_book(request):
-    assert [m.args[0] for m in request.node.iter_markers("xdist_group")] == ["test_book_once.py"]
+def test_the_browser_tests_start_first_and_each_file_stays_whole(request):
     items = request.session.items
-    browser = [i for i in items if {"site", "dom", "browser"} & set(i.fixturenames)]
-    for item in browser:
-        assert [m.args[0] for m in item.iter_markers("xdist_group")] == ["book"], item.nodeid
+    uses = [set(getattr(it, "fixturenames", ())) & {"site", "dom", "browser"} for it in items]
+    book = [i for i, used in enumerate(uses) if used]
+    assert book == list(range(len(book)))  # the book's tests open the session
+    files = [str(it.fspath) for it in items]
+    starts = [f for k, f in enumerate(files) if k == 0 or files[k - 1] != f]
+    assert len(starts) == len(set(starts)), "a file's tests are split"
