@@ -1,6 +1,7 @@
 # The README's commands. Every target sets itself up first (idempotent, seconds when done):
 #   make book   build the book (notebooks executed in book mode) into _build/html
-#   make test   the whole test suite in one pytest run (units, book build + browser check, nbval smoke)
+#   make test   the whole test suite in one pytest run on every core (units, book build + browser
+#               check, nbval smoke; TEST_WORKERS=0 for one process)
 #   make lint   ruff over the library, tests and notebooks
 #   make reproduce  every GPU job of the book not done yet (on a GPU machine with the data; prints
 #               the plan first; resumable; MINUTES=9 per call, ARGS="--smoke" for the CPU check)
@@ -63,10 +64,15 @@ book: setup-python setup-mathjax
 	DCGAN_MODE=$${DCGAN_MODE:-book} $(VENV)/bin/jupyter-book build . -W --all
 
 # One pytest run: units, book structure, the book build in book mode with the browser check
-# (tests/test_book_build.py sets DCGAN_MODE=book for its own build), and every notebook under
-# nbval in smoke mode. Exit code 5 (nothing collected) is not a failure.
+# (tests/conftest.py builds it once, with DCGAN_MODE=book, for every test that reads it), and
+# every notebook under nbval in smoke mode. pytest-xdist runs it on TEST_WORKERS processes (one
+# per core; 0: none), each test file and each notebook on one, the book's first (the order of
+# tests/conftest.py). Exit code 5 (nothing collected) is not a failure.
+TEST_WORKERS ?= auto
 test: setup
-	@DCGAN_MODE=smoke $(VPY) -m pytest tests notebooks -m "not gpu" $(NBVAL) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
+	@DCGAN_MODE=smoke $(VPY) -m pytest tests notebooks -m "not gpu" $(NBVAL) \
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
+	  || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; }
 
 lint: setup-python
 	$(VENV)/bin/ruff check .

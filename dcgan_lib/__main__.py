@@ -1,8 +1,10 @@
 """Command line: ``python -m dcgan_lib {train,export,fid,experiment,features,latent,reproduce,...}``.
 
-Each command lives in one module that adds its subparser (``add_cli``) and names its run function
-(``set_defaults(run=...)``). Errors the user can fix (missing data, a bad config, a diverged run)
-print one line saying what to do and exit with status 2, never a traceback.
+The commands, their arguments and the module that runs each are one table,
+``dcgan_lib.studies.cli.COMMANDS``: the parser is built without importing torch or any command's
+module, so ``--help`` and argument errors answer at once; a command's module is imported when it
+runs. Errors the user can fix (missing data, a bad config, a diverged run) print one line saying
+what to do and exit with status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,50 +13,32 @@ import argparse
 import sys
 import warnings
 
-from tqdm import tqdm
-
-from dcgan_lib import artifacts, datasets, metrics, status, strip, train
 from dcgan_lib.config import ConfigError
-from dcgan_lib.datasets import DataError
-from dcgan_lib.studies import (
-    attributes,
-    dedup,
-    dedup_sweep,
-    experiments,
-    features,
-    forgetting,
-    guided_backprop,
-    latent,
-    reproduce,
-)
-from dcgan_lib.train import TrainingDiverged
+from dcgan_lib.studies.cli import COMMANDS, add_commands
 
-COMMANDS = (
-    train,  # train (§4: one run, resumable)
-    artifacts,  # export (a run's fp16 weights, metrics and samples into artifacts/)
-    strip,  # strip (§4: the fixed-z samples after each epoch, as one image strip)
-    datasets,  # download
-    metrics,  # fid (book/fid_protocol.md)
-    dedup,  # dedup (keep lists), dedup-study (§4.1.1)
-    dedup_sweep,  # dedup-sweep: the settings behind the dedup autoencoder
-    features,  # features (§5: D features + L2-SVM)
-    experiments,  # experiment (§4 runs: train, FID, export)
-    latent,  # latent (§6.1, §6.3.2: walks, arithmetic, turn)
-    guided_backprop,  # guided-backprop (§6.2)
-    forgetting,  # forgetting {study,fit,annotate,bands} (§6.3.1)
-    attributes,  # attributes (the §6 judge: train and store the CelebA attribute classifier)
-    status,  # status (the README's table of every experiment)
-    reproduce,  # reproduce (every GPU job of the book, resumable)
-)
-USER_ERRORS = (ConfigError, DataError, TrainingDiverged, FileNotFoundError, ValueError)
+__all__ = ["COMMANDS", "main", "parser"]
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dcgan_lib", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
-        module.add_cli(sub)
+    add_commands(sub)
     return p
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user can fix: one line and status 2. ``TrainingDiverged`` counts only once
+    ``dcgan_lib.train`` is loaded (nothing else raises it), so that this costs no import."""
+    from dcgan_lib.datasets import DataError
+
+    errors: tuple[type[BaseException], ...] = (
+        ConfigError,
+        DataError,
+        FileNotFoundError,
+        ValueError,
+    )
+    train = sys.modules.get("dcgan_lib.train")
+    return errors + ((train.TrainingDiverged,) if train is not None else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,13 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         a = parser().parse_args(args)
         try:
             return a.run(a)
-        except USER_ERRORS as e:
+        except Exception as e:
+            if not isinstance(e, user_errors()):
+                raise
             print(f"error: {e}", file=sys.stderr)
             return 2
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one line, ``warning: ...``, printed between progress bars (no source path)."""
+    from tqdm import tqdm
+
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 

@@ -17,16 +17,23 @@ import shutil
 import sys
 from pathlib import Path
 
-from dcgan_lib import strip
-
-# load_generator and load_weights are re-exported: artifacts.load_weights(require(...)) reads
-# a stored model
-from dcgan_lib.checkpoint import load_checkpoint, load_generator, load_weights, save_weights  # noqa: F401
 from dcgan_lib.config import TrainConfig
-from dcgan_lib.device import describe_machine
 from dcgan_lib.experiments import EXPERIMENTS, FACES_DEFAULT, FACES_MODEL
-from dcgan_lib.models import Discriminator, Generator
 from dcgan_lib.storage import atomic_write
+
+# Importing this module imports no torch (the plan of `reproduce`, `status` and --help stay
+# quick); what needs it imports it when called. load_generator and load_weights are re-exported
+# from dcgan_lib.checkpoint: artifacts.load_weights(require(...)) reads a stored model.
+_FROM_CHECKPOINT = ("load_checkpoint", "load_generator", "load_weights", "save_weights")
+
+
+def __getattr__(name: str):
+    if name in _FROM_CHECKPOINT:
+        from dcgan_lib import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAX_FILE_BYTES = 16 * 2**20  # a GPU machine takes at most 64 MiB of repository per call
 
@@ -57,6 +64,12 @@ PRODUCERS = {
         "hour on 2 cores) python -m dcgan_lib features cifar10 --size book --variants random "
         "--regimes 100 --select-draws 2 --eval-draws 10 --data-root ../shared/data "
         "--metrics-name baselines_cpu.json"
+    ),
+    # the names of the collision groups the §4.1.1 page shows (their images are read from the
+    # data when the book is built; never stored)
+    "dedup_ae/galleries.json": (
+        "python -m dcgan_lib dedup-study --size book --export --data-root ../shared/data  (CPU, "
+        "about 2 min: the stored autoencoder's study recomputed, its galleries' names stored)"
     ),
     "dedup_ae": (
         "python -m dcgan_lib dedup-study --size full --data-root ../shared/data  (CPU, about 4 min; "
@@ -196,6 +209,10 @@ def export_run(
     weights are over the 16 MiB limit, or that the book does not load). ``checkpoint``: the
     file whose weights are shipped (``best.pt``: the checkpoint a run selected). ``machine``: what
     made them, recorded in the manifest."""
+    from dcgan_lib import strip
+    from dcgan_lib.checkpoint import load_checkpoint, save_weights
+    from dcgan_lib.models import Discriminator, Generator
+
     run, root = Path(run_dir), root or artifacts_dir()
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
@@ -292,6 +309,12 @@ def register_if_stored(
 # Studies of stored models (paper §6): metrics.json + figure PNGs, tied to the files they read
 
 
+def _this_machine() -> str:
+    from dcgan_lib.device import describe_machine
+
+    return describe_machine()
+
+
 def invoked_command() -> str:
     """The command line of this process as the user typed it (``python -m dcgan_lib ...``)."""
     mod = Path(sys.argv[0]).stem
@@ -319,7 +342,7 @@ def export_study(
     manifest = read_manifest(root)["files"]
     run = {
         "command": command,
-        "machine": describe_machine(),
+        "machine": _this_machine(),
         "cpu_seconds": round(cpu_seconds, 1),
         "wall_seconds": round(wall_seconds, 1),
         "inputs": {f: manifest[f]["sha256"] for f in inputs},
@@ -368,16 +391,6 @@ def faces_model_artifact(root: Path | None = None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The command line: `export`
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``python -m dcgan_lib export RUN --name NAME``: a run's results into ``artifacts/NAME``."""
-    p = sub.add_parser(
-        "export", help="copy a run's fp16 weights, metrics and samples into artifacts/"
-    )
-    p.add_argument("run_dir", metavar="run", help="the run folder")
-    p.add_argument("--name", required=True)
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:

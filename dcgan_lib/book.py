@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dcgan_lib.artifacts import ArtifactMissing
-from dcgan_lib.datasets import DataError
+from dcgan_lib.datasets import DataError, default_data_root
 
 T = TypeVar("T")
 
@@ -36,11 +36,9 @@ def repo_root() -> Path:
 
 
 def data_root() -> Path | None:
-    """$DCGAN_DATA, else ../shared/data beside the checkout when it exists, else None."""
-    if os.environ.get("DCGAN_DATA"):
-        return Path(os.environ["DCGAN_DATA"])
-    shared = repo_root().parent / "shared" / "data"
-    return shared if shared.exists() else None
+    """$DCGAN_DATA, else ../shared/data beside the checkout when it exists, else None: the same
+    rule as the command line's ``--data-root`` default (``datasets.default_data_root``)."""
+    return default_data_root()
 
 
 def shown_path(path: str | os.PathLike | None) -> str:

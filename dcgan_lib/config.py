@@ -159,6 +159,7 @@ RESUME_KEEPS = (
     "fid_split",
     "fid_selection",
     "fid_network",
+    "fid_limit",
 )
 # What a resume may change (how long, how often to log, where the data and cache live, which
 # engine and device run it, compiled or not); each change is recorded in run.json and the metrics. ``device`` and
@@ -215,6 +216,7 @@ class TrainConfig:
     # images of its reporting half (dcgan_lib.metrics.reference_indices)
     fid_selection: bool = False
     fid_network: str = "inception"  # "tiny": a stand-in feature net (tests, smoke runs)
+    fid_limit: int | None = None  # the reference: its first N images only (smoke runs)
     cache_dir: str | None = None  # packed-uint8 cache; default $DCGAN_CACHE or ~/.cache
     device: str = "auto"  # "auto" = cuda if available, else cpu
     deterministic: bool = False  # torch.use_deterministic_algorithms (CPU exact resume)

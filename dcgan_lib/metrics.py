@@ -9,7 +9,7 @@ Features are computed once (``inception_features``) and handed to torchmetrics'
 ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` through an identity feature module,
 so both statistics come from the library (float64) without running Inception twice. Every FID is
 reported with its protocol name, e.g. ``FID-10k/celeba10k``, and the BatchNorm mode used to sample.
-``python -m dcgan_lib fid GENERATOR`` (``add_cli`` / ``run_cli``) computes one for a stored G.
+``python -m dcgan_lib fid GENERATOR`` (``run_cli``) computes one for a stored G.
 
 Speed without changing the protocol: the reference side of an FID (features, their float64 sum
 and cross-product, which is what torchmetrics accumulates) is cached on disk (``reference_stats``,
@@ -251,9 +251,12 @@ def fid_kid(
     subset = min(kid_subset, ref.n, len(fake))
     if subset == ref.n == len(fake):  # every "subset" is the whole set: one gives the same KID
         kid_subsets = 1
-    kid = KernelInceptionDistance(
-        feature=_Precomputed(dim), subset_size=subset, subsets=kid_subsets
-    )
+    with warnings.catch_warnings():  # its warning that it buffers every feature: the sizes are
+        # the protocol's (10,000 x 2,048 float64 a side, 164 MB), known and intended
+        warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance` will save all")
+        kid = KernelInceptionDistance(
+            feature=_Precomputed(dim), subset_size=subset, subsets=kid_subsets
+        )
     kid = kid.to(device)
     kid.update(ref.features.to(device), real=True)
     kid.update(fake.double().to(device), real=False)
@@ -345,15 +348,17 @@ def evaluate_generator(
     part: str = "all",
     net: nn.Module | None = None,
     fid_cache: str | Path | None = None,
+    limit: int | None = None,
 ) -> dict:
     """FID/KID of ``n`` samples of G against ``n`` images of a reference split (FID.md).
+    ``limit``: the split's first ``limit`` images only (smoke runs: a bounded decode).
 
     ``part``: the whole split (``all``, the protocol), or its selection or reporting half (at
     most half the split's images each). The reference side comes from the on-disk cache when an
     earlier FID computed it (``reference_stats``; folder ``fid_cache``, default
     ``<cache_dir>/fid``)."""
     size = G.cfg.image_size  # type: ignore[union-attr]
-    ref = load_dataset(dataset, root, split, size, cache_dir=cache_dir, progress=progress)
+    ref = load_dataset(dataset, root, split, size, cache_dir, limit, progress=progress)
     idx = reference_indices(len(ref), n, part)
     if len(idx) < n:
         have = len(ref) if part == "all" else f"{len(idx)} in its {part} half"
@@ -479,24 +484,6 @@ def _write_reference(path: Path, stats: ReferenceStats, key: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The command line: `fid`
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``python -m dcgan_lib fid GENERATOR [--data ...]``: one FID/KID under the protocol."""
-    p = sub.add_parser(
-        "fid", help="FID/KID of a generator under the book's protocol (book/fid_protocol.md)"
-    )
-    p.add_argument("generator", help="an exported G.pt or a run's checkpoint.pt")
-    p.add_argument("--data", default="celeba")
-    p.add_argument("--data-root", default=None)
-    p.add_argument(
-        "--split", default="train", help="reference split (celeba: train, cifar10: test)"
-    )
-    p.add_argument("--n", type=int, default=10_000, help="samples and reference images (FID-10k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default=None, help="also write the result as JSON here")
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:

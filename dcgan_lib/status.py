@@ -368,13 +368,6 @@ def write_readme(path: Path, root: Path | None = None) -> bool:
     return new != text
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="the status table of every experiment, from artifacts/")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--write-readme", action="store_true", help="rewrite README.md's table")
-    p.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     if a.write_readme:
         readme = repo_root() / "README.md"

@@ -278,20 +278,6 @@ def epochs_text(strip: Strip) -> str:
 # The command line: `strip`
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``python -m dcgan_lib strip RUN`` joins a run's frames into RUN/samples/epochs.png;
-    ``strip --stored NAME`` builds artifacts/NAME/epochs.png from its stored grids and records
-    it in the manifest."""
-    p = sub.add_parser(
-        "strip",
-        help="the fixed-z samples after each epoch as one image strip (a run's frames, or a "
-        "stored run's grids); paper §4",
-    )
-    p.add_argument("run_dir", nargs="?", metavar="run", help="a run folder with samples/frames")
-    p.add_argument("--stored", metavar="NAME", help="an artifacts/ folder with epoch grids")
-    p.set_defaults(run=run_cli)
-
-
 def export_from_grids(name: str, root: Path | None = None, command: str = "") -> Path:
     """``artifacts/<name>/epochs.png`` built from the folder's stored grids, registered with its
     command and the note that it was built from the stored grids."""

@@ -43,7 +43,7 @@ from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from dcgan_lib import checkpoint, distributed, strip
 from dcgan_lib import metrics as M
-from dcgan_lib.config import MODEL_CONFIGS, TrainConfig, get_model_config
+from dcgan_lib.config import TrainConfig, get_model_config
 from dcgan_lib.data import Packed, epoch_order, load_dataset, training_images
 from dcgan_lib.datasets import DataError
 from dcgan_lib.device import device_label, resolve_device
@@ -477,8 +477,9 @@ class _FidTracker:
         cfg, progress = self.cfg, self.progress
         data, split = cfg.fid_data or cfg.data, cfg.fid_split or cfg.split
         ref = load_dataset(
-            data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, progress=progress
-        )
+            data, cfg.data_root, split, cfg.model.image_size, cfg.cache_dir, cfg.fid_limit,
+            progress=progress,
+        )  # fmt: skip
         idx = M.reference_indices(len(ref), cfg.fid_n, part)
         if part == "all" and len(ref) < cfg.fid_n:
             raise DataError(
@@ -533,67 +534,6 @@ class _FidTracker:
 
 # ---------------------------------------------------------------------------------------------
 # The command line: `train`
-
-
-# The flags of `train`, one per TrainConfig field of the same name (its default is the field's):
-# (field, type, help); a bool field is a switch.
-FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("data", str, "dataset name (cifar10, svhn, lsun, celeba, tinyimagenet, imagefolder, synthetic)"),
-    ("data_root", str, "folder holding the data (default: $DCGAN_DATA)"),
-    ("split", str, "the dataset's split"),
-    ("epochs", int, "passes over the data"),
-    ("max_minutes", float, "time budget; checkpoints and stops"),
-    ("max_steps", int, "stop after this many iterations"),
-    ("batch_size", int, "paper: 128"),
-    ("lr", float, "paper: 2e-4"),
-    ("beta1", float, "paper: 0.5"),
-    ("seed", int, "weights, noise and data order"),
-    ("limit", int, "use only the first N images"),
-    ("keep_list", str, "file of image names to keep (from `dedup`)"),
-    ("cache_dir", str, "packed-image cache (default $DCGAN_CACHE or ~/.cache/dcgan_lib)"),
-    ("device", str, "auto: cuda if available, else cpu"),
-    ("log_every", int, "a metrics line every N steps"),
-    ("sample_every", int, "a fixed-z sample grid every N steps"),
-    ("checkpoint_every", int, "a checkpoint every N steps"),
-    ("deterministic", bool, "deterministic algorithms (exact CPU resume)"),
-    ("fid_every", int, "FID/KID every N steps (keeps best.pt)"),
-    ("fid_n", int, "samples and reference images per FID"),
-    ("fid_data", str, "reference dataset (default: --data)"),
-    ("fid_split", str, "reference split (default: --split)"),
-    ("engine", str, "auto: fast on CUDA (GPU-resident data, bf16, channels_last, CUDA graph), "
-     "eager fp32 elsewhere"),
-    ("compile", bool, "fast engine: torch.compile G and D inside the captured step"),
-    ("sync_bn", bool, "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)"),
-)  # fmt: skip
-CHOICES = {"engine": ["auto", "eager", "fast"]}
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``python -m dcgan_lib train --out RUN [...]``: ``--config`` names the model config,
-    ``--out`` the run folder, and each of ``FLAGS`` sets its ``TrainConfig`` field."""
-    p = sub.add_parser(
-        "train",
-        help="train (or resume) a DCGAN run; paper §4 (several GPUs: torchrun --nproc-per-node "
-        "N -m dcgan_lib train ...)",
-    )
-    p.add_argument(
-        "--config", default="dcgan64", choices=sorted(MODEL_CONFIGS), help="model config"
-    )
-    p.add_argument("--image-size", type=int, help="override the config's image size (32, 64, 128)")
-    p.add_argument(
-        "--out",
-        required=True,
-        help="run folder; an existing checkpoint there is resumed (with the settings it holds)",
-    )
-    defaults = TrainConfig()
-    for name, kind, text in FLAGS:
-        flag, default = "--" + name.replace("_", "-"), getattr(defaults, name)
-        if kind is bool:
-            p.add_argument(flag, action="store_true", help=text)
-        else:
-            p.add_argument(flag, type=kind, default=default, choices=CHOICES.get(name), help=text)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=run_cli)
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:

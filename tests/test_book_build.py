@@ -9,10 +9,8 @@ import base64
 import html as html_lib
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,24 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+from _book import BUILD_LOG, CHROMIUM_FLAGS, ROOT
 from PIL import Image
 
+# the book is built once per session by tests/conftest.py's `site` (with `browser`, `dom`)
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-MATHJAX = ROOT / "book" / "_static_mathjax" / "mathjax" / "tex-chtml.js"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=5000",
-]
 
 
 def toc_pages() -> list[str]:
@@ -93,60 +78,6 @@ def parse(html: str) -> Collector:
     c = Collector()
     c.feed(html)
     return c
-
-
-BUILD_LOG: list[str] = []  # the build's output, for the checks on what it prints
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    """The book built in book mode with -W into a fresh folder; returns its html folder."""
-    if not MATHJAX.exists():
-        pytest.fail(f"{MATHJAX} is missing: run `make setup` (it copies MathJax 3 from npm)")
-    out = Path(tempfile.mkdtemp(prefix="dcgan-book-"))
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    env = dict(os.environ, DCGAN_MODE="book")
-    # a fresh output folder and --all: no cache or earlier build can hide a failing page
-    cmd = [str(jupyter_book), "build", str(ROOT), "-W", "--all", "--path-output", str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
-    log = proc.stdout + proc.stderr
-    BUILD_LOG.append(log)
-    assert proc.returncode == 0, f"book build failed ({' '.join(cmd)}):\n{log[-6000:]}"
-    html = out / "_build" / "html"
-    assert (html / "index.html").exists(), log[-3000:]
-    return html
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"chromium not found at {CHROMIUM}: run `make setup` (`make test` does it too); "
-            "it installs Debian's chromium package"
-        )
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def dom(site: Path, browser: str):
-    """The DOM of a page after its scripts ran (MathJax included), as Chromium sees it."""
-    cache: dict[str, str] = {}
-
-    def get(page: str) -> str:
-        if page not in cache:
-            profile = tempfile.mkdtemp(prefix="dcgan-chromium-")
-            url = (site / f"{page}.html").as_uri()
-            proc = subprocess.run(
-                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert proc.returncode == 0, f"chromium failed on {url}: {proc.stderr[-2000:]}"
-            cache[page] = proc.stdout
-        return cache[page]
-
-    return get
 
 
 def test_the_build_writes_every_page(site):

@@ -287,6 +287,7 @@ def test_corrupt_and_empty_files_are_skipped_and_listed(tmp_path, cache):
 
 def test_clear_errors_for_missing_data(tmp_path, cache, monkeypatch):
     monkeypatch.delenv("DCGAN_DATA", raising=False)
+    monkeypatch.setattr("dcgan_lib.datasets.SHARED_DATA", tmp_path / "no-shared-data")
     with pytest.raises(DataError, match="pass --data-root DIR or set DCGAN_DATA"):
         load_dataset("cifar10", None)
     with pytest.raises(DataError, match="does not exist"):
@@ -303,6 +304,24 @@ def test_clear_errors_for_missing_data(tmp_path, cache, monkeypatch):
         load_dataset("lsun", tmp_path, cache_dir=cache)
     with pytest.raises(DataError, match="not obtainable on the project's own machines"):
         load_dataset("svhn", tmp_path, cache_dir=cache)
+
+
+def test_one_data_root_rule_for_the_command_line_and_the_book(tmp_path, monkeypatch):
+    from dcgan_lib import book
+    from dcgan_lib.datasets import default_data_root, resolve_data_root
+
+    shared, env, given = tmp_path / "shared", tmp_path / "env", tmp_path / "given"
+    for d in (shared, env, given):
+        d.mkdir()
+    monkeypatch.setattr("dcgan_lib.datasets.SHARED_DATA", shared)
+    monkeypatch.delenv("DCGAN_DATA", raising=False)
+    assert default_data_root() == book.data_root() == resolve_data_root(None) == shared
+    monkeypatch.setenv("DCGAN_DATA", str(env))
+    assert default_data_root() == book.data_root() == resolve_data_root(None) == env
+    assert default_data_root(given) == resolve_data_root(str(given)) == given
+    monkeypatch.delenv("DCGAN_DATA")
+    shared.rmdir()
+    assert default_data_root() is None and book.data_root() is None
 
 
 def test_damaged_archive_is_named(tmp_path, cache):

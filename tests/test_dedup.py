@@ -307,6 +307,31 @@ def test_the_study_sizes_have_one_flag_and_the_old_one_still_works():
 
     for argv in (["dedup-study", "--size", "smoke"], ["dedup-study", "--mode", "smoke"]):
         a = parser().parse_args(argv)
-        assert a.size == "smoke" and a.run is study.run_cli
+        assert a.size == "smoke" and a.run.resolve() is study.run_cli
     assert parser().parse_args(["dedup-study"]).size == "full"
     assert set(study.SIZES) == {"smoke", "book", "full"}
+
+
+def test_book_size_shows_the_stored_numbers_and_reads_only_the_shown_images(tmp_path):
+    from _tinydata import cifar10
+
+    from dcgan_lib.data import load_dataset
+
+    stored = study.run_dedup_study(study.SIZES["book"], None)  # no data: the stored study
+    assert not stored.recomputed and stored.planted is None and not stored.galleries
+    assert (
+        stored.metrics["planted"]
+        == json.loads((study.artifacts_dir() / "dedup_ae/metrics.json").read_text())["planted"]
+    )
+    galleries = json.loads((study.artifacts_dir() / "dedup_ae/galleries.json").read_text())
+    assert galleries and all("images" not in g for gs in galleries.values() for g in gs)
+    # the galleries' images by name, each as the packed cache holds it, nothing else decoded
+    cifar10(tmp_path / "data", n_train=6, n_test=4)
+    pack = load_dataset(
+        "cifar10", tmp_path / "data", "test", 32, tmp_path / "cache", progress=False
+    )
+    names = [f"cifar10:{pack.names[i]}" for i in (3, 1)] + ["cifar10:train/none.jpg"]
+    found = study.images_named(names, (("cifar10", ("train", "test")),), tmp_path / "data")
+    assert sorted(found) == sorted(names[:2])
+    assert np.array_equal(found[names[0]], pack.images[3])
+    assert np.array_equal(found[names[1]], pack.images[1])

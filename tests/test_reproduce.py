@@ -67,6 +67,18 @@ def test_the_plan_lists_every_gpu_artifact_the_book_reads():
         seen.add(job.name)
     names = {j.name for j in jobs}
     assert {"celeba_dcgan64_long/s1", "celeba_dcgan64_updates/s1", "features_cifar10"} <= names
+    # the order of what each job unlocks in the book: the §5.1 D and protocol, the scene model,
+    # the faces at pytorch/examples' updates, the long faces run; then the other first seeds,
+    # the §6 faces model, §5.2, the extra seeds; the benchmarks last
+    order = [j.name for j in jobs]
+    assert order[: len(plan.ORDER)] == list(plan.ORDER) == [
+        "imagenet32_tinyimagenet/s1", "features_cifar10", "tinyimagenet_dcgan64/s1",
+        "celeba_dcgan64_updates/s1", "celeba_dcgan64_long/s1",
+    ]  # fmt: skip
+    extra = [i for i, j in enumerate(jobs) if j.extra_seed]
+    firsts = [i for i, j in enumerate(jobs) if j.kind == "experiment" and not j.extra_seed]
+    assert extra and max(firsts) < min(extra) and order.index("faces_model") < min(extra)
+    assert order[-3:] == ["throughput", "numerics", "timings"]
     assert {"tinyimagenet_dcgan64/s1", "imagenet32_tinyimagenet/s1", "numerics"} <= names
     assert {f"cifar10_imagenet32/s{s}" for s in (1, 2, 3)} <= names
 
@@ -93,10 +105,51 @@ def test_the_plan_of_this_repository_says_what_is_done_left_and_how_long(tmp_pat
     total = sum(j["minutes"] for j in summary["jobs"] if j["state"] == "left" and j["minutes"])
     assert summary["left_minutes"] == pytest.approx(total)
     assert re.search(r"estimated GPU time left: [\d.]+ min", printed)
-    assert "one call of 9 min: " in printed.splitlines()[-1]
+    assert printed.splitlines()[-1].startswith(
+        "one lease (13 GPU-minutes, calls of at most 10 min with --max-minutes 9): "
+    )
+    # the missing data is named on its jobs' lines and explained once
+    assert printed.count("dataset 'svhn'") == 1 and "data missing: svhn train" in printed
+    # the first lease: a prefix of the jobs left, in order, within its working minutes
+    left = [j for j in summary["jobs"] if j["state"] == "left"]
+    first = [j["name"] for j in left if j["lease"] == [1, 1]]
+    assert first == summary["first_lease"] == [j["name"] for j in left[: len(first)]]
+    assert not left or left[0]["lease"][0] == 1  # the first job left starts in the first lease
+    assert sum(j["minutes"] or 0 for j in left[: len(first)]) <= 9 + 2
+    assert all(j["lease"][0] <= j["lease"][1] for j in left)
+    assert [j["lease"][1] for j in left] == sorted(j["lease"][1] for j in left)
     if not torch.cuda.is_available():  # full mode on a CPU: the plan, then a one-line refusal
         refused = R.reproduce(data_root=str(data), progress=False)
         assert refused["run"] == [] and "no GPU here" in capsys.readouterr().out
+
+
+def _planned(minutes: list[float | None]) -> list[plan.Planned]:
+    job = plan.book_jobs()[0]
+    return [plan.Planned(job, "left", estimate=plan.Estimate(m, "")) for m in minutes] + [
+        plan.Planned(job, "done"),
+        plan.Planned(job, "skip", "data missing: x"),
+    ]
+
+
+def test_the_lease_marks_follow_calls_of_ten_minutes_in_leases_of_thirteen():
+    # a lease: a call of 10 min (9 working) and one of 3 (2 working); jobs resume across calls
+    marks = plan.leases(_planned([3.0, None, 2.0, 0.7, 12.0, 5.0]))
+    assert marks == [(1, 1), (1, 1), (1, 1), (2, 2), (2, 3), (3, 3)]
+    # a job with no estimate takes the rest of its call; one too long for a lease spans two
+    assert plan.leases(_planned([None, None, None])) == [(1, 1), (1, 1), (2, 2)]
+    assert plan.leases(_planned([25.0])) == [(1, 3)]
+    assert plan.leases(_planned([])) == []
+
+
+def test_without_data_the_plan_says_so_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DCGAN_DATA", raising=False)
+    monkeypatch.setattr("dcgan_lib.datasets.SHARED_DATA", tmp_path / "no-shared-data")
+    summary = R.reproduce(plan_only=True, progress=False)
+    printed = capsys.readouterr().out
+    skipped = [j for j in summary["jobs"] if j["state"] == "skip"]
+    assert skipped and all(j["reason"].startswith("data missing: no data root") for j in skipped)
+    assert printed.count("no data root") == 1
+    assert printed.count("data missing") == len(skipped) + 1
 
 
 def test_estimates_rest_on_the_stored_benchmark(tmp_path):
@@ -125,6 +178,7 @@ def _job_done(root: Path, name: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(tmp_path, capsys):
     data, root, runs = tmp_path / "data", tmp_path / "artifacts", tmp_path / "runs"
     celeba(data)
@@ -143,6 +197,10 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
     os.killpg(proc.pid, signal.SIGKILL)
     first_output = proc.communicate()[0]
     assert first_output.startswith("plan: 20 jobs, 0 done, 16 left, 4 cannot run here (smoke")
+    assert "\none lease (13 GPU-minutes, calls of at most 10 min with --max-minutes 9): " in (
+        first_output
+    )
+    assert re.search(r"^  left  celeba_dcgan64_updates/s1 .* lease 1 ", first_output, re.M)
     done_before = {
         j.name
         for j in plan.book_jobs(
@@ -150,7 +208,16 @@ def test_smoke_runs_the_whole_plan_skips_missing_data_and_resumes_after_a_kill(t
         )
         if _job_done(root, j.name)
     }
-    assert {"timings", "celeba_dcgan64/s1"} <= done_before
+    # run in the order of what they unlock: the faces runs of ORDER first (the Tiny ImageNet jobs
+    # lack their data here), then the other first seeds; the timings come last
+    ran_first = re.findall(r"^run   (\S+)", first_output, re.M)
+    assert ran_first[:3] == [
+        "celeba_dcgan64_updates/s1",
+        "celeba_dcgan64_long/s1",
+        "celeba_dcgan64/s1",
+    ]
+    assert {"celeba_dcgan64_updates/s1", "celeba_dcgan64/s1"} <= done_before
+    assert "timings" not in done_before
 
     os.environ["DCGAN_CACHE"] = str(tmp_path / "cache")
     try:
@@ -210,4 +277,52 @@ def test_the_size_flag_and_its_old_spelling():
     assert parser().parse_args(["reproduce"]).size == "full"
     for argv in (["reproduce", "--size", "smoke"], ["reproduce", "--smoke"]):
         a = parser().parse_args(argv)
-        assert a.size == "smoke" and a.run is R.run_cli
+        assert a.size == "smoke" and a.run.resolve() is R.run_cli
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the real data in ../shared/data")
+def test_smoke_reads_a_bounded_part_of_the_real_data(tmp_path, monkeypatch):
+    # every job of the smoke plan that reads the data root, on the real data (Tiny ImageNet's
+    # 100,000 images, CIFAR-10's 60,000, CelebA-10k): each reads the first SMOKE_IMAGES
+    # images of a split at most, trains a few steps and compiles nothing
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "artifacts"
+    only = [
+        "imagenet32_tinyimagenet/s1", "tinyimagenet_dcgan64/s1", "celeba_dcgan64_updates/s1",
+        "celeba_dcgan64_long/s1", "celeba_dcgan64/s1", "cifar10_imagenet32/s1", "faces_model",
+        "throughput", "timings",
+    ]  # fmt: skip
+    summary = R.reproduce(
+        only=only, data_root=str(SHARED_DATA), smoke=True, root=root, runs_dir=tmp_path / "runs",
+        progress=False,
+    )  # fmt: skip
+    assert [r["state"] for r in summary["run"]] == ["complete"] * len(only)
+    packs = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
+    assert {p["dataset"] for p in packs} == {"tinyimagenet", "celeba", "cifar10"}
+    assert max(p["n"] for p in packs) <= R.SMOKE_IMAGES
+    for name in ("imagenet32_tinyimagenet", "celeba_dcgan64_long", "cifar10_imagenet32"):
+        result = json.loads((root / name / "result_s1.json").read_text())
+        assert result["n_images"] <= R.SMOKE_TRAIN["limit"] and result["steps"] <= 9, name
+        for fid in result["fid"].values():
+            assert f"of {R.SMOKE_IMAGES}" in fid["reference_images"], (name, fid)
+    bench = json.loads((root / "benchmarks/throughput.json").read_text())
+    assert [d["images"] for d in bench["decode"]["decoders"].values()] == [R.SMOKE_IMAGES] * 2
+    for mode in ("e2e", "e2e_run"):
+        assert bench[mode]["n_images"] == R.SMOKE_IMAGES and not bench[mode]["ours"]["compile"]
+        assert bench[mode]["pytorch_examples"]["images"] <= R.SMOKE_IMAGES * bench[mode]["epochs"]
+    assert not bench["step"]["compile"]
+
+
+def test_the_plan_imports_no_torch():
+    code = (
+        "import sys\nfrom dcgan_lib.__main__ import main\n"
+        "assert main(['reproduce', '--plan']) == 0\n"
+        "print('heavy:', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision', "
+        "'matplotlib', 'sklearn'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("plan: ") and out.stdout.strip().endswith("heavy: []")

@@ -301,6 +301,7 @@ OTHER_VALUE = {
     "fid_split": "test",
     "fid_selection": True,
     "fid_network": "tiny",
+    "fid_limit": 48,
 }
 KEPT = [f"model.{f.name}" for f in dataclasses.fields(ModelConfig)] + [
     name for name in RESUME_KEEPS if name != "model"

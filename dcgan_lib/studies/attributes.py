@@ -79,16 +79,6 @@ def export(model: AttributeClassifier, metrics: dict, root: Path | None = None) 
 # Command line
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``attributes``: train, evaluate and store the attribute classifier."""
-    p = sub.add_parser("attributes", help="train the CelebA attribute classifier (the §6 judge)")
-    p.add_argument("--data-root", default=None, help="folder holding celeba/ (or DCGAN_DATA)")
-    p.add_argument("--epochs", type=int, default=AttributeConfig.epochs)
-    p.add_argument("--seed", type=int, default=AttributeConfig.seed)
-    p.add_argument("--no-export", action="store_true", help="train and evaluate only")
-    p.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     command = (

@@ -3,9 +3,12 @@ near-duplicates, and timed; and the commands ``dedup`` (a keep list) and ``dedup
 
 ``run_dedup_study`` is the one entry point (CLI ``python -m dcgan_lib dedup-study --size SIZE``,
 the notebook, the tests), in three sizes (``SIZES``): ``smoke`` trains a small autoencoder on
-test-made images (``made_images``); ``book`` loads the stored one (``artifacts/dedup_ae``) and
-recomputes everything on the real data when it is present, else returns the stored numbers;
-``full`` trains on Tiny ImageNet and CIFAR-10, measures the speed and writes ``artifacts/dedup_ae``.
+test-made images (``made_images``); ``book`` returns the stored numbers and model
+(``artifacts/dedup_ae``: recomputing them takes minutes of CPU) and, when the real data is present,
+the page's pictures drawn from it: the planted copies, planted again, and the images of the stored
+galleries (``galleries.json``: the names of the collision groups shown); ``full`` trains on Tiny
+ImageNet and CIFAR-10, measures everything and the speed, and writes ``artifacts/dedup_ae``.
+``book`` with ``export`` recomputes everything with the stored model and writes ``galleries.json``.
 The method is ``dcgan_lib.dedup``; the ground truth and the judge ``dcgan_lib.near_duplicates``.
 """
 
@@ -55,6 +58,8 @@ from dcgan_lib.near_duplicates import (
     random_pairs,
 )
 from dcgan_lib.storage import plain, write_json
+
+GALLERIES = "galleries.json"  # the page's collision groups: names and judge distances only
 
 
 def made_images(n: int, size: int = IMAGE_SIZE, seed: int = 0) -> np.ndarray:
@@ -257,13 +262,14 @@ def run_dedup_study(
     progress: bool = True,
 ) -> StudyResult:
     """The whole §4.1.1 study. smoke: test-made images, a short training; book: the stored
-    autoencoder, recomputed on the real data when ``data_root`` is given, else the stored metrics;
-    full: trains on the real data (checkpoints in ``out``, default ``runs/dedup_ae``: run again to
-    resume) and, with ``export`` (default in full size), writes ``artifacts/dedup_ae``.
-    Paper: §4.1.1."""
+    numbers and autoencoder, with the pictures drawn from the real data when ``data_root`` is
+    given (``_book_study``; with ``export``: everything recomputed with the stored autoencoder and
+    the galleries' names stored); full: trains on the real data (checkpoints in ``out``, default
+    ``runs/dedup_ae``: run again to resume) and, with ``export`` (default in full size), writes
+    ``artifacts/dedup_ae``. Paper: §4.1.1."""
     t_start = time.monotonic()
-    if cfg.size == "book" and data_root is None:
-        return _stored_study()
+    if cfg.size == "book" and not export:
+        return _book_study(cfg, data_root, cache_dir, progress)
     smoke = not cfg.train_sets and not cfg.eval_sets
     load = dict(data_root=data_root, cache_dir=cache_dir, limit=cfg.limit, progress=progress)
     metrics: dict = {"size": cfg.size, "config": dataclasses.asdict(cfg)}
@@ -284,6 +290,58 @@ def run_dedup_study(
     if export if export is not None else cfg.size == "full":
         export_study(result)
     return result
+
+
+def _book_study(cfg: StudyConfig, data_root, cache_dir, progress: bool) -> StudyResult:
+    """Book size: the stored metrics and model; with the data, the pictures of the page: the
+    planted copies (planted as the study planted them, in the held-out images) and the stored
+    galleries' images, read by name from the archives (a few dozen of 170,000, none decoded
+    besides them)."""
+    result = _stored_study()
+    if data_root is None:
+        return result
+    load = dict(data_root=data_root, cache_dir=cache_dir, limit=cfg.limit, progress=progress)
+    base = load_sets(cfg.eval_sets, **load)[0]
+    result.planted = plant_duplicates(base, cfg.n_planted, seed=cfg.ae.seed)
+    stored = _stored(GALLERIES) or {}
+    names = [n for groups in stored.values() for g in groups for n in g["names"]]
+    images = images_named(names, cfg.natural_sets, data_root)
+    result.galleries = {  # a group whose images are not all in this data root is left out
+        key: [
+            g | {"images": np.stack([images[n] for n in g["names"]])}
+            for g in groups
+            if all(n in images for n in g["names"])
+        ]
+        for key, groups in stored.items()
+    }
+    return result
+
+
+def images_named(
+    names: Sequence[str], sets: Sequence[tuple[str, Sequence[str]]], data_root
+) -> dict[str, np.ndarray]:
+    """The 32x32 images of ``names`` (``"dataset:name"``, as ``load_sets`` names them), read from
+    the data sets ``sets`` ((dataset, splits) pairs) without decoding any other image: a gallery
+    shows a few dozen images of 170,000. A name not found (or not decodable) is left out."""
+    from dcgan_lib.data import decode
+    from dcgan_lib.datasets import DATASETS
+
+    wanted, found = set(names), {}
+    root = resolve_data_root(data_root)
+    for dataset, splits in sets:
+        mine = {n for n in wanted if n.startswith(f"{dataset}:")}
+        for split in splits:
+            if mine <= set(found):
+                break
+            for name, data, _ in DATASETS[dataset](root, split).items:
+                key = f"{dataset}:{name}"
+                if key in mine:
+                    image = decode(data, IMAGE_SIZE)
+                    if isinstance(image, np.ndarray):
+                        found[key] = image
+                    if mine <= set(found):
+                        break
+    return found
 
 
 def _stored_study() -> StudyResult:
@@ -371,68 +429,45 @@ def _speed(cfg: StudyConfig, model, smoke: bool, load: dict) -> dict:
 
 
 def export_study(result: StudyResult, root: Path | None = None) -> list[Path]:
-    """Write ``artifacts/dedup_ae/{ae.pt, metrics.json, speed.json}`` and record them in the
-    manifest (speed.json only when the study measured speed)."""
+    """Write ``artifacts/dedup_ae/{ae.pt, metrics.json, speed.json, galleries.json}`` and record
+    them in the manifest (speed.json only when the study measured speed). A book-size study (the
+    stored model, recomputed) writes only ``galleries.json``: the names and judge distances of
+    the collision groups the page shows, never their images."""
     dest = (root or artifacts_dir()) / ARTIFACT
     dest.mkdir(parents=True, exist_ok=True)
-    save_autoencoder(result.model, dest / "ae.pt")
-    files = ["ae.pt", "metrics.json"]
-    write_json(dest / "metrics.json", result.metrics)
-    if result.metrics.get("speed", {}).get("cpu"):
+    book = result.metrics.get("size") == "book"
+    files = [] if book else ["ae.pt", "metrics.json"]
+    if not book:
+        save_autoencoder(result.model, dest / "ae.pt")
+        write_json(dest / "metrics.json", result.metrics)
+    if not book and result.metrics.get("speed", {}).get("cpu"):
         write_json(dest / "speed.json", result.metrics["speed"])
         files.append("speed.json")
+    if result.galleries:
+        shown = {
+            key: [{"names": g["names"], "distance": g["distance"]} for g in groups]
+            for key, groups in result.galleries.items()
+        }
+        write_json(dest / GALLERIES, shown)
+        files.append(GALLERIES)
     config = json.dumps(dataclasses.asdict(result.model.cfg), sort_keys=True)
+    command = {GALLERIES: PRODUCERS[f"{ARTIFACT}/{GALLERIES}"]}
+    extra = {"machine": describe_machine(torch.device("cpu"))}
     return [
-        register(f"{ARTIFACT}/{f}", dest / f, PRODUCERS[ARTIFACT], config, root=root) for f in files
-    ]
+        register(f"{ARTIFACT}/{f}", dest / f, command.get(f, PRODUCERS[ARTIFACT]), config,
+                 root=root, extra=extra)
+        for f in files
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
 # Command line: `python -m dcgan_lib dedup ...` and `python -m dcgan_lib dedup-study ...`
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dedup", help="write a keep list without near-duplicates; paper §4.1.1")
-    p.add_argument("--data", required=True, help="dataset name (as for train)")
-    p.add_argument(
-        "--data-root", default=None, help="folder holding the data (default: $DCGAN_DATA)"
-    )
-    p.add_argument("--split", default="train")
-    p.add_argument("--out", required=True, help="keep list to write: image names, one per line")
-    p.add_argument(
-        "--radius", type=int, default=0, choices=(0, 1, 2), help="paper: 0 (exact collisions)"
-    )
-    p.add_argument(
-        "--model", default=None, help="autoencoder weights (default: artifacts/dedup_ae/ae.pt)"
-    )
-    p.add_argument(
-        "--groups", default=None, help="also write the duplicate groups here (tab-separated names)"
-    )
-    p.add_argument("--cache-dir", default=None)
-    p.set_defaults(run=run_keep_list)
-    s = sub.add_parser(
-        "dedup-study", help="train / evaluate the dedup autoencoder (artifacts/dedup_ae)"
-    )
-    s.add_argument("--size", default="full", choices=sorted(SIZES))
-    s.add_argument("--mode", dest="size", choices=sorted(SIZES), help="the same as --size")
-    s.add_argument("--data-root", default=None, help="default: $DCGAN_DATA")
-    s.add_argument("--cache-dir", default=None)
-    s.add_argument(
-        "--out",
-        default=None,
-        help="training checkpoint folder (default runs/dedup_ae); "
-        "run the same command again to resume",
-    )
-    s.add_argument(
-        "--no-export", action="store_true", help="full size: do not write artifacts/dedup_ae"
-    )
-    s.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     """``dedup-study``: the study at ``--size``; prints the planted and natural metrics."""
     root = resolve_data_root(a.data_root) if a.size != "smoke" else None
-    export = a.size == "full" and not a.no_export
+    export = (a.size == "full" and not a.no_export) or (a.size == "book" and a.export)
     result = run_dedup_study(SIZES[a.size], root, a.cache_dir, a.out, export=export)
     shown = {k: result.metrics[k] for k in ("planted", "natural") if k in result.metrics}
     print(json.dumps(plain(shown), indent=1))

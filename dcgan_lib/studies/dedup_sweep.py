@@ -159,19 +159,6 @@ def sweep_table(sweep: dict, radius: str = "0") -> list[dict]:
 # Command line: `python -m dcgan_lib dedup-sweep`
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser(
-        "dedup-sweep",
-        help="the settings sweep behind the dedup autoencoder's open choices "
-        "(artifacts/dedup_ae/sweep.json)",
-    )
-    w.add_argument("--size", default="full", choices=sorted(SIZES))
-    w.add_argument("--data-root", default=None, help="default: $DCGAN_DATA")
-    w.add_argument("--cache-dir", default=None)
-    w.add_argument("--out", default=None, help="default: artifacts/dedup_ae/sweep.json (full size)")
-    w.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     size = SIZES[a.size]
     root = None if size.smoke else resolve_data_root(a.data_root)

@@ -131,9 +131,12 @@ def bench_reference(
         torch.backends.cudnn.benchmark = benchmark_was
 
 
-def folder_for_imagefolder(data: str, root: Path, tmp: Path) -> tuple[Path, float]:
+def folder_for_imagefolder(
+    data: str, root: Path, tmp: Path, limit: int | None = None
+) -> tuple[Path, float]:
     """A folder torchvision's ImageFolder reads (images in class subfolders), and the seconds
-    spent unpacking an archive into it (0 for a folder already on disk)."""
+    spent unpacking an archive into it (0 for a folder already on disk); ``limit``: unpack only
+    the archive's first images (smoke runs)."""
     if data == "celeba":
         for cand in ("celeba/img_align_celeba", "img_align_celeba"):
             if (root / cand).is_dir():
@@ -143,7 +146,7 @@ def folder_for_imagefolder(data: str, root: Path, tmp: Path) -> tuple[Path, floa
             if tars:
                 t0 = time.perf_counter()
                 with tarfile.open(tars[0]) as tar:
-                    tar.extractall(tmp / "celeba", filter="data")
+                    tar.extractall(tmp / "celeba", members=_first_files(tar, limit), filter="data")
                 return tmp / "celeba", time.perf_counter() - t0
         raise FileNotFoundError(f"no CelebA folder or archive under {root}")
     if data == "imagefolder":
@@ -155,10 +158,29 @@ def folder_for_imagefolder(data: str, root: Path, tmp: Path) -> tuple[Path, floa
     raise ValueError("--mode e2e reads --data celeba or --data imagefolder")
 
 
+def _first_files(tar: tarfile.TarFile, limit: int | None) -> list[tarfile.TarInfo] | None:
+    """The archive's first ``limit`` files (None: every member), read no further than them."""
+    if limit is None:
+        return None
+    files = []
+    for member in tar:
+        if member.isfile():
+            files.append(member)
+            if len(files) == limit:
+                break
+    return files
+
+
 def examples_epochs(
-    cfg: TrainConfig, folder: Path, device: torch.device, epochs: int, workers: int
+    cfg: TrainConfig,
+    folder: Path,
+    device: torch.device,
+    epochs: int,
+    workers: int,
+    limit: int | None = None,
 ) -> dict:
-    """pytorch/examples: ImageFolder + DataLoader(num_workers) + its loop, ``epochs`` epochs."""
+    """pytorch/examples: ImageFolder + DataLoader(num_workers) + its loop, ``epochs`` epochs
+    (``limit``: over the folder's first images only, smoke runs)."""
     m = cfg.model
     dataset = dset.ImageFolder(
         root=str(folder),
@@ -171,6 +193,8 @@ def examples_epochs(
             ]
         ),
     )
+    if limit is not None:
+        dataset = torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=workers
     )

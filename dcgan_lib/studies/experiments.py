@@ -133,7 +133,7 @@ def _measure(exp, cfg, run, ledger, ledger_path, device, data_root, fid_n, deadl
             n = fid_n if part == "all" else fid_n // 2
             fid = evaluate_generator(
                 G, dataset, data_root, split, n, seed=0, device=device, cache_dir=cfg.cache_dir,
-                progress=progress, part=part, net=net,
+                progress=progress, part=part, net=net, limit=cfg.fid_limit,
             )  # fmt: skip
             fid["seconds"] = time.monotonic() - t0
             fid["step"] = torch.load(path, map_location="cpu", weights_only=True)["step"]
@@ -227,11 +227,13 @@ def select_faces_model(
     cache_dir: str | None = None,
     progress: bool = True,
     command: str = "",
+    limit: int | None = None,
 ) -> dict:
     """Choose the §6 faces model: the candidate run whose shipped G has the lowest FID on the
     selection half of CelebA-10k (``n`` samples against ``n`` of its images; never the reporting
     half), and write ``artifacts/faces_model/selection.json`` with every candidate's selection
-    FID and its reported ones. Each candidate's G.pt must exist (its run finished first)."""
+    FID and its reported ones. Each candidate's G.pt must exist (its run finished first).
+    ``limit``: the reference's first images only (smoke runs)."""
     experiments = experiments or EXPERIMENTS
     root = root or artifacts.artifacts_dir()
     dev = resolve_device(device)
@@ -243,7 +245,7 @@ def select_faces_model(
         dataset, split = exp.references[0]
         fid = evaluate_generator(
             G, dataset, data_root, split, n, seed=0, device=dev, cache_dir=cache_dir,
-            progress=progress, part="select", net=net,
+            progress=progress, part="select", net=net, limit=limit,
         )  # fmt: skip
         rows.append(_candidate(exp, fid, root))
     best = min(rows, key=lambda r: r["selection_fid"])
@@ -287,24 +289,6 @@ def _candidate(exp: Experiment, fid: dict, root: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # CLI: python -m dcgan_lib experiment NAME
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "experiment",
-        help="train + FID + export one §4 experiment (resumable; repeat until 'complete')",
-    )
-    p.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS))
-    p.add_argument("--seed", type=int, default=None, help="default: the experiment's first seed")
-    p.add_argument("--data-root", default=None, help="folder holding the data (or $DCGAN_DATA)")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget for this call")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--fid-n", type=int, default=10_000, help="samples and reference images")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--list", action="store_true", help="print every experiment's command and exit")
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:

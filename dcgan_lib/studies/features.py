@@ -473,32 +473,6 @@ def _run_supervised(run: _Run, train: Packed, test: Packed, labels: _Labels, see
 # Command line: python -m dcgan_lib features ...
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("features", help="D features + L2-SVM on CIFAR-10 or SVHN; paper §5")
-    p.add_argument("task", choices=["cifar10", "svhn", "synthetic"])
-    p.add_argument("--size", default="full", choices=sorted(SIZES))
-    p.add_argument("--out", default=None, help="default artifacts/features_<task>")
-    p.add_argument(
-        "--d-weights", default=None, help="default artifacts/imagenet32_tinyimagenet/D.pt"
-    )
-    p.add_argument("--data-root", default=None, help="default $DCGAN_DATA")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--metrics-name", default="metrics.json")
-    p.add_argument("--variants", default=None, help=f"comma list from {','.join(VARIANTS)}")
-    p.add_argument("--regimes", default=None, help="comma list of labels per class or 'all'")
-    p.add_argument("--select-draws", type=int, default=None, help="draws per C (authors: 10)")
-    p.add_argument(
-        "--eval-draws", type=int, default=None, help="draws at the best C (authors: 100)"
-    )
-    p.add_argument("--supervised-trials", type=int, default=None, help="paper: 64")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--solver", default="auto", choices=["auto", *svm.SOLVERS])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget; resumable")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=run_cli)
-
-
 def _size_of(a: argparse.Namespace) -> ProtocolSize:
     """The size named by ``--size``, with the command line's overrides."""
     size = SIZES[a.size]

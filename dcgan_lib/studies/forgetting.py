@@ -52,7 +52,7 @@ from dcgan_lib.forgetting import (
 )
 from dcgan_lib.models import eval_mode, generate, sample_z
 from dcgan_lib.storage import plain
-from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
+from dcgan_lib.studies.cli import emit_json
 from dcgan_lib.studies.faces import load_faces_generator
 from dcgan_lib.toys import PlantedGenerator, toy_judge
 
@@ -436,31 +436,6 @@ def measure_bands(faces) -> dict[str, dict]:
 
 # ---------------------------------------------------------------------------------------------
 # Command line
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``forgetting {study,fit,annotate,bands}``: the faces study, and the tool for any model."""
-    p = sub.add_parser("forgetting", help="boxes -> maps to drop -> G without them; §6.3.1")
-    cmds = p.add_subparsers(dest="forgetting_command", required=True)
-    s = cmds.add_parser("study", help="the faces measurement (smoke: the planted toy)")
-    add_size_flag(s, SIZES)
-    add_output_flags(s, f"store the book's study (metrics and figures) in artifacts/{STORED}")
-    f = cmds.add_parser("fit", help="boxes JSON -> the maps to drop (JSON)")
-    f.add_argument("--generator", required=True, help="an exported G.pt or a run's checkpoint.pt")
-    f.add_argument("--boxes", required=True, help="the box file (see forgetting.parse_boxes)")
-    f.add_argument("--layer", type=int, default=DEFAULT_LAYER)
-    f.add_argument("--neg-per-pos", type=float, default=1.0)
-    f.add_argument("--out", default=None, help="write the maps JSON here")
-    f.add_argument("--samples", default=None, help="also write a before/after PNG grid here")
-    a = cmds.add_parser("annotate", help="write sample images and a box-file skeleton to fill in")
-    a.add_argument("--generator", required=True)
-    a.add_argument("--seeds", default="0-149", help="e.g. 0-149 (the paper: 150 samples)")
-    a.add_argument("--out", required=True, help="folder for the PNGs and boxes.json")
-    a.add_argument("--scale", type=int, default=4)
-    a.add_argument("--object", default="window")
-    b = cmds.add_parser("bands", help="measure the face-attribute boxes on aligned CelebA")
-    b.add_argument("--data-root", default=None)
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(args: argparse.Namespace) -> int:

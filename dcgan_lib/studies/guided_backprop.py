@@ -43,7 +43,7 @@ from dcgan_lib.guided_backprop import (
     top_responses,
 )
 from dcgan_lib.models import generate, random_discriminator, sample_z
-from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
+from dcgan_lib.studies.cli import emit_json
 from dcgan_lib.toys import smoke_discriminator
 
 # which trained model explains which data: (artifact name, dataset of its training images)
@@ -347,21 +347,6 @@ def show_figures(
 
 # ---------------------------------------------------------------------------------------------
 # Command line
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``guided-backprop``: the §6.2 study as a subcommand of ``python -m dcgan_lib``."""
-    p = sub.add_parser("guided-backprop", help="guided backprop of D's features; paper §6.2")
-    p.add_argument("--model", default="faces", choices=sorted(MODELS))
-    add_size_flag(p, SIZES)
-    p.add_argument("--data-root", default=None, help="folder holding the data (or DCGAN_DATA)")
-    p.add_argument("--random-only", action="store_true", help="only the random-D baseline")
-    add_output_flags(
-        p,
-        "store the book's study in artifacts/guided_backprop_<model>: on real images (indices "
-        "and numbers only) and on G's samples (numbers and figures)",
-    )
-    p.set_defaults(run=run_cli)
 
 
 def run_cli(a: argparse.Namespace) -> int:

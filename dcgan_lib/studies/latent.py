@@ -53,7 +53,7 @@ from dcgan_lib.neighbours import (
 )
 from dcgan_lib.pose import pose_score
 from dcgan_lib.stats import quantiles
-from dcgan_lib.studies.cli import add_output_flags, add_size_flag, emit_json
+from dcgan_lib.studies.cli import emit_json
 from dcgan_lib.studies.faces import load_faces_generator
 from dcgan_lib.studies.pose import export_pose_reliability
 from dcgan_lib.toys import ToyAttributeClassifier, ToyFaces, toy_faces_data, toy_pose_score
@@ -446,29 +446,6 @@ def study_figures(study: FacesStudy, cfg: LatentStudyConfig) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Command line
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """``latent``: the faces study (paper §6.1, §6.3.2) as a subcommand of ``python -m dcgan_lib``."""
-    p = sub.add_parser(
-        "latent", help="latent walks, vector arithmetic, turn vector; paper §6.1, §6.3.2"
-    )
-    add_size_flag(p, SIZES)
-    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
-    p.add_argument("--generator", default=None, help="G.pt or checkpoint (default: the stored one)")
-    p.add_argument("--data-root", default=None, help="folder holding celeba/ (default $DCGAN_DATA)")
-    add_output_flags(
-        p,
-        "store the book's study of the stored model in artifacts/ (--parts walks neighbours: "
-        "latent_walks; --parts arithmetic turn: vector_arithmetic)",
-    )
-    p.add_argument(
-        "--pose-reliability",
-        action="store_true",
-        help="only re-measure the pose cue against the stored labels (artifacts/celeba_pose)",
-    )
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=run_cli)
 
 
 def _export_name(a: argparse.Namespace) -> str:

@@ -7,6 +7,9 @@ and an estimate of GPU minutes for each job left. Then it runs what is left in o
 from its metrics file, the benchmarks mode by mode), so calling it again continues. ``--size
 smoke`` (or ``--smoke``) runs the same plan on tiny configs on a CPU (``smoke32`` at 32 px, 24 images, a
 stand-in feature network): how the tests check it.
+
+Printing the plan imports no torch (``--plan`` answers in about a second); the jobs' modules
+are imported when a job runs.
 """
 
 from __future__ import annotations
@@ -15,19 +18,14 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from dcgan_lib import artifacts
 from dcgan_lib.artifacts import NUMERICS, THROUGHPUT
-from dcgan_lib.datasets import DataError
-from dcgan_lib.device import resolve_device
+from dcgan_lib.datasets import DataError, default_data_root
 from dcgan_lib.experiments import EXPERIMENTS, Experiment
-from dcgan_lib.studies import experiments, features, throughput
 from dcgan_lib.studies.reproduce_plan import (
     Job,
     Planned,
@@ -39,9 +37,12 @@ from dcgan_lib.studies.reproduce_plan import (
     select,
 )
 
+# The smoke plan reads at most SMOKE_IMAGES images of any split, whatever the data root holds
+# (the first ones: 24 to train on, 48 as an FID reference; its selection half holds 24).
+SMOKE_IMAGES = 48
 SMOKE_TRAIN = dict(
     limit=24, device="cpu", log_every=1, sample_every=10**6, checkpoint_every=2,
-    sample_epochs=(1,), fid_network="tiny",
+    sample_epochs=(1,), fid_network="tiny", fid_limit=SMOKE_IMAGES,
 )  # fmt: skip
 SMOKE_FID_N = 12
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +79,8 @@ def smoke_experiment(exp: Experiment) -> Experiment:
 
 def run_job(job: Job, s: Settings, exps: dict[str, Experiment], minutes: float | None) -> bool:
     """Run (or resume) one job; True when it finished."""
+    from dcgan_lib.studies import experiments
+
     if job.kind == "experiment":
         exp = exps[job.experiment]
         kw = dict(SMOKE_TRAIN) if s.smoke else {"device": s.device}
@@ -92,6 +95,7 @@ def run_job(job: Job, s: Settings, exps: dict[str, Experiment], minutes: float |
             s.data_root, "cpu" if s.smoke else s.device, s.root, exps,
             n=SMOKE_FID_N if s.smoke else 5_000, network="tiny" if s.smoke else "inception",
             cache_dir=s.cache_dir, progress=s.progress, command=_command(job, s),
+            limit=SMOKE_IMAGES if s.smoke else None,
         )  # fmt: skip
         return True
     if job.kind == "features":
@@ -109,6 +113,8 @@ def _command(job: Job, s: Settings) -> str:
 
 
 def _run_features(job: Job, s: Settings, minutes: float | None) -> bool:
+    from dcgan_lib.studies import features
+
     task = job.name.split("_", 1)[1]
     d_path = s.root / "imagenet32_tinyimagenet" / "D.pt"
     kw: dict = {}
@@ -128,6 +134,9 @@ def _run_features(job: Job, s: Settings, minutes: float | None) -> bool:
 
 
 def _run_throughput(job: Job, s: Settings, minutes: float | None) -> bool:
+    from dcgan_lib.device import resolve_device
+    from dcgan_lib.studies import throughput
+
     path = s.root / THROUGHPUT
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     device = resolve_device("cpu" if s.smoke else s.device)
@@ -211,6 +220,8 @@ def run_plan(
 
 
 def _has_cuda() -> bool:
+    import torch
+
     return torch.cuda.is_available()
 
 
@@ -235,7 +246,10 @@ def reproduce(
     progress: bool = True,
 ) -> dict:
     """Print the plan, then run what is left (unless ``plan_only``). Returns the plan summary
-    and, when run, each job's outcome."""
+    and, when run, each job's outcome. ``data_root``: by ``datasets.default_data_root``'s rule
+    (None: ``$DCGAN_DATA``, else ``../shared/data`` beside the checkout)."""
+    found = default_data_root(data_root)
+    data_root = str(found) if found is not None else None
     base = Path("runs") / "reproduce-smoke"
     root = Path(root) if root else (base / "artifacts" if smoke else artifacts.artifacts_dir())
     runs_dir = Path(runs_dir) if runs_dir else (base / "runs" if smoke else Path("runs"))
@@ -260,7 +274,7 @@ def reproduce(
 
     def replan() -> str:
         again = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
-        return plan_text(again, smoke).splitlines()[-1]
+        return plan_text(again, smoke).splitlines()[-2]  # the GPU time left
 
     summary["run"] = run_plan(plan, s, exps, max_minutes, replan)
     after = make_plan(jobs, root, data_root, smoke, exps, timings_root=timings)
@@ -279,34 +293,10 @@ def reproduce(
 # CLI
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "reproduce",
-        help="every GPU job of the book in dependency order: prints the plan (done, left, GPU "
-        "minutes), then runs what is left (resumable; repeat until 'complete')",
-    )
-    p.add_argument("--only", nargs="+", default=None, help="jobs or experiments to consider")
-    p.add_argument("--data-root", default=None, help="folder holding the data (or $DCGAN_DATA)")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget for this call")
-    p.add_argument(
-        "--size", default="full", choices=("smoke", "full"),
-        help="smoke: the same plan on tiny configs, on the CPU",
-    )  # fmt: skip
-    p.add_argument("--smoke", dest="size", action="store_const", const="smoke",
-                   help="the same as --size smoke")  # fmt: skip
-    p.add_argument("--plan", action="store_true", help="print the plan and exit")
-    p.add_argument("--artifacts", default=None, help="default: artifacts/ (smoke: runs/...)")
-    p.add_argument("--runs-dir", default=None, help="default: runs (smoke: runs/reproduce-smoke)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=run_cli)
-
-
 def run_cli(a: argparse.Namespace) -> int:
     summary = reproduce(
         only=a.only,
-        data_root=a.data_root or os.environ.get("DCGAN_DATA"),
+        data_root=a.data_root,
         max_minutes=a.max_minutes,
         smoke=a.size == "smoke",
         root=a.artifacts,

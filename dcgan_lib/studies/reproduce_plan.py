@@ -1,14 +1,18 @@
 """The plan of ``python -m dcgan_lib reproduce``: the book's GPU jobs, which are done, which are
 left and which cannot run here, and an estimate of each job's GPU minutes.
 
-The book's GPU jobs as data (``book_jobs``), in dependency order: every §4 experiment and seed
-(the long faces run and the run at pytorch/examples' number of updates among them), the choice of
-the §6 faces model, the §5 protocol on CIFAR-10 (and SVHN) with the Tiny ImageNet D, the
-throughput and numerics benchmarks. Each job names the artifacts it writes; it is done when each
-is present and matches its sha256 in ``artifacts/manifest.json`` (and, where it applies, the
-file says its work is complete). The estimates come from the stored measurements
-(``artifacts/benchmarks/throughput.json``: step speed per model config, decode and FID timings;
-each stored experiment's own minutes), each with its basis.
+The book's GPU jobs as data (``book_jobs``), ordered by what they unlock in the book (``ORDER``),
+each after the jobs it needs: the Tiny ImageNet 32 px D and the §5.1 protocol on it first, then
+the scene model (§4.1, §6.2 scenes), the faces run at pytorch/examples' number of updates, the long
+faces run, the other §4 runs' first seeds and the choice of the §6 faces model, §5.2 (SVHN), the
+extra seeds, and last the benchmarks (the Compute page, then the timings the estimates rest on).
+The plan marks the lease in which each job left would finish (``leases``): a lease is
+``LEASE_MINUTES`` of GPU time in calls of at most ``CALL_MINUTES``, each call working
+``GPU_MINUTES`` (its ``--max-minutes``; the rest is its start-up). Each job names the artifacts
+it writes; it is done when each is present and matches its sha256 in ``artifacts/manifest.json``
+(and, where it applies, the file says its work is complete). The estimates come from the stored
+measurements (``artifacts/benchmarks/throughput.json``: step speed per model config, decode and
+FID timings; each stored experiment's own minutes), each with its basis.
 """
 
 from __future__ import annotations
@@ -30,10 +34,21 @@ from dcgan_lib.experiments import (
 )
 from dcgan_lib.studies.experiments_results import read_results
 
-GPU_CALL_MINUTES = float(GPU_MINUTES)  # what one call on a GPU machine may take
+GPU_CALL_MINUTES = float(GPU_MINUTES)  # one call's work (its --max-minutes)
+CALL_MINUTES = 10.0  # one call on a lent GPU machine, start-up included
+LEASE_MINUTES = 13.0  # the GPU time of one lease, all its calls together
+# What each job unlocks in the book, most first: the first lease makes these. Every other job
+# follows in the order of ``_rank``.
+ORDER = (
+    "imagenet32_tinyimagenet/s1",  # §4.3 at 32 px, and the D of §5.1
+    "features_cifar10",  # §5.1 Table 1: the D's features + L2-SVM on CIFAR-10
+    "tinyimagenet_dcgan64/s1",  # §4.1 scenes (Figs. 2-3) and the scene model of §6.2
+    "celeba_dcgan64_updates/s1",  # faces at pytorch/examples' number of updates
+    "celeba_dcgan64_long/s1",  # the long faces run (its best checkpoint)
+)
 # the throughput benchmark's modes the book reads (``step`` with the compiled engine's rows): the
-# FID and decode timings first (minutes of GPU time they save are what the estimates need), the
-# engine's modes at the end
+# FID and decode timings (what the estimates rest on; the book shows neither: the last job), the
+# engine's modes (the Compute page)
 TIMING_MODES = ("fid", "decode")
 ENGINE_MODES = ("e2e", "e2e_run", "step")
 # artifacts made on a CPU by their own commands (PRODUCERS), not by this plan: the §4.1.1 hash,
@@ -68,6 +83,7 @@ class Job:
     experiment: str | None = None
     seed: int | None = None
     modes: tuple[str, ...] = ()  # throughput: the benchmark modes this job stores
+    extra_seed: bool = False  # an experiment's seed after its first (error bars)
 
 
 def experiment_jobs(exps: dict[str, Experiment]) -> list[Job]:
@@ -82,20 +98,21 @@ def experiment_jobs(exps: dict[str, Experiment]) -> list[Job]:
             jobs.append(
                 Job(
                     f"{exp.name}/s{seed}", "experiment", exp.stands_in_for, tuple(outs), sets,
-                    experiment=exp.name, seed=seed,
+                    experiment=exp.name, seed=seed, extra_seed=seed != exp.seeds[0],
                 )
             )  # fmt: skip
     return jobs
 
 
 def book_jobs(exps: dict[str, Experiment] | None = None) -> list[Job]:
-    """The book's GPU jobs in dependency order."""
+    """The book's GPU jobs, ordered by what they unlock (``ORDER``, then ``_rank``), each after
+    the jobs it needs."""
     exps = exps or EXPERIMENTS
     jobs = [
         Job(
             "timings", "throughput",
             "FID-10k uncached and cached, decode in one thread and a process per core: what the "
-            "estimates of the jobs below rest on",
+            "estimates of the plan rest on",
             (THROUGHPUT,), (("celeba", "train"),), modes=TIMING_MODES,
         ),
         *experiment_jobs(exps),
@@ -132,7 +149,21 @@ def book_jobs(exps: dict[str, Experiment] | None = None) -> list[Job]:
             (NUMERICS,), (("celeba", "train"),),
         ),
     ]  # fmt: skip
-    return jobs
+    return sorted(jobs, key=_rank)  # stable: seeds and experiments keep their order
+
+
+def _rank(job: Job) -> tuple[int, int]:
+    """Where a job goes: ``ORDER``; then the other §4 runs' first seeds, the §6 faces model (it
+    chooses among first seeds), §5.2, the extra seeds; the Compute page's benchmarks; last the
+    timings that only sharpen the estimates."""
+    if job.name in ORDER:
+        return 0, ORDER.index(job.name)
+    if job.kind == "experiment":
+        return (4, 0) if job.extra_seed else (1, 0)
+    rank = {"faces_model": (2, 0), "features": (3, 0), "numerics": (5, 1)}
+    if job.kind == "throughput":
+        return (5, 0) if job.name == "throughput" else (6, 0)
+    return rank[job.kind]
 
 
 def select(jobs: list[Job], only: list[str] | None) -> list[Job]:
@@ -183,7 +214,9 @@ def missing_modes(blob: dict, modes: tuple[str, ...], smoke: bool = False) -> li
 
 
 class DataCheck:
-    """Whether each (dataset, split) is readable under the data root; remembered per plan."""
+    """Whether each (dataset, split) is readable under the data root (``datasets``' one rule:
+    ``--data-root``, else ``$DCGAN_DATA``, else ``../shared/data`` beside the checkout);
+    remembered per plan."""
 
     def __init__(self, data_root: str | None) -> None:
         self.data_root, self.seen = data_root, {}
@@ -197,6 +230,10 @@ class DataCheck:
             except DataError as e:
                 self.seen[key] = str(e).split(". ")[0]
         return self.seen[key]
+
+    def missing_sets(self, job: Job) -> list[tuple[str, str]]:
+        """The (dataset, split) pairs ``job`` reads that are not readable here."""
+        return [(d, s) for d, s in job.data if self.reason(d, s)]
 
     def missing(self, job: Job) -> str | None:
         for dataset, split in job.data:
@@ -394,6 +431,8 @@ class Planned:
     state: str  # done | left | skip
     reason: str = ""
     estimate: Estimate | None = None
+    missing: tuple[tuple[str, str, str], ...] = ()  # (dataset, split, why) it lacks
+    lease: tuple[int, int] | None = None  # left: the leases it starts and finishes in
 
 
 def make_plan(
@@ -414,6 +453,7 @@ def make_plan(
             states[job.name] = "done"
             continue
         why = check.missing(job)
+        missing = tuple((d, sp, check.reason(d, sp) or "") for d, sp in check.missing_sets(job))
         blocked = [
             a
             for a in job.after
@@ -422,23 +462,89 @@ def make_plan(
         ]
         if why is None and blocked:
             why = f"needs {', '.join(blocked)} first (not done, and not runnable in this plan)"
-        est = estimate(job, t, exps)
+        est = estimate(job, t, EXPERIMENTS)  # smoke too: the estimates are of the GPU jobs
         states[job.name] = "skip" if why else "left"
-        plan.append(Planned(job, states[job.name], why or "", est))
+        plan.append(Planned(job, states[job.name], why or "", est, missing))
+    for p, lease in zip([p for p in plan if p.state == "left"], leases(plan), strict=True):
+        p.lease = lease
     return plan
 
 
+def leases(
+    plan: list[Planned],
+    lease: float = LEASE_MINUTES,
+    call: float = CALL_MINUTES,
+    work: float = GPU_CALL_MINUTES,
+) -> list[tuple[int, int]]:
+    """For each job left, in plan order, the leases (first, last) it runs in, by the estimates:
+    each lease is ``lease`` minutes of calls of at most ``call`` minutes, of which ``work`` run
+    jobs (the rest is the call's start-up); a call too short to work ends the lease. A job not
+    finished when its call ends resumes in the next call (every job resumes). A job with no
+    estimate is counted as the rest of the call it starts in (each job stops at its call's
+    budget)."""
+    start_up = call - work
+    number, lease_left, call_left = 1, lease, 0.0
+
+    def next_call() -> None:
+        nonlocal number, lease_left, call_left
+        length = min(call, lease_left)
+        if length - start_up <= 1e-9:  # no room for another call: a new lease
+            number, lease_left, length = number + 1, lease, call
+        lease_left -= length
+        call_left = length - start_up
+
+    out = []
+    for p in plan:
+        if p.state != "left":
+            continue
+        if call_left <= 1e-9:
+            next_call()
+        first = number
+        need = p.estimate.minutes if p.estimate else None
+        if need is None:
+            call_left = 0.0
+        else:
+            while need > call_left + 1e-9:
+                need -= call_left
+                next_call()
+            call_left -= need
+        out.append((first, number))
+    return out
+
+
+def _lease_mark(p: Planned) -> str:
+    if p.lease is None:
+        return ""
+    first, last = p.lease
+    return f"lease {first}" if first == last else f"lease {first}-{last}"
+
+
 def plan_text(plan: list[Planned], smoke: bool) -> str:
+    """The plan as the command prints it: one line per job (done; left with its GPU minutes, the
+    lease it finishes in and the estimate's basis; skip with its reason, a missing data set
+    named on the line and explained once below), then the GPU time left and the first lease."""
     lines = []
     width = max(len(p.job.name) for p in plan) if plan else 10
+    missing: dict[str, list[str]] = {}  # why -> the data sets it explains
     for p in plan:
         if p.state == "done":
             lines.append(f"  done  {p.job.name:<{width}}  {p.job.what}")
             continue
         est = p.estimate
         mins = "   ?    " if est is None or est.minutes is None else f"{est.minutes:5.1f} min"
-        tail = p.reason if p.state == "skip" else (est.basis if est else "")
+        if p.state == "skip" and p.missing:
+            sets = [f"{d} {sp}" for d, sp, _ in p.missing]
+            for d, sp, why in p.missing:
+                names = missing.setdefault(why, [])
+                names += [] if f"{d} {sp}" in names else [f"{d} {sp}"]
+            tail = f"data missing: {', '.join(sets)} (below)"
+        elif p.state == "skip":
+            tail = p.reason
+        else:
+            tail = f"{_lease_mark(p):<10} {est.basis if est else ''}"
         lines.append(f"  {p.state:<4}  {p.job.name:<{width}}  {mins}  {tail}")
+    for why, sets in missing.items():
+        lines.append(f"data missing ({', '.join(sets)}): {why}")
     left = [p for p in plan if p.state == "left"]
     known = [p.estimate.minutes for p in left if p.estimate and p.estimate.minutes is not None]
     unknown = [p.job.name for p in left if not p.estimate or p.estimate.minutes is None]
@@ -448,14 +554,31 @@ def plan_text(plan: list[Planned], smoke: bool) -> str:
     head = f"plan: {len(plan)} jobs, {done} done, {len(left)} left, {skipped} cannot run here"
     if smoke:
         head += " (smoke: tiny configs on the CPU; the estimates are of the full GPU jobs)"
-    fits = not unknown and total <= GPU_CALL_MINUTES
-    verdict = (
-        f"estimated GPU time left: {total:.1f} min"
-        + (f" + {len(unknown)} job(s) with no stored timing ({', '.join(unknown)})" if unknown else "")
-        + f"; one call of {GPU_CALL_MINUTES:g} min: "
-        + ("fits" if fits else "does not fit by these numbers (the plan resumes: call it again)")
-    )  # fmt: skip
-    return "\n".join([head, *lines, verdict])
+    total_line = f"estimated GPU time left: {total:.1f} min" + (
+        f" + {len(unknown)} job(s) with no stored timing ({', '.join(unknown)}: each counted as "
+        "the rest of its call)"
+        if unknown
+        else ""
+    )
+    return "\n".join([head, *lines, total_line, first_lease_text(plan)])
+
+
+def first_lease_text(plan: list[Planned]) -> str:
+    """One line: what the first lease makes (``LEASE_MINUTES`` of GPU time in calls of at most
+    ``CALL_MINUTES``, each ``--max-minutes`` ``GPU_CALL_MINUTES``) and what it starts."""
+    left = [p for p in plan if p.state == "left" and p.lease]
+    fits = [p.job.name for p in left if p.lease == (1, 1)]
+    starts = [p.job.name for p in left if p.lease[0] == 1 and p.lease[1] > 1]
+    head = (
+        f"one lease ({LEASE_MINUTES:g} GPU-minutes, calls of at most {CALL_MINUTES:g} min with "
+        f"--max-minutes {GPU_CALL_MINUTES:g}): "
+    )
+    if not left:
+        return head + "nothing left to run"
+    text = head + (f"finishes {', '.join(fits)}" if fits else "finishes no job")
+    text += f"; starts {', '.join(starts)} (resumed by the next)" if starts else ""
+    later = len(left) - len(fits) - len(starts)
+    return text + (f"; {later} job(s) for later leases" if later else "; that is all")
 
 
 def plan_summary(plan: list[Planned]) -> dict:
@@ -470,6 +593,7 @@ def plan_summary(plan: list[Planned]) -> dict:
                 "minutes": p.estimate.minutes if p.estimate else None,
                 "basis": p.estimate.basis if p.estimate else "",
                 "outputs": list(p.job.outputs),
+                "lease": list(p.lease) if p.lease else None,
             }
             for p in plan
         ],
@@ -478,4 +602,7 @@ def plan_summary(plan: list[Planned]) -> dict:
         ),
         "unestimated": [p.job.name for p in left if not p.estimate or p.estimate.minutes is None],
         "gpu_call_minutes": GPU_CALL_MINUTES,
+        "lease_minutes": LEASE_MINUTES,
+        "call_minutes": CALL_MINUTES,
+        "first_lease": [p.job.name for p in left if p.lease == (1, 1)],
     }

@@ -204,9 +204,11 @@ def run_e2e(
     epochs: int = 1,
     baseline_epochs: int = 1,
     compile: bool = False,
+    limit: int | None = None,
 ) -> dict:
     """``epochs`` epochs, ours (decode once, upload, fast engine) against pytorch/examples' data
-    path (measured over ``baseline_epochs``, scaled to ``epochs``)."""
+    path (measured over ``baseline_epochs``, scaled to ``epochs``). ``limit``: the archive's first
+    images only, on both sides (smoke runs)."""
     cfg = TrainConfig(model=get_model_config(config), batch_size=batch_size, device=str(device))
     root = Path(data_root)
     with tempfile.TemporaryDirectory(prefix="dcgan-e2e-") as tmp_name:
@@ -214,13 +216,15 @@ def run_e2e(
         # ours: decode once into the packed cache (a fresh cache, so the decode is measured)
         t0 = time.perf_counter()
         packed = load_dataset(
-            data, root, "train", cfg.model.image_size, tmp / "cache", progress=False
+            data, root, "train", cfg.model.image_size, tmp / "cache", limit, progress=False
         )
         decode_s = time.perf_counter() - t0
         ours = _ours_epochs(cfg, packed.images, device, epochs, compile) | {"decode_s": decode_s}
         ours["total_s"] = decode_s + ours["upload_s"] + ours["epoch_s"]
-        folder, extract_s = folder_for_imagefolder(data, root, tmp)
-        baseline = examples_epochs(cfg, folder, device, min(baseline_epochs, epochs), workers)
+        folder, extract_s = folder_for_imagefolder(data, root, tmp, limit)
+        baseline = examples_epochs(
+            cfg, folder, device, min(baseline_epochs, epochs), workers, limit
+        )
     baseline["extract_s"] = extract_s
     per_epoch = baseline["epoch_s"] / baseline["epochs"]
     result = {
@@ -300,13 +304,15 @@ def run_fid(
     config: str = "dcgan64",
     network: str = "inception",
     cache_dir: str | Path | None = None,
+    limit: int | None = None,
 ) -> dict:
     """Seconds of one FID (``n`` samples of an untrained ``config`` G against ``n`` reference
     images): first with the reference statistics computed (and cached), then read from the
     cache; the two results must agree. The packed images come from the usual cache (decoded
-    first if needed, not timed); the FID cache is a fresh folder."""
+    first if needed, not timed); the FID cache is a fresh folder. ``limit``: the split's first
+    images only (smoke runs)."""
     cfg = TrainConfig(model=get_model_config(config), device=str(device))
-    load_dataset(data, data_root, split, cfg.model.image_size, cache_dir, progress=False)
+    load_dataset(data, data_root, split, cfg.model.image_size, cache_dir, limit, progress=False)
     G, _ = fresh_nets(cfg, device)
     net = feature_network(network)
     timings, results = [], []
@@ -317,7 +323,7 @@ def run_fid(
             results.append(
                 evaluate_generator(
                     G, data, data_root, split, n, 0, device, cache_dir, False, net=net,
-                    fid_cache=tmp,
+                    fid_cache=tmp, limit=limit,
                 )
             )  # fmt: skip
             sync(device)
@@ -345,16 +351,17 @@ def run_decode(
     image_size: int = 64,
     decoders: tuple[str, ...] = ("serial", "processes"),
     workers: int | None = None,
+    limit: int | None = None,
 ) -> dict:
     """Images/s of the decode into the packed cache with each decoder (a fresh cache each), and
-    whether the caches are byte-identical."""
+    whether the caches are byte-identical. ``limit``: the first images only (smoke runs)."""
     rows, digests = {}, {}
     for decoder in decoders:
         with tempfile.TemporaryDirectory(prefix="dcgan-decode-") as tmp:
             t0 = time.perf_counter()
             packed = load_dataset(
-                data, data_root, split, image_size, tmp, progress=False, workers=workers,
-                decoder=decoder,
+                data, data_root, split, image_size, tmp, limit, progress=False,
+                workers=workers, decoder=decoder,
             )  # fmt: skip
             seconds = time.perf_counter() - t0
             digests[decoder] = hashlib.sha1(np.ascontiguousarray(packed.images).data).hexdigest()
@@ -397,11 +404,13 @@ def store(result: dict, out: str | Path, command: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # The benchmark's modes at the book's sizes (the reproduce job)
 
-SIZES = {  # per size: the FID timing, the decode, the end-to-end runs, the step benchmark
+SIZES = {  # per size: the FID timing, the decode, the end-to-end runs, the step benchmark, and
+    # the images read (smoke: the archive's first 48, whatever the data root holds)
     "smoke": {"fid": (10, "smoke64", "tiny"), "decode": 32, "e2e": ("smoke32", 16, 0, 2),
-              "step": (["smoke32"], 16, 2, 1)},
+              "step": (["smoke32"], 16, 2, 1), "limit": 48},
     "full": {"fid": (10_000, "dcgan64", "inception"), "decode": 64,
-             "e2e": ("examples64", 128, 2, 25), "step": (list(CONFIGS), 128, 200, 10)},
+             "e2e": ("examples64", 128, 2, 25), "step": (list(CONFIGS), 128, 200, 10),
+             "limit": None},
 }  # fmt: skip
 
 
@@ -417,18 +426,18 @@ def measure_mode(
     of ``SIZES``, on the CelebA-10k archive: its result and the equivalent command line. The
     full step benchmark adds the compiled engine and keeps the stored run's bf16 peak, so that
     its shares of peak stay comparable."""
-    sz, tp = SIZES[size], "python benchmarks/throughput.py"
+    sz, tp, limit = SIZES[size], "python benchmarks/throughput.py", SIZES[size]["limit"]
     if mode == "fid":
         n, cfg, net = sz["fid"]
-        result = run_fid("celeba", data_root, device, "train", n, cfg, net, cache_dir)
+        result = run_fid("celeba", data_root, device, "train", n, cfg, net, cache_dir, limit)
         return result, f"{tp} --mode fid --data-root {data_root}"
     if mode == "decode":
-        result = run_decode("celeba", data_root, "train", sz["decode"])
+        result = run_decode("celeba", data_root, "train", sz["decode"], limit=limit)
         return result, f"{tp} --mode decode --data-root {data_root}"
     if mode in ("e2e", "e2e_run"):
         cfg, batch, workers, run_epochs = sz["e2e"]
         epochs = run_epochs if mode == "e2e_run" else 1
-        result = run_e2e(cfg, "celeba", data_root, device, batch, workers, epochs)
+        result = run_e2e(cfg, "celeba", data_root, device, batch, workers, epochs, limit=limit)
         return result, f"{tp} --mode e2e --epochs {epochs} --data-root {data_root}"
     configs, batch, steps, warmup = sz["step"]
     if size == "smoke":
