@@ -23,13 +23,8 @@ from _prose import ROOT, paper_text, strip_markup
 
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("book/*.md"))
 # numbers taken from others, with where they come from: never measured by this book
-CITED = {
-    "book/fid_protocol.md": {
-        "5.54": "the protocol's floor, measured on an H100 before this book's runs",
-        "90.6": "pytorch/examples with batch statistics, the same measurement",
-        "6.64": "PyTorch-StudioGAN's published Inception Score for its DCGAN",
-    },
-}
+# (the reference FIDs of book/fid_protocol.md are glued from dcgan_lib.experiments now)
+CITED: dict[str, dict[str, str]] = {}
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)(\s?%)?(?![\w.]*\d)")
 VERSION_WORDS = (
     r"(?:torch|torchvision|CUDA|Python|python|version|versions|imagehash|jupyter-book|uv|"
