@@ -118,7 +118,10 @@ CHAPTERS: dict[str, Chapter] = {
             "s411", "notebooks/03_dedup", "§4.1.1 De-duplication", ("s411",),
             (producer_job("dedup_ae", ("dedup_ae/metrics.json", "dedup_ae/ae.pt",
                                        "dedup_ae/speed.json")),
+             producer_job("dedup_ae/galleries.json", ("dedup_ae/galleries.json",)),
              producer_job("dedup_ae/sweep.json")),
+            None,  # drawn on the page from the stored numbers, with planted pairs from the data
+            # when it is here (dedup_results.key_figure; caption: dedup_results.KEY_CAPTION)
         ),
         Chapter(
             "s4c", "notebooks/11_compute", "§4 Compute", (),

@@ -217,10 +217,8 @@ def load_dataset(
                 "skipped": [],
             },
         )
-    source = DATASETS[name](resolve_data_root(root), split)
-    key = _cache_key(name, split, image_size, limit, source.fingerprint)
-    cache = default_cache_dir(cache_dir)
-    base = cache / f"{name}-{split}-{image_size}px-{key}"
+    source, base = _pack_base(name, root, split, image_size, cache_dir, limit)
+    cache = base.parent
     packed = _open_pack(base)
     if packed is not None:
         return packed
@@ -234,6 +232,26 @@ def load_dataset(
     if packed is None:
         raise DataError(f"the cache {base} could not be read back after building it")
     return packed
+
+
+def _pack_base(name: str, root, split: str, image_size: int, cache_dir, limit) -> tuple:
+    """The source of ``load_dataset``'s arguments, and where its pack lives (no suffix)."""
+    source = DATASETS[name](resolve_data_root(root), split)
+    key = _cache_key(name, split, image_size, limit, source.fingerprint)
+    return source, default_cache_dir(cache_dir) / f"{name}-{split}-{image_size}px-{key}"
+
+
+def cached_dataset(
+    name: str,
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    image_size: int = 64,
+    cache_dir: str | os.PathLike | None = None,
+) -> Packed | None:
+    """``load_dataset``'s pack when an earlier call has already built it, else None: nothing
+    is decoded (a page that needs a few named images of a large set reads them from the cache
+    when it is there, and from the archive otherwise). Paper: §4."""
+    return _open_pack(_pack_base(name, root, split, image_size, cache_dir, None)[1])
 
 
 def _process_context() -> multiprocessing.context.BaseContext:

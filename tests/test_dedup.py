@@ -335,3 +335,25 @@ def test_book_size_shows_the_stored_numbers_and_reads_only_the_shown_images(tmp_
     assert sorted(found) == sorted(names[:2])
     assert np.array_equal(found[names[0]], pack.images[3])
     assert np.array_equal(found[names[1]], pack.images[1])
+
+
+def test_shown_images_come_from_the_packed_cache_when_it_is_built(tmp_path, monkeypatch):
+    from _tinydata import cifar10
+
+    import dcgan_lib.data
+    from dcgan_lib.data import cached_dataset, load_dataset
+
+    cifar10(tmp_path / "data", n_train=6, n_test=4)
+    cache = tmp_path / "cache"
+    assert cached_dataset("cifar10", tmp_path / "data", "test", 32, cache) is None  # not built
+    pack = load_dataset("cifar10", tmp_path / "data", "test", 32, cache, progress=False)
+    cached = cached_dataset("cifar10", tmp_path / "data", "test", 32, cache)
+    assert cached is not None and cached.names == pack.names
+    # with the cache built, nothing is decoded: the images are the cache's
+    monkeypatch.setattr(dcgan_lib.data, "decode", lambda *a, **k: pytest.fail("decoded"))
+    names = [f"cifar10:{pack.names[i]}" for i in (2, 0)]
+    found = study.images_named(names, (("cifar10", ("test",)),), tmp_path / "data", cache)
+    assert all(np.array_equal(found[n], pack.images[i]) for n, i in zip(names, (2, 0), strict=True))
+    # without it, the archive is read (and decode is called)
+    with pytest.raises(pytest.fail.Exception, match="decoded"):
+        study.images_named(names, (("cifar10", ("test",)),), tmp_path / "data", tmp_path / "c2")

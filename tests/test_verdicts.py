@@ -66,11 +66,18 @@ def test_memorization_rule():
 
 
 def test_dedup_rule():
-    assert verdicts.dedup_rule(1.0, 0.6, 3000).verdict == REPRODUCED
-    low_recall = verdicts.dedup_rule(1.0, 0.414, 3000)
+    assert verdicts.dedup_rule(0, 1242, 0.6, 3000).verdict == REPRODUCED
+    low_recall = verdicts.dedup_rule(0, 1242, 0.414, 3000)
     assert low_recall.verdict == PARTLY and "41% of 3,000" in low_recall.evidence
-    assert verdicts.dedup_rule(0.9, 0.1).verdict == NOT_REPRODUCED
-    assert verdicts.dedup_rule(None, None).verdict == NOT_RUN
+    assert "0 of their 1,242 colliding pairs are false" in low_recall.evidence
+    assert "0.22%" in low_recall.evidence  # the one-sided 95% bound, from the counts
+    # no false pair, but too few collisions to bound the rate below 1 in 100 (0 of 31): the
+    # point estimate alone (precision 1.0) does not carry the claim
+    assert verdicts.dedup_rule(0, 31, 0.6, 3000).verdict == PARTLY
+    assert verdicts.dedup_rule(0, 31, 0.1, 3000).verdict == NOT_REPRODUCED
+    # 1% false among many: the bound is above 1 in 100
+    assert verdicts.dedup_rule(20, 2000, 0.6, 3000).verdict == PARTLY
+    assert verdicts.dedup_rule(None, None, None).verdict == NOT_RUN
 
 
 def _acc(accuracy: float) -> dict:

@@ -305,7 +305,7 @@ def _book_study(cfg: StudyConfig, data_root, cache_dir, progress: bool) -> Study
     result.planted = plant_duplicates(base, cfg.n_planted, seed=cfg.ae.seed)
     stored = _stored(GALLERIES) or {}
     names = [n for groups in stored.values() for g in groups for n in g["names"]]
-    images = images_named(names, cfg.natural_sets, data_root)
+    images = images_named(names, cfg.natural_sets, data_root, cache_dir)
     result.galleries = {  # a group whose images are not all in this data root is left out
         key: [
             g | {"images": np.stack([images[n] for n in g["names"]])}
@@ -318,12 +318,17 @@ def _book_study(cfg: StudyConfig, data_root, cache_dir, progress: bool) -> Study
 
 
 def images_named(
-    names: Sequence[str], sets: Sequence[tuple[str, Sequence[str]]], data_root
+    names: Sequence[str],
+    sets: Sequence[tuple[str, Sequence[str]]],
+    data_root,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, np.ndarray]:
     """The 32x32 images of ``names`` (``"dataset:name"``, as ``load_sets`` names them), read from
     the data sets ``sets`` ((dataset, splits) pairs) without decoding any other image: a gallery
-    shows a few dozen images of 170,000. A name not found (or not decodable) is left out."""
-    from dcgan_lib.data import decode
+    shows a few dozen images of 170,000. A split whose packed cache is already built
+    (``data.cached_dataset``) is read from it, at once; another is scanned in its archive until
+    every name is found. A name not found (or not decodable) is left out."""
+    from dcgan_lib.data import cached_dataset, decode
     from dcgan_lib.datasets import DATASETS
 
     wanted, found = set(names), {}
@@ -333,6 +338,11 @@ def images_named(
         for split in splits:
             if mine <= set(found):
                 break
+            packed = cached_dataset(dataset, root, split, IMAGE_SIZE, cache_dir)
+            if packed is not None:
+                index = {f"{dataset}:{n}": i for i, n in enumerate(packed.names)}
+                found |= {n: np.array(packed.images[index[n]]) for n in mine if n in index}
+                continue
             for name, data, _ in DATASETS[dataset](root, split).items:
                 key = f"{dataset}:{name}"
                 if key in mine:
