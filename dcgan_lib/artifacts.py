@@ -98,6 +98,9 @@ PRODUCERS = {
         "  (CPU, after the scene model tinyimagenet_dcgan64 is stored)"
     ),
     "forgetting_faces": "python -m dcgan_lib forgetting study --export  (CPU, about 10 min)",
+    # the authors' released weights (Newmu/dcgan_code), converted (dcgan_lib.authors)
+    "authors_svhn": "python -m dcgan_lib.authors --source ../shared/authors  (CPU, seconds)",
+    "authors_imagenet32": "python -m dcgan_lib.authors --source ../shared/authors  (CPU, seconds)",
 }
 
 
