@@ -114,10 +114,11 @@ def average_batch_stats(
 
     for i, bn in enumerate(bns):
         hooks.append(bn.register_forward_pre_hook(hook(i)))
+    run = work.features if isinstance(work, Discriminator) else work  # D's head has no BN
     n_batches = 0
     try:
         for batch in batches:
-            work(batch)
+            run(batch)
             n_batches += 1
     finally:
         for h in hooks:

@@ -117,13 +117,22 @@ def fit_linear_svc(
     return clf
 
 
-def _tensor(X: np.ndarray | torch.Tensor, device: torch.device, chunk: int = 8192) -> torch.Tensor:
-    """float32 tensor on ``device``, copied in chunks (X may be a float16 memmap)."""
+def _tensor(
+    X: np.ndarray | torch.Tensor,
+    device: torch.device,
+    chunk: int = 8192,
+    rows: np.ndarray | None = None,
+) -> torch.Tensor:
+    """float32 tensor on ``device`` of X (or of its ``rows``), copied in chunks: X may be a float16
+    or on-disk memmap, never copied whole in host memory first."""
     if isinstance(X, torch.Tensor):
+        X = X if rows is None else X[torch.as_tensor(rows)]
         return X.to(device=device, dtype=torch.float32)
-    out = torch.empty(X.shape, dtype=torch.float32, device=device)
-    for s in range(0, len(X), chunk):
-        out[s : s + chunk] = torch.from_numpy(np.asarray(X[s : s + chunk], dtype=np.float32))
+    n = len(X) if rows is None else len(rows)
+    out = torch.empty((n, *X.shape[1:]), dtype=torch.float32, device=device)
+    for s in range(0, n, chunk):
+        part = X[s : s + chunk] if rows is None else X[rows[s : s + chunk]]
+        out[s : s + chunk] = torch.from_numpy(np.asarray(part, dtype=np.float32))
     return out
 
 
@@ -273,9 +282,13 @@ def _mean_ci(values: list[float]) -> dict:
     return {"mean": float(v.mean()), "ci95": float(1.96 * v.std()), "n": len(v)}
 
 
-def _device_copy(X, solver: str, device) -> np.ndarray | torch.Tensor:
+def _device_copy(
+    X, solver: str, device, rows: np.ndarray | None = None
+) -> np.ndarray | torch.Tensor:
     # the torch solver keeps the evaluation sets on the device once, not once per draw
-    return _tensor(X, resolve_device(device)) if solver == "torch" else np.asarray(X)
+    if solver == "torch":
+        return _tensor(X, resolve_device(device), rows=rows)
+    return np.asarray(X if rows is None else X[rows])
 
 
 @dataclass
@@ -309,8 +322,9 @@ def select_C(
     ``c_floor``: while the best C is the lowest tried and above ``c_floor``, try the next lower
     1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given."""
     rng = rng if rng is not None else np.random.default_rng(0)
-    X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
-    X_pool = X[pool_idx] if per_class is None else None  # all labels: one copy for every C
+    X_val, y_val = _device_copy(X, solver, device, val_idx), y[val_idx]
+    # all labels: one copy of the pool for every C (the torch solver's on its device)
+    X_pool = _device_copy(X, solver, device, pool_idx) if per_class is None else None
     errors: dict[float, list[float]] = {}
     fits: dict[float, object] = {}
     n_fits = 1 if per_class is None else n_draws
@@ -387,7 +401,7 @@ def evaluate_draws(
     train (on the draw), validation and test error in percent, each as mean and 1.96 sd over the
     draws, plus the per-draw values. Paper: §5.2 (22.48% test error at 1,000 SVHN labels)."""
     rng = rng if rng is not None else np.random.default_rng(1)
-    X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
+    X_val, y_val = _device_copy(X, solver, device, val_idx), y[val_idx]
     X_te = _device_copy(X_test, solver, device)
     per_draw: dict[str, list[float]] = {"train": [], "val": [], "test": []}
     started = time.time()

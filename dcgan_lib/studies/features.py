@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import sys
@@ -36,8 +37,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from dcgan_lib import artifacts, svm
+from dcgan_lib import artifacts, authors, svm
 from dcgan_lib.config import get_model_config
 from dcgan_lib.data import Packed, load_dataset
 from dcgan_lib.device import describe_machine, resolve_device
@@ -58,6 +60,20 @@ D_DESCRIPTION = (
     "imagenet32 D trained as a DCGAN on Tiny ImageNet (100,000 real ImageNet-1k images, "
     "200 classes) downsampled to 32x32"
 )
+# the Ds whose features ``--d`` measures: (artifact, description, default results file name)
+D_SOURCES = {
+    "book": (D_ARTIFACT, D_DESCRIPTION, "metrics.json"),
+    "authors-imagenet": (
+        authors.ARTIFACTS["imagenet_D"],
+        authors.DESCRIPTIONS["imagenet_D"],
+        "authors_imagenet.json",
+    ),
+    "authors-svhn": (
+        authors.ARTIFACTS["svhn_D"],
+        authors.DESCRIPTIONS["svhn_D"],
+        "authors_svhn.json",
+    ),
+}
 # how C is chosen; a stored result chosen by another rule is measured again
 GRID_RULE = "grid extended downward (1-2-5 steps) while its lowest C is the best"
 VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # in the order they are run
@@ -123,7 +139,33 @@ SIZES = {
         supervised_trials=0,
     ),
     "full": ProtocolSize("full"),
+    # §5.2 exactly as the authors' SVHN script runs it (their grid as given, 10 draws per C,
+    # 100 draws at the best C), with the random-D and pixel controls at fewer draws
+    "authors": ProtocolSize(
+        "authors",
+        variants=("dcgan", "random", "pixels"),
+        c_floor=None,
+        supervised_trials=0,
+    ),
+    # §5.1 with the authors' ImageNet D on a 2-core CPU (deviation: fewer draws at 400 per class;
+    # the torch L2-SVM on the CPU, see CPU_SOLVER_REASON)
+    "cpu": ProtocolSize(
+        "cpu",
+        n_select_draws=3,
+        n_eval_draws=10,
+        baseline_select_draws=2,
+        baseline_eval_draws=5,
+        variants=("dcgan", "random", "pixels"),
+        regimes=("all", 400),
+        supervised_trials=0,
+    ),
 }
+CPU_SOLVER_REASON = (
+    "the torch L2-SVM (the same objective as LinearSVC, by L-BFGS) on the CPU: liblinear copies "
+    "the 40,000 x 12,288 pool into its own double-precision sparse rows (about 8 GB) and runs on "
+    "one core; torch keeps float32 (2 GB), uses both cores and warm-starts each C of the grid "
+    "from the last; solver_check compares the two on one 400-per-class draw"
+)
 
 
 def data_label(meta: dict) -> str:
@@ -280,14 +322,20 @@ def run_protocol(
     max_minutes: float | None = None,
     command: str = "",
     progress: bool = True,
+    d_source: str = "book",
+    feature_cache: str | os.PathLike | None = None,
 ) -> dict:
     """Run (or resume) the §5 protocol for ``task`` ("cifar10", "svhn", or "synthetic" for
     smoke); write ``out/metrics_name`` after every unit and return its content.
 
-    D: a Discriminator, or ``d_weights`` (an fp16 file from ``export``); default the artifact
-    ``imagenet32_tinyimagenet/D.pt`` (raises ``ArtifactMissing`` naming the command that makes
-    it). Not needed when ``size`` runs only the pixel baseline. ``solver="auto"``: the torch
-    L2-SVM on a GPU, LinearSVC on a CPU. Paper: §5.1, §5.2.
+    D: a Discriminator, or ``d_weights`` (an fp16 file from ``export``), or the stored D named by
+    ``d_source`` (``D_SOURCES``: "book", the default, is ``imagenet32_tinyimagenet/D.pt``;
+    "authors-imagenet" and "authors-svhn" the authors' converted Ds); a missing one raises
+    ``ArtifactMissing`` naming the command that makes it. Not needed when ``size`` runs only the
+    pixel baseline. ``solver="auto"``: the torch L2-SVM on a GPU, LinearSVC on a CPU.
+    ``feature_cache``: a folder where each variant's features are kept (``.npy``, keyed by D's
+    weights, the images and the BN-statistics order), so a stopped run does not extract them
+    again. Paper: §5.1, §5.2.
     """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
@@ -295,10 +343,17 @@ def run_protocol(
     dev = str(resolve_device(device))
     solver = solver if solver != "auto" else ("torch" if dev.startswith("cuda") else "liblinear")
     deadline = None if max_minutes is None else time.time() + 60 * max_minutes
-    needs_d = any(v in ("dcgan", "dcgan_running") for v in size.variants)
+    # an authors' D is always read (it is committed): its sha256 names the results' D even in a
+    # call that runs only the controls, and its config is the random control's
+    needs_d = any(v in ("dcgan", "dcgan_running") for v in size.variants) or d_source != "book"
     D, d_description, d_sha, d_provenance = _discriminator(
-        task, D, d_weights, d_description, needs_d, seed
+        task, D, d_weights, d_description, needs_d, seed, d_source
     )
+    if D is not None and "dcgan_running" in size.variants and d_source.startswith("authors"):
+        raise ValueError(
+            "the authors' Ds carry no running BatchNorm statistics: drop the variant "
+            "dcgan_running (--variants dcgan,random,pixels)"
+        )
     cfg_name = D.cfg.name if D is not None else ("smoke32" if task == "synthetic" else "imagenet32")
 
     train, test = _load_task_data(task, size, data_root, cache_dir, progress)
@@ -318,6 +373,7 @@ def run_protocol(
         data_description=[train.meta.get("description"), test.meta.get("description")],
         d_description=d_description if needs_d else (random_desc if "random" in size.variants else None),
         d_weights=d_provenance,
+        d_source=d_source,
         feature_dim={
             "dcgan": feature_dim(get_model_config(cfg_name)),
             "pixels": int(np.prod(train.images.shape[1:])),
@@ -330,7 +386,9 @@ def run_protocol(
         if not todo or run.out_of_time():
             continue
         Dv = D if variant.startswith("dcgan") else random_d(cfg_name, seed)
-        X, X_test, bn_stats = _variant_features(variant, Dv, train, test, bn_order, dev, progress)
+        X, X_test, bn_stats = _variant_features(
+            variant, Dv, train, test, bn_order, dev, progress, feature_cache
+        )
         for regime in todo:
             if run.out_of_time():
                 break
@@ -348,19 +406,24 @@ def run_protocol(
     return metrics
 
 
-def _discriminator(task, D, d_weights, d_description, needs_d, seed):
+def _discriminator(task, D, d_weights, d_description, needs_d, seed, d_source="book"):
     """The D whose features are measured, its description, sha256 and provenance."""
-    if D is None and needs_d and task == "synthetic":
+    if D is None and needs_d and task == "synthetic" and d_source == "book":
         return random_d("smoke32", seed + 1), "smoke32 D, random (smoke)", None, None
     if D is not None or not needs_d:
         return D, d_description, None, None
-    path = Path(d_weights) if d_weights else artifacts.require(*D_ARTIFACT)
+    if d_source not in D_SOURCES:
+        raise ValueError(f"unknown D {d_source!r}; choose one of {sorted(D_SOURCES)}")
+    artifact, description, _ = D_SOURCES[d_source]
+    path = Path(d_weights) if d_weights else artifacts.require(*artifact)
     D = artifacts.load_weights(path, "D")
-    if D.cfg.name != "imagenet32" or d_weights:  # not the book's D: say what it is
-        d_description = f"{D.cfg.name} D from {path}"
+    if d_weights or (d_source == "book" and D.cfg.name != "imagenet32"):
+        d_description = f"{D.cfg.name} D from {path}"  # not a known D: say what it is
+    elif d_source != "book":
+        d_description = description
     provenance = {
         "path": str(path),
-        "manifest": artifacts.read_manifest().get("files", {}).get("/".join(D_ARTIFACT)),
+        "manifest": artifacts.read_manifest().get("files", {}).get("/".join(artifact)),
     }
     return D, d_description, artifacts.sha256(path), provenance
 
@@ -383,17 +446,60 @@ def _start_metrics(path: Path, identity: dict, command: str, dev: str, solver: s
     return metrics
 
 
-def _variant_features(variant: str, D, train: Packed, test: Packed, bn_order, dev, progress):
-    """(train features, test features, BN statistics used or None) of one variant."""
+def _variant_features(
+    variant: str, D, train: Packed, test: Packed, bn_order, dev, progress, cache=None
+):
+    """(train features, test features, BN statistics used or None) of one variant; with a
+    ``cache`` folder, read from it when there, else extracted into it (``.npy`` memmaps)."""
     if variant == "pixels":
         return pixel_features(train.images), pixel_features(test.images), None
+    key = _cache_key(variant, D, train, test, bn_order) if cache is not None else None
+    if key is not None:
+        stored = _cached_features(Path(cache), key)
+        if stored is not None:
+            return stored
     stats = (
         bn_stats_of(D)
         if variant == "dcgan_running"
         else batch_average_bn_stats(D, train.images[bn_order], 128, dev, progress)
     )
     kw = dict(bn_mode="batch_avg", bn_stats=stats, device=dev, progress=progress)
-    return extract_features(D, train.images, **kw), extract_features(D, test.images, **kw), stats
+    if key is None:
+        return (
+            extract_features(D, train.images, **kw),
+            extract_features(D, test.images, **kw),
+            stats,
+        )
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    for split, images in (("train", train.images), ("test", test.images)):
+        tmp = cache / f"{key}-{split}.partial.npy"
+        extract_features(D, images, out=tmp, **kw)  # a .npy memmap, flushed
+        os.replace(tmp, cache / f"{key}-{split}.npy")
+    torch.save([(m.float(), v.float()) for m, v in stats], cache / f"{key}-bn.pt")
+    write_json(cache / f"{key}.json", {"variant": variant, "d_config": D.cfg.name, "done": _now()})
+    return _cached_features(cache, key)
+
+
+def _cache_key(variant: str, D, train: Packed, test: Packed, bn_order) -> str:
+    """What a variant's features depend on: D's weights, the images, the BN-statistics order."""
+    h = hashlib.sha256(f"features-v1 {variant}".encode())
+    for name, t in sorted(D.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    for a in (train.images, test.images, np.asarray(bn_order, np.int64)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return f"{variant}-{h.hexdigest()[:16]}"
+
+
+def _cached_features(cache: Path, key: str):
+    """(train, test, BN statistics) stored under ``key``, memory-mapped; None if not complete."""
+    if not (cache / f"{key}.json").is_file():
+        return None
+    X = np.load(cache / f"{key}-train.npy", mmap_mode="r")
+    X_test = np.load(cache / f"{key}-test.npy", mmap_mode="r")
+    stats = torch.load(cache / f"{key}-bn.pt", weights_only=True)
+    return X, X_test, [(m, v) for m, v in stats]
 
 
 def _fit_regime(run: _Run, variant, regime, X, X_test, labels: _Labels, bn_stats, seed, solver,
@@ -479,11 +585,19 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="full", choices=sorted(SIZES))
     p.add_argument("--out", default=None, help="default artifacts/features_<task>")
     p.add_argument(
-        "--d-weights", default=None, help="default artifacts/imagenet32_tinyimagenet/D.pt"
+        "--d",
+        default="book",
+        choices=sorted(D_SOURCES),
+        help="whose D: book (artifacts/imagenet32_tinyimagenet/D.pt), authors-imagenet (the "
+        "authors' ImageNet-1k D, layers 1-4 of 6), authors-svhn (the authors' SVHN D)",
+    )
+    p.add_argument("--d-weights", default=None, help="a D.pt file instead of --d's")
+    p.add_argument(
+        "--feature-cache", default=None, help="keep each variant's features here (resumes)"
     )
     p.add_argument("--data-root", default=None, help="default $DCGAN_DATA")
     p.add_argument("--cache-dir", default=None)
-    p.add_argument("--metrics-name", default="metrics.json")
+    p.add_argument("--metrics-name", default=None, help="default by --d: metrics.json, ...")
     p.add_argument("--variants", default=None, help=f"comma list from {','.join(VARIANTS)}")
     p.add_argument("--regimes", default=None, help="comma list of labels per class or 'all'")
     p.add_argument("--select-draws", type=int, default=None, help="draws per C (authors: 10)")
@@ -491,6 +605,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         "--eval-draws", type=int, default=None, help="draws at the best C (authors: 100)"
     )
     p.add_argument("--supervised-trials", type=int, default=None, help="paper: 64")
+    p.add_argument("--n-val", type=int, default=None, help="validation images (paper: 10,000)")
     p.add_argument("--device", default="auto")
     p.add_argument("--solver", default="auto", choices=["auto", *svm.SOLVERS])
     p.add_argument("--seed", type=int, default=0)
@@ -518,6 +633,8 @@ def _size_of(a: argparse.Namespace) -> ProtocolSize:
         size = dataclasses.replace(
             size, n_eval_draws=a.eval_draws, baseline_eval_draws=a.eval_draws
         )
+    if a.n_val is not None:
+        size = dataclasses.replace(size, n_val=a.n_val)
     if a.supervised_trials is not None:
         size = dataclasses.replace(size, supervised_trials=a.supervised_trials)
     return size
@@ -525,7 +642,7 @@ def _size_of(a: argparse.Namespace) -> ProtocolSize:
 
 def run_cli(a: argparse.Namespace) -> int:
     D, desc = None, D_DESCRIPTION
-    if a.task == "synthetic" and a.d_weights is None:
+    if a.task == "synthetic" and a.d_weights is None and a.d == "book":
         D, desc = random_d("smoke32", a.seed + 1), "smoke32 D, random weights (smoke)"
     m = run_protocol(
         a.task,
@@ -536,7 +653,9 @@ def run_cli(a: argparse.Namespace) -> int:
         d_description=desc,
         data_root=a.data_root,
         cache_dir=a.cache_dir,
-        metrics_name=a.metrics_name,
+        metrics_name=a.metrics_name or D_SOURCES[a.d][2],
+        d_source=a.d,
+        feature_cache=a.feature_cache,
         device=a.device,
         solver=a.solver,
         seed=a.seed,
