@@ -52,6 +52,17 @@ def next_lower_C(C: float) -> float:
     return float(f"{m}e{exponent + shift}")
 
 
+def next_higher_C(C: float) -> float:
+    """The next value above ``C`` in the 1-2-5 sequence (1e-4 -> 2e-4 -> 5e-4 -> 1e-3)."""
+    exponent = math.floor(math.log10(C) + 1e-9)
+    mantissa = round(C / 10**exponent, 6)
+    steps = {1.0: (2, 0), 2.0: (5, 0), 5.0: (1, 1)}
+    if mantissa not in steps:
+        raise ValueError(f"C = {C:g} is not 1, 2 or 5 times a power of ten")
+    m, shift = steps[mantissa]
+    return float(f"{m}e{exponent + shift}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The validation split and the labelled draws
 
@@ -299,6 +310,7 @@ class Selection:
     table: list[dict]  # [{"C", "val_error_mean", "val_error_ci95", "val_errors"}], C ascending
     best_fit: object = None  # all labels: the classifier fitted at best_C (a warm start)
     extended_below: tuple[float, ...] = ()  # values added below the grid (``c_floor``)
+    extended_above: tuple[float, ...] = ()  # values added above the grid (``c_ceiling``)
 
 
 def select_C(
@@ -314,13 +326,16 @@ def select_C(
     device: str | torch.device = "auto",
     progress: bool = True,
     c_floor: float | None = None,
+    c_ceiling: float | None = None,
 ) -> Selection:
     """For each C: ``n_draws`` fresh class-balanced draws of ``per_class`` from the pool (or the
     whole pool once, ``per_class=None``), fit, error on the validation split; the C with the
     lowest mean error wins. X (N, F) features of the training set, y (N,). Paper: §5.2.
 
     ``c_floor``: while the best C is the lowest tried and above ``c_floor``, try the next lower
-    1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given."""
+    1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given.
+    ``c_ceiling``: the same upward, while the best C is the highest tried (the grid's top is not
+    an optimum either)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     X_val, y_val = _device_copy(X, solver, device, val_idx), y[val_idx]
     # all labels: one copy of the pool for every C (the torch solver's on its device)
@@ -362,6 +377,17 @@ def select_C(
             bar.total += n_fits
             try_C(lower, fits.get(lowest), bar)
             extended.append(lower)
+        above = []
+        while c_ceiling is not None and max(errors) < c_ceiling:
+            highest = max(errors)
+            if min(sorted(errors), key=mean_error) != highest:
+                break  # the best C has a higher neighbour: inside the grid
+            higher = next_higher_C(highest)
+            if higher > c_ceiling:
+                break
+            bar.total += n_fits
+            try_C(higher, fits.get(highest), bar)
+            above.append(higher)
     table = []
     for C in sorted(errors):
         s = _mean_ci(errors[C])
@@ -379,6 +405,7 @@ def select_C(
         table=table,
         best_fit=fits.get(best["C"]),
         extended_below=tuple(sorted(extended)),
+        extended_above=tuple(sorted(above)),
     )
 
 

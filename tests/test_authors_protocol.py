@@ -86,10 +86,10 @@ def test_cifar10_job_with_the_truncated_authors_d_and_its_controls(tmp_path):
     features; the random control is the same truncated architecture; the feature cache is used
     on resume; Table 1 reads the stored results."""
     size = ProtocolSize(
-        "t", n_val=60, n_select_draws=1, n_eval_draws=2, baseline_select_draws=1,
+        "t", n_val=40, n_select_draws=1, n_eval_draws=2, baseline_select_draws=1,
         baseline_eval_draws=2, variants=("dcgan", "random", "pixels"), regimes=("all", 4),
         c_grid=(1e-3, 1e-2), c_grid_all=(1e-3, 1e-2), c_floor=1e-4, supervised_trials=0,
-        synthetic_n=(240, 60),
+        synthetic_n=(160, 40),
     )  # fmt: skip
     cache = tmp_path / "fcache"
     kw = dict(d_source="authors-imagenet", feature_cache=cache, progress=False)
@@ -101,7 +101,7 @@ def test_cifar10_job_with_the_truncated_authors_d_and_its_controls(tmp_path):
     assert len([p for p in stored if p.endswith("-train.npy")]) == 2  # dcgan and random
     for name in stored:  # the random control has the same truncated shape
         if name.endswith("-train.npy"):
-            assert np.load(cache / name, mmap_mode="r").shape == (240, 12288)
+            assert np.load(cache / name, mmap_mode="r").shape == (160, 12288)
     assert (tmp_path / "out" / "svm_all.pt").is_file()
     # a second run with another results file reads the features from the cache
     before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}

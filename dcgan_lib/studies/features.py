@@ -76,6 +76,9 @@ D_SOURCES = {
 }
 # how C is chosen; a stored result chosen by another rule is measured again
 GRID_RULE = "grid extended downward (1-2-5 steps) while its lowest C is the best"
+GRID_RULE_BOTH = (
+    "grid extended downward and upward (1-2-5 steps) while its lowest or highest C is the best"
+)
 VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # in the order they are run
 REGIMES = {"cifar10": ("all", 400, 100), "svhn": (100,), "synthetic": ("all", 20, 10)}
 PAPER = {  # paper §5.1 Table 1 and §5.2 Table 2
@@ -105,6 +108,8 @@ class ProtocolSize:
     c_grid_all: tuple[float, ...] = svm.C_GRID_WIDE  # all labels: a wider grid
     # deviation: a best C at the grid's lowest value extends the grid downward, to this floor
     c_floor: float | None = svm.C_FLOOR
+    # and upward to this ceiling while the highest C is the best (None: no upward extension)
+    c_ceiling: float | None = None
     supervised_trials: int = 64  # paper §5.2: 64 random-search trials
     supervised_max_steps: int | None = None  # smoke: a few steps per trial
     synthetic_n: tuple[int, int] = (0, 0)  # smoke: (train, test) synthetic images
@@ -147,24 +152,30 @@ SIZES = {
         c_floor=None,
         supervised_trials=0,
     ),
-    # §5.1 with the authors' ImageNet D on a 2-core CPU (deviation: fewer draws at 400 per class;
-    # the torch L2-SVM on the CPU, see CPU_SOLVER_REASON)
+    # §5.1 with the authors' ImageNet D on a 2-core CPU (deviations: fewer draws at 400 per class;
+    # the grids a decade lower than the full size's, extended either way while an edge is best;
+    # the torch L2-SVM for all labels, CPU_SOLVER_REASON)
     "cpu": ProtocolSize(
         "cpu",
-        n_select_draws=3,
-        n_eval_draws=10,
+        n_select_draws=5,
+        n_eval_draws=20,
         baseline_select_draws=2,
-        baseline_eval_draws=5,
+        baseline_eval_draws=10,
         variants=("dcgan", "random", "pixels"),
         regimes=("all", 400),
+        c_grid=(1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3),
+        c_grid_all=(1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4),
+        c_ceiling=1.0,
         supervised_trials=0,
     ),
 }
 CPU_SOLVER_REASON = (
-    "the torch L2-SVM (the same objective as LinearSVC, by L-BFGS) on the CPU: liblinear copies "
-    "the 40,000 x 12,288 pool into its own double-precision sparse rows (about 8 GB) and runs on "
-    "one core; torch keeps float32 (2 GB), uses both cores and warm-starts each C of the grid "
-    "from the last; solver_check compares the two on one 400-per-class draw"
+    "LinearSVC (liblinear, the authors' solver) for the 400-per-class draws, where it is the "
+    "faster; the torch L2-SVM (the same objective, by L-BFGS) for all labels: liblinear would "
+    "copy the 40,000 x 12,288 pool into double-precision sparse rows (about 8 GB beside a 4 GB "
+    "float64 copy) on a shared 23 GB machine, where torch keeps float32 (2 GB), uses both cores "
+    "and warm-starts each C from the last; solver_check compares the two on one 400-per-class "
+    "draw at the chosen C"
 )
 
 
@@ -202,11 +213,18 @@ def _load_task_data(task: str, size: ProtocolSize, data_root, cache_dir, progres
     return train, test
 
 
-def _is_current(result: dict | None, c_floor: float | None) -> bool:
+def grid_rule(size: ProtocolSize) -> str:
+    """How ``size`` chooses C, as recorded with each result."""
+    if size.c_floor is None:
+        return "the grid as given"
+    return GRID_RULE if size.c_ceiling is None else GRID_RULE_BOTH
+
+
+def _is_current(result: dict | None, size: ProtocolSize) -> bool:
     """Whether a stored result exists and chose its C by this run's rule (else: measure again)."""
     if result is None:
         return False
-    return c_floor is None or result.get("grid_rule") == GRID_RULE
+    return size.c_floor is None or result.get("grid_rule") == grid_rule(size)
 
 
 def _regime_code(regime) -> int:
@@ -239,14 +257,14 @@ def _run_regime(
     """One label regime: C on the validation split, then the test numbers. Returns (result,
     the final classifier for "all", else None)."""
     code = _regime_code(regime)
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     per_class = None if regime == "all" else int(regime)
     grid = size.c_grid_all if regime == "all" else size.c_grid
     y, val_idx, pool_idx = labels.y, labels.val_idx, labels.pool_idx
     # common random draws: every variant sees the same labelled draws for a regime
     rng = np.random.default_rng((seed, 1, code))
     sel = svm.select_C(X, y, val_idx, pool_idx, per_class, grid, n_select, rng, solver, device,
-                       progress, size.c_floor)  # fmt: skip
+                       progress, size.c_floor, size.c_ceiling)  # fmt: skip
     clf = None
     if regime == "all":
         # deviation: C chosen with the 40,000-image pool, then refit on every training label
@@ -265,10 +283,12 @@ def _run_regime(
                                     sel.best_C, n_eval, rng, solver, device, progress)  # fmt: skip
     return result | {
         "selection": sel.table,
-        "grid_rule": GRID_RULE if size.c_floor is not None else "the grid as given",
+        "grid_rule": grid_rule(size),
         "c_extended_below": list(sel.extended_below),
+        "c_extended_above": list(sel.extended_above),
         "n_select_draws": 1 if regime == "all" else n_select,
         "seconds": round(time.time() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "solver": solver,
     }, clf
 
@@ -286,7 +306,7 @@ class _Run:
     deadline: float | None
 
     def current(self, key: str) -> bool:
-        return _is_current(self.metrics["results"].get(key), self.size.c_floor)
+        return _is_current(self.metrics["results"].get(key), self.size)
 
     def complete(self) -> bool:
         want = [f"{v}/{r}" for v in self.size.variants for r in self.regimes]
@@ -324,6 +344,7 @@ def run_protocol(
     progress: bool = True,
     d_source: str = "book",
     feature_cache: str | os.PathLike | None = None,
+    solver_all: str | None = None,
 ) -> dict:
     """Run (or resume) the §5 protocol for ``task`` ("cifar10", "svhn", or "synthetic" for
     smoke); write ``out/metrics_name`` after every unit and return its content.
@@ -332,7 +353,8 @@ def run_protocol(
     ``d_source`` (``D_SOURCES``: "book", the default, is ``imagenet32_tinyimagenet/D.pt``;
     "authors-imagenet" and "authors-svhn" the authors' converted Ds); a missing one raises
     ``ArtifactMissing`` naming the command that makes it. Not needed when ``size`` runs only the
-    pixel baseline. ``solver="auto"``: the torch L2-SVM on a GPU, LinearSVC on a CPU.
+    pixel baseline. ``solver="auto"``: the torch L2-SVM on a GPU, LinearSVC on a CPU;
+    ``solver_all``: another solver for the all-label fits (default ``solver``).
     ``feature_cache``: a folder where each variant's features are kept (``.npy``, keyed by D's
     weights, the images and the BN-statistics order), so a stopped run does not extract them
     again. Paper: §5.1, §5.2.
@@ -367,6 +389,7 @@ def run_protocol(
     }  # fmt: skip
     path = out / metrics_name
     metrics = _start_metrics(path, identity, command, dev, solver, size)
+    metrics["solver_all"] = solver_all or solver
     random_desc = f"{cfg_name} D, random untrained weights (seed {seed})"
     metrics.update(
         data=data_label(train.meta),
@@ -386,16 +409,20 @@ def run_protocol(
         if not todo or run.out_of_time():
             continue
         Dv = D if variant.startswith("dcgan") else random_d(cfg_name, seed)
-        X, X_test, bn_stats = _variant_features(
+        X, X_test, bn_stats, took = _variant_features(
             variant, Dv, train, test, bn_order, dev, progress, feature_cache
         )
+        if took is not None:  # the extraction's time (from the cache: when it was made)
+            metrics.setdefault("feature_extraction", {})[variant] = took
         for regime in todo:
             if run.out_of_time():
                 break
-            _fit_regime(run, variant, regime, X, X_test, labels, bn_stats, seed, solver, dev,
+            s = solver_all if regime == "all" and solver_all else solver
+            _fit_regime(run, variant, regime, X, X_test, labels, bn_stats, seed, s, dev,
                         progress)  # fmt: skip
         done_here = all(f"dcgan/{r}" in metrics["results"] for r in run.regimes)
-        if variant == "dcgan" and solver == "torch" and done_here and "solver_check" not in metrics:
+        uses_torch = "torch" in (solver, solver_all)
+        if variant == "dcgan" and uses_torch and done_here and "solver_check" not in metrics:
             metrics["solver_check"] = solver_check(X, X_test, labels, metrics["results"], seed, dev)
             run.save()
         del X, X_test
@@ -452,7 +479,8 @@ def _variant_features(
     """(train features, test features, BN statistics used or None) of one variant; with a
     ``cache`` folder, read from it when there, else extracted into it (``.npy`` memmaps)."""
     if variant == "pixels":
-        return pixel_features(train.images), pixel_features(test.images), None
+        return pixel_features(train.images), pixel_features(test.images), None, None
+    cpu0, wall0 = time.process_time(), time.time()
     key = _cache_key(variant, D, train, test, bn_order) if cache is not None else None
     if key is not None:
         stored = _cached_features(Path(cache), key)
@@ -465,11 +493,8 @@ def _variant_features(
     )
     kw = dict(bn_mode="batch_avg", bn_stats=stats, device=dev, progress=progress)
     if key is None:
-        return (
-            extract_features(D, train.images, **kw),
-            extract_features(D, test.images, **kw),
-            stats,
-        )
+        X, X_test = extract_features(D, train.images, **kw), extract_features(D, test.images, **kw)
+        return X, X_test, stats, _took(cpu0, wall0)
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     for split, images in (("train", train.images), ("test", test.images)):
@@ -477,8 +502,21 @@ def _variant_features(
         extract_features(D, images, out=tmp, **kw)  # a .npy memmap, flushed
         os.replace(tmp, cache / f"{key}-{split}.npy")
     torch.save([(m.float(), v.float()) for m, v in stats], cache / f"{key}-bn.pt")
-    write_json(cache / f"{key}.json", {"variant": variant, "d_config": D.cfg.name, "done": _now()})
+    took = _took(cpu0, wall0)
+    write_json(
+        cache / f"{key}.json",
+        {"variant": variant, "d_config": D.cfg.name, "done": _now(), "extraction": took},
+    )
     return _cached_features(cache, key)
+
+
+def _took(cpu0: float, wall0: float) -> dict:
+    """CPU and wall seconds since (cpu0, wall0), and the machine."""
+    return {
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
+        "wall_seconds": round(time.time() - wall0, 1),
+        "machine": describe_machine(),
+    }
 
 
 def _cache_key(variant: str, D, train: Packed, test: Packed, bn_order) -> str:
@@ -493,13 +531,15 @@ def _cache_key(variant: str, D, train: Packed, test: Packed, bn_order) -> str:
 
 
 def _cached_features(cache: Path, key: str):
-    """(train, test, BN statistics) stored under ``key``, memory-mapped; None if not complete."""
+    """(train, test, BN statistics, the extraction's time) stored under ``key``, memory-mapped;
+    None if not complete."""
     if not (cache / f"{key}.json").is_file():
         return None
     X = np.load(cache / f"{key}-train.npy", mmap_mode="r")
     X_test = np.load(cache / f"{key}-test.npy", mmap_mode="r")
     stats = torch.load(cache / f"{key}-bn.pt", weights_only=True)
-    return X, X_test, [(m, v) for m, v in stats]
+    took = json.loads((cache / f"{key}.json").read_text()).get("extraction")
+    return X, X_test, [(m, v) for m, v in stats], took
 
 
 def _fit_regime(run: _Run, variant, regime, X, X_test, labels: _Labels, bn_stats, seed, solver,
@@ -608,6 +648,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-val", type=int, default=None, help="validation images (paper: 10,000)")
     p.add_argument("--device", default="auto")
     p.add_argument("--solver", default="auto", choices=["auto", *svm.SOLVERS])
+    p.add_argument(
+        "--solver-all", default=None, choices=svm.SOLVERS, help="for all labels (default --solver)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=None, help="time budget; resumable")
     p.add_argument("--no-progress", action="store_true")
@@ -658,6 +701,7 @@ def run_cli(a: argparse.Namespace) -> int:
         feature_cache=a.feature_cache,
         device=a.device,
         solver=a.solver,
+        solver_all=a.solver_all,
         seed=a.seed,
         max_minutes=a.max_minutes,
         command=" ".join(["python -m dcgan_lib", *sys.argv[1:]]),

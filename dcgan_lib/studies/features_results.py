@@ -114,10 +114,12 @@ def selection_rows(metrics: dict) -> list[dict]:
                 "C": r["C"],
                 "tried": [s["C"] for s in table],
                 "added_below": r.get("c_extended_below", []),
+                "added_above": r.get("c_extended_above", []),
                 "rule": r.get("grid_rule", "the grid as given"),
                 "val_error_at_C": best["val_error_mean"],
                 "val_error_at_lowest": table[0]["val_error_mean"],
                 "at_lower_edge": best["C"] == table[0]["C"],
+                "at_upper_edge": best["C"] == table[-1]["C"],
             }
         )
     return rows
@@ -126,11 +128,13 @@ def selection_rows(metrics: dict) -> list[dict]:
 def selection_markdown(rows: list[dict]) -> str:
     """``selection_rows`` as a markdown table."""
     out = (
-        "| result | C tried | added below the authors' grid | chosen C "
+        "| result | C tried | added below / above the grid | chosen C "
         "| validation error at the chosen C | at the lowest C tried |\n|---|---|---|---|---|---|\n"
     )
     for r in rows:
-        added = ", ".join(f"{c:g}" for c in r["added_below"]) or "none"
+        below = ", ".join(f"{c:g}" for c in r["added_below"]) or "none"
+        above = ", ".join(f"{c:g}" for c in r.get("added_above", [])) or "none"
+        added = below if not r.get("added_above") else f"{below} / {above}"
         out += (
             f"| {r['key']} | {min(r['tried']):g} to {max(r['tried']):g} ({len(r['tried'])} values) "
             f"| {added} | {r['C']:g} | {r['val_error_at_C']:.2f}% | {r['val_error_at_lowest']:.2f}% |\n"
@@ -189,8 +193,8 @@ PAPER_CIFAR10 = {"all": "82.8%", "400": "73.8% (± 0.4)", "features": 28672}
 PAPER_SVHN = {"test_error": "22.48%", "supervised_val_error": "28.87%"}  # paper §5.2
 AUTHORS_D_ROW = "the authors' ImageNet-1k D, layers 1-4 of 6"
 AUTHORS_CIFAR10_COMMAND = (
-    "python -m dcgan_lib features cifar10 --d authors-imagenet --size cpu --solver torch "
-    "--data-root ../shared/data --feature-cache runs/features_cache"
+    "python -m dcgan_lib features cifar10 --d authors-imagenet --size cpu --solver liblinear "
+    "--solver-all torch --data-root ../shared/data --feature-cache runs/features_cache"
 )
 AUTHORS_SVHN_COMMAND = (
     "python -m dcgan_lib features svhn --d authors-svhn --size authors --data-root DIR"
