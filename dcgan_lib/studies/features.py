@@ -52,7 +52,7 @@ from dcgan_lib.features import (
 )
 from dcgan_lib.models import Discriminator, random_discriminator
 from dcgan_lib.storage import write_json
-from dcgan_lib.studies.features_results import save_classifier
+from dcgan_lib.studies.features_results import compute_time, save_classifier
 from dcgan_lib.supervised import SEARCH_SPACE, random_search
 
 D_ARTIFACT = ("imagenet32_tinyimagenet", "D.pt")
@@ -323,7 +323,9 @@ class _Run:
         self.metrics["updated"] = _now()
         self.metrics["complete"] = self.complete()
         write_json(self.path, self.metrics)
-        artifacts.register_if_stored(self.path, self.command, self.cfg_name)
+        artifacts.register_if_stored(
+            self.path, self.command, self.cfg_name, compute_time(self.metrics)
+        )
 
 
 def run_protocol(

@@ -201,6 +201,29 @@ AUTHORS_SVHN_COMMAND = (
 )
 
 
+def compute_time(metrics: dict) -> dict:
+    """What the stored results cost: CPU and wall seconds summed over the fitted units and the
+    feature extractions, and the machine (for the manifest and the pages)."""
+    parts = list(metrics.get("results", {}).values())
+    parts += list(metrics.get("feature_extraction", {}).values())
+    return {
+        "machine": metrics.get("machine"),
+        "cpu_seconds": round(sum(p.get("cpu_seconds", 0.0) for p in parts), 1),
+        "wall_seconds": round(sum(p.get("wall_seconds", p.get("seconds", 0.0)) for p in parts), 1),
+    }
+
+
+def compute_text(metrics: dict | None) -> str:
+    """'3.1 CPU-hours (9.8 h wall) on <machine>' for stored results, else "not produced yet"."""
+    if not metrics or not metrics.get("results"):
+        return NOT_PRODUCED
+    t = compute_time(metrics)
+    return (
+        f"{t['cpu_seconds'] / 3600:.1f} CPU-hours ({t['wall_seconds'] / 3600:.1f} h wall, shared "
+        f"machine) on {t['machine']}"
+    )
+
+
 def _cell(metrics: dict | None, key: str) -> str:
     """'81.20% ± 0.40 (10 draws)' or '81.20% (one fit)' for a stored result, else
     "not produced yet" (``table_commands`` says what makes it)."""
