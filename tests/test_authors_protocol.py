@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import scipy.io
 
-from dcgan_lib import svm
+from dcgan_lib import authors, svm
 from dcgan_lib.__main__ import main
 from dcgan_lib.book import NOT_PRODUCED
+from dcgan_lib.data import load_dataset
 from dcgan_lib.studies import features_results as R
-from dcgan_lib.studies.features import SIZES, ProtocolSize, run_protocol
+from dcgan_lib.studies.features import SIZES, ProtocolSize, classifier_name, run_protocol
+from dcgan_lib.studies.features_results import check_stored_classifier
 
 
 def _write_svhn(folder, n, seed, name):
@@ -103,10 +105,15 @@ def test_cifar10_job_with_the_truncated_authors_d_and_its_controls(tmp_path):
         if name.endswith("-train.npy"):
             assert np.load(cache / name, mmap_mode="r").shape == (160, 12288)
     assert (tmp_path / "out" / "svm_all.pt").is_file()
+    test_images = load_dataset("synthetic", split="test", image_size=32, limit=40).images
+    check = check_stored_classifier(authors.load_authors("imagenet_D"), tmp_path / "out" /
+                                    "svm_all.pt", test_images)  # fmt: skip
+    assert check["n"] == 40 and check["agreement"] >= 0.95  # fp16 SVM weights: near ties only
     # a second run with another results file reads the features from the cache
     before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     m2 = run_protocol("synthetic", size, tmp_path / "out", metrics_name="again.json", **kw)
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+    assert (tmp_path / "out" / "again_svm_all.pt").is_file()  # beside its own results file
     for key in m["results"]:
         assert m2["results"][key]["test_error"] == m["results"][key]["test_error"], key
 
@@ -120,6 +127,11 @@ def test_cifar10_job_with_the_truncated_authors_d_and_its_controls(tmp_path):
     assert "Measured:" in R.missing_layers_text(m) and "12,288" in R.missing_layers_text(None)
     md = R.table_markdown(rows)
     assert md.count("\n") == 2 + len(rows) and R.AUTHORS_D_ROW in md
+
+
+def test_the_classifier_file_is_named_after_its_results_file():
+    assert classifier_name("metrics.json") == "svm_all.pt"
+    assert classifier_name("authors_imagenet.json") == "authors_imagenet_svm_all.pt"
 
 
 def test_table2_says_not_produced_without_svhn():

@@ -556,10 +556,17 @@ def _fit_regime(run: _Run, variant, regime, X, X_test, labels: _Labels, bn_stats
     result["command"], result["machine"] = run.command, run.metrics["machine"]
     run.metrics["results"][f"{variant}/{regime}"] = result
     if variant == "dcgan" and regime == "all":
-        svm_path = run.path.parent / "svm_all.pt"
+        svm_path = run.path.parent / classifier_name(run.path.name)
         save_classifier(svm_path, clf, bn_stats, X_test, labels.y_test, seed)
         artifacts.register_if_stored(svm_path, run.command, run.cfg_name)
     run.save()
+
+
+def classifier_name(metrics_name: str) -> str:
+    """The stored all-label SVM beside a results file: ``svm_all.pt`` beside ``metrics.json``,
+    ``<stem>_svm_all.pt`` beside any other (``authors_imagenet_svm_all.pt``)."""
+    stem = Path(metrics_name).stem
+    return "svm_all.pt" if stem == "metrics" else f"{stem}_svm_all.pt"
 
 
 def solver_check(X, X_test, labels: _Labels, results: dict, seed: int, device: str) -> dict:
