@@ -277,6 +277,12 @@ def load_authors(which: str, root: Path | None = None) -> Generator | Discrimina
     return load_weights(artifacts.require(folder, filename, root), MODELS[which].kind)
 
 
+def licence_text(root: Path | None = None) -> str:
+    """The authors' MIT licence notice, as committed beside the converted weights (a page that
+    shows their models shows it too)."""
+    return artifacts.require(ARTIFACTS["svhn_G"][0], LICENCE_FILE, root).read_text()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

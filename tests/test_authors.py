@@ -322,6 +322,12 @@ def test_committed_authors_models_load_without_shared():
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
 
 
+def test_the_licence_notice_travels_with_the_weights():
+    text = authors.licence_text()
+    assert text.startswith("The MIT License") or "MIT" in text.splitlines()[0]
+    assert "Alec Radford" in text and "Permission is hereby granted" in text
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/authors is not present")
 def test_real_files_load_and_equal_the_committed_conversion():
     for which in authors.MODELS:
