@@ -116,6 +116,32 @@ G_BN_POLICY = (
     "own sampling normalized every batch by its own statistics"
 )
 
+# What the book does differently from the paper and the authors' code with their models, each
+# with its reason (for the deviations page): (topic, ours, paper / authors, why); the protocol's
+# are in ``studies.features.authors_deviations``
+DEVIATIONS = (
+    (
+        "§5.1 discriminator",
+        "the authors' ImageNet-1k D, conv layers 1-4 of 6: 12,288 features",
+        "all 6 layers: 28,672 features",
+        "the public copy of their weights lacks w5 and w6 (the two largest arrays)",
+    ),
+    (
+        "sampling the authors' SVHN G",
+        f"BatchNorm in eval mode with statistics averaged over {G_BN_BATCHES} generated batches "
+        f"of {G_BN_BATCH_SIZE}",
+        "every sampled batch normalized by its own statistics",
+        "so that a sample depends on its own z only (the library's policy, models.generate); "
+        "the authors stored no running statistics",
+    ),
+    (
+        "§6.1 walk on the SVHN G",
+        "linear walks between z ~ N(0, I), measured like the faces model's",
+        "Fig. 4: linear walks between uniform z (other models)",
+        "the same measure for both models; the SVHN model's z is Gaussian",
+    ),
+)
+
 
 # ---------------------------------------------------------------------------------------------
 # Reading the parameter lists

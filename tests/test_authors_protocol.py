@@ -14,7 +14,13 @@ from dcgan_lib.__main__ import main
 from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.data import load_dataset
 from dcgan_lib.studies import features_results as R
-from dcgan_lib.studies.features import SIZES, ProtocolSize, classifier_name, run_protocol
+from dcgan_lib.studies.features import (
+    SIZES,
+    ProtocolSize,
+    authors_deviations,
+    classifier_name,
+    run_protocol,
+)
 from dcgan_lib.studies.features_results import check_stored_classifier
 
 
@@ -140,3 +146,11 @@ def test_table2_says_not_produced_without_svhn():
     assert all(r["test error, 1,000 labels"] == NOT_PRODUCED for r in rows[1:])
     assert "--d authors-svhn" in R.table_commands()["authors_svhn"]
     assert R.table1_rows(None)[0]["400 per class"] == "73.8% (± 0.4)"
+
+
+def test_every_deviation_names_ours_theirs_and_why():
+    rows = authors_deviations()
+    assert len(rows) >= 7 and all(len(r) == 4 and all(r) for r in rows)
+    cpu = SIZES["cpu"]
+    assert any(f"{cpu.n_eval_draws} at the best C" in r[1] for r in rows)
+    assert any("layers 1-4 of 6" in r[1] for r in rows)
