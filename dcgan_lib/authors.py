@@ -1,9 +1,9 @@
 """The authors' released DCGANs (Newmu/dcgan_code, Theano) as the library's own G and D.
 
 The authors published trained weights with their code (MIT licence, Copyright (c) 2015 Alec
-Radford): their SVHN DCGAN of §5.2 (G and D) and the 32x32 ImageNet-1k D "used in the paper" for
-§5.1, of which the public copy lacks the two largest conv weights (layers 5 and 6), so only its
-layers 1-4 are usable. Each ``*.jl`` joblib pickle lists ``*.jl_NN.npy`` files (plain float32
+Radford): their SVHN DCGAN of §5.2 (G and D) and the 32x32 ImageNet-1k D of §5.1 (the paper's
+model, says their load_pretrained.py), of which the public copy lacks the two largest conv
+weights (layers 5 and 6), so only its layers 1-4 are usable. Each ``*.jl`` joblib pickle lists ``*.jl_NN.npy`` files (plain float32
 NumPy, NN from 01, in the order of the authors' model function's arguments); they are read
 directly. ``convert`` writes them, in float32, as ``artifacts/authors_*/{G,D}.pt`` in the format of
 ``dcgan_lib.checkpoint.load_weights``, which ``load_authors`` reads back on a fresh clone.

@@ -156,7 +156,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         d_output="linear",
         bn_eps=1e-8,  # authors' batchnorm(..., e=1e-8)
     ),
-    # the authors' ImageNet-32 D "used in the paper" (models/imagenet_gan_pretrain_128f_relu_
+    # the authors' ImageNet-32 D, the model of the paper (models/imagenet_gan_pretrain_128f_relu_
     # lrelu_7l_3x3_256z), its conv layers 1-4 of 6: the public copy has no w5, w6
     "authors_imagenet32": ModelConfig(
         name="authors_imagenet32",
