@@ -326,9 +326,11 @@ def missing_layers_text(authors_metrics: dict | None = None) -> str:
     r = (authors_metrics or {}).get("results", {}).get("dcgan/all")
     if r is not None:
         acc = 100 - r["test_error"]
+        gap = 82.8 - acc
+        side = "below" if gap > 0 else "above"
         text += (
-            f" Measured: {acc:.2f}% with all labels, {82.8 - acc:+.2f} points from the paper's "
-            "82.8% (positive: below it)."
+            f" Measured on {r.get('data', 'CIFAR-10')}: {acc:.2f}% with all labels, "
+            f"{abs(gap):.2f} points {side} the paper's 82.8%."
         )
     return text
 
