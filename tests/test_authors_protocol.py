@@ -130,7 +130,8 @@ def test_cifar10_job_with_the_truncated_authors_d_and_its_controls(tmp_path):
     assert rows[1]["all labels"] == f"{acc:.2f}% (one fit)"
     assert rows[2]["4 per class"].endswith("(2 draws)") and rows[3]["features"] == "3,072"
     assert rows[4]["all labels"] == NOT_PRODUCED  # the book's own D: not run here
-    assert "Measured:" in R.missing_layers_text(m) and "12,288" in R.missing_layers_text(None)
+    assert "Measured on synthetic" in R.missing_layers_text(m)
+    assert "12,288" in R.missing_layers_text(None) and "Measured" not in R.missing_layers_text(None)
     md = R.table_markdown(rows)
     assert md.count("\n") == 2 + len(rows) and R.AUTHORS_D_ROW in md
 
