@@ -113,6 +113,19 @@ PRODUCERS = {
         "  (CPU, after the scene model tinyimagenet_dcgan64 is stored)"
     ),
     "forgetting_faces": "python -m dcgan_lib forgetting study --export  (CPU, about 10 min)",
+    # the authors' released weights (Newmu/dcgan_code), converted (dcgan_lib.authors)
+    "authors_svhn": "python -m dcgan_lib.authors --source ../shared/authors  (CPU, seconds)",
+    "authors_imagenet32": "python -m dcgan_lib.authors --source ../shared/authors  (CPU, seconds)",
+    "authors_svhn_walks": "python -m dcgan_lib.studies.authors_svhn --export  (CPU, seconds)",
+    "features_cifar10/authors_imagenet.json": (
+        "python -m dcgan_lib features cifar10 --d authors-imagenet --size cpu --solver liblinear "
+        "--solver-all torch --data-root ../shared/data --feature-cache runs/features_cache  "
+        "(2-core CPU, hours; resumable: repeat until it prints 'complete')"
+    ),
+    "features_svhn/authors_svhn.json": (
+        "python -m dcgan_lib download svhn --data-root DIR  (where the internet is reachable), "
+        "then python -m dcgan_lib features svhn --d authors-svhn --size authors --data-root DIR"
+    ),
 }
 
 

@@ -6,6 +6,10 @@ Named model configs (``get_model_config(name)``):
 - ``dcgan64``    the same design at half width (4x4x512); the model the book ships.
 - ``imagenet32`` the authors' ImageNet-32 model (3x3 kernels, D 128-128-256-256-512-512).
 - ``examples64`` pytorch/examples' dcgan (4x4 kernels, width 64, normal z): the baseline.
+- ``authors_svhn32`` the authors' released SVHN DCGAN (5x5 kernels, G 256-128-64-3, D 64-128-256,
+  normal z, BatchNorm epsilon 1e-8): the model whose weights ``dcgan_lib.authors`` loads.
+- ``authors_imagenet32`` the authors' released ImageNet-32 D, truncated to its conv layers 1-4 of 6
+  (``d_depth=4``: their public copy lacks the weights of layers 5 and 6): features only, no output.
 - ``smoke32`` / ``smoke64`` tiny versions of the paper design for tests and smoke mode.
 """
 
@@ -44,6 +48,9 @@ class ModelConfig:
     g_layers: tuple[tuple[int, int], ...] = ()
     d_layers: tuple[tuple[int, int], ...] = ()
     g_start_channels: int = 0  # channels at 4x4 when g_layers is explicit
+    # D conv layers built, from the input (0: all). Fewer = a truncated D: the first d_depth
+    # layers of the architecture above and no output layer, a feature extractor only.
+    d_depth: int = 0
     bn_eps: float = 1e-5  # deviation: authors 1e-8 (see deviations page)
     leaky_slope: float = 0.2  # paper §3: LeakyReLU slope 0.2
     init_std: float = 0.02  # paper §4: N(0, 0.02)
@@ -72,6 +79,9 @@ class ModelConfig:
                 )
         if self.g_layers and self.g_layers[-1][0] != self.nc:
             raise ConfigError("the last generator layer must output nc channels")
+        n_d = len(self.d_layers) if self.d_layers else self.n_doublings
+        if not 0 <= self.d_depth <= n_d:
+            raise ConfigError(f"d_depth must be between 0 (all) and {n_d}, not {self.d_depth}")
 
     @property
     def n_doublings(self) -> int:
@@ -87,10 +97,16 @@ class ModelConfig:
         return widths[0], tuple(layers)
 
     def discriminator_layers(self) -> tuple[tuple[int, int], ...]:
-        """[(out_channels, stride), ...] of D's conv stack, from pixels to 4x4."""
-        if self.d_layers:
-            return self.d_layers
-        return tuple((self.ndf * 2**i, 2) for i in range(self.n_doublings))
+        """[(out_channels, stride), ...] of D's conv stack as built, from pixels to 4x4 (to the
+        ``d_depth``-th layer for a truncated D)."""
+        layers = self.d_layers or tuple((self.ndf * 2**i, 2) for i in range(self.n_doublings))
+        return layers[: self.d_depth] if self.d_depth else layers
+
+    @property
+    def d_truncated(self) -> bool:
+        """Whether D stops before its last conv layer (no output layer: features only)."""
+        n_d = len(self.d_layers) if self.d_layers else self.n_doublings
+        return 0 < self.d_depth < n_d
 
 
 _PAPER = dict(nz=100, kernel_size=5, z_dist="uniform", g_project="linear", d_output="linear")
@@ -124,6 +140,39 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         z_dist="normal",
         g_project="conv",
         d_output="conv",
+    ),
+    # the authors' SVHN DCGAN (Newmu/dcgan_code, models/svhn_unsup_all_conv_dcgan_100z_gaussian_
+    # lr_0.0005_64mb): z 100-d Gaussian, dense 100 -> 256x4x4, deconvs 128, 64, 3 (5x5, stride 2);
+    # D convs 64, 128, 256 (5x5, stride 2, padding 2), flatten -> 1 output; no conv biases
+    "authors_svhn32": ModelConfig(
+        name="authors_svhn32",
+        image_size=32,
+        nz=100,
+        ngf=64,
+        ndf=64,
+        kernel_size=5,
+        z_dist="normal",
+        g_project="linear",
+        d_output="linear",
+        bn_eps=1e-8,  # authors' batchnorm(..., e=1e-8)
+    ),
+    # the authors' ImageNet-32 D, the model of the paper (models/imagenet_gan_pretrain_128f_relu_
+    # lrelu_7l_3x3_256z), its conv layers 1-4 of 6: the public copy has no w5, w6
+    "authors_imagenet32": ModelConfig(
+        name="authors_imagenet32",
+        image_size=32,
+        nz=256,  # authors' ImageNet-32 model: 256-d uniform z (its G is not available)
+        kernel_size=3,
+        z_dist="uniform",
+        g_project="linear",
+        d_output="linear",
+        ngf=128,
+        ndf=128,
+        g_start_channels=512,
+        g_layers=((256, 2), (256, 1), (128, 2), (128, 1), (128, 2), (3, 1)),
+        d_layers=((128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2)),
+        d_depth=4,
+        bn_eps=1e-8,
     ),
     "smoke32": ModelConfig(name="smoke32", image_size=32, ngf=8, ndf=8, **(_PAPER | {"nz": 16})),
     "smoke64": ModelConfig(name="smoke64", image_size=64, ngf=8, ndf=8, **(_PAPER | {"nz": 16})),

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from dcgan_lib.config import ModelConfig
 from dcgan_lib.data import to_float
 from dcgan_lib.models import Discriminator
 
+M = TypeVar("M", bound=nn.Module)
 BN_MODES = ("batch_avg", "running")
 GRID = 4  # paper §5.1: a 4 x 4 spatial grid per layer
 
@@ -77,11 +80,54 @@ def pixel_features(images_uint8: np.ndarray, chunk: int = 8192) -> np.ndarray:
     return out
 
 
-def _batch_norms(D: Discriminator) -> list[nn.BatchNorm2d]:
-    return [m for m in D.modules() if isinstance(m, nn.BatchNorm2d)]
+def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 @torch.no_grad()
+def average_batch_stats(
+    model: nn.Module, batches: Iterable[torch.Tensor], device: torch.device | str = "cpu"
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per BatchNorm layer of ``model`` (in module order): the mean and biased variance of its
+    input over each batch (per channel; per unit for BatchNorm1d), averaged over the batches.
+
+    Each batch runs through a copy of the model in training mode, so every layer is normalized by
+    that batch's own statistics while the next layer's are measured (the authors'
+    ``infer_bnorm_stats``). The model itself is not changed; the batches must be on ``device``.
+    Paper: §5, authors' SVHN script.
+    """
+    work = copy.deepcopy(model).to(device).train()
+    bns = _batch_norms(work)
+    sums: list[torch.Tensor | None] = [None] * len(bns)
+    hooks = []
+
+    def hook(i: int):
+        def record(_m: nn.Module, inputs: tuple[torch.Tensor]) -> None:
+            h = inputs[0].double()
+            dims = (0, 2, 3) if h.dim() == 4 else (0,)
+            mean = h.mean(dim=dims)
+            var = h.var(dim=dims, unbiased=False)  # biased, as BN normalizes with it
+            stat = torch.stack([mean, var])
+            sums[i] = stat if sums[i] is None else sums[i] + stat
+
+        return record
+
+    for i, bn in enumerate(bns):
+        hooks.append(bn.register_forward_pre_hook(hook(i)))
+    run = work.features if isinstance(work, Discriminator) else work  # D's head has no BN
+    n_batches = 0
+    try:
+        for batch in batches:
+            run(batch)
+            n_batches += 1
+    finally:
+        for h in hooks:
+            h.remove()
+    if n_batches == 0:
+        raise ValueError("BN statistics need at least one batch of 2 or more")
+    return [(s[0] / n_batches, s[1] / n_batches) for s in sums]  # type: ignore[index]
+
+
 def batch_average_bn_stats(
     D: Discriminator,
     images_uint8: np.ndarray,
@@ -92,46 +138,26 @@ def batch_average_bn_stats(
     """Per BN layer: (mean, biased variance) of its input, averaged over 128-image batches.
 
     Each batch runs through D in training mode, so every layer is normalized by that batch's own
-    statistics while the next layer's are measured (the authors' ``infer_bnorm_stats``). Batches
-    are taken in the given order (shuffle the pool first); a last batch of one image is dropped
-    (its variance is zero). D itself is not changed. Paper: §5, authors' SVHN script.
+    statistics while the next layer's are measured (the authors' ``infer_bnorm_stats``,
+    ``average_batch_stats``). Batches are taken in the given order (shuffle the pool first); a
+    last batch of one image is dropped (its variance is zero). D itself is not changed.
+    Paper: §5, authors' SVHN script.
     """
-    work = copy.deepcopy(D).to(device).train()
-    bns = _batch_norms(work)
-    sums = [None] * len(bns)
-    hooks = []
+    starts = [s for s in range(0, len(images_uint8), batch_size) if len(images_uint8) - s >= 2]
+    if not starts:
+        raise ValueError("BN statistics need at least 2 images")
 
-    def hook(i: int):
-        def record(_m: nn.Module, inputs: tuple[torch.Tensor]) -> None:
-            h = inputs[0].double()
-            mean = h.mean(dim=(0, 2, 3))
-            var = h.var(dim=(0, 2, 3), unbiased=False)  # biased, as BN normalizes with it
-            stat = torch.stack([mean, var])
-            sums[i] = stat if sums[i] is None else sums[i] + stat
-
-        return record
-
-    for i, bn in enumerate(bns):
-        hooks.append(bn.register_forward_pre_hook(hook(i)))
-    n_batches = 0
-    try:
-        starts = [s for s in range(0, len(images_uint8), batch_size) if len(images_uint8) - s >= 2]
+    def batches() -> Iterator[torch.Tensor]:
         for s in tqdm(starts, desc="BN statistics", unit="batch", disable=not progress):
             batch = torch.from_numpy(np.array(images_uint8[s : s + batch_size]))
-            work(to_float(batch.to(device)))
-            n_batches += 1
-    finally:
-        for h in hooks:
-            h.remove()
-    if n_batches == 0:
-        raise ValueError("BN statistics need at least 2 images")
-    return [(s[0] / n_batches, s[1] / n_batches) for s in sums]
+            yield to_float(batch.to(device))
+
+    return average_batch_stats(D, batches(), device)
 
 
-def with_bn_stats(
-    D: Discriminator, stats: list[tuple[torch.Tensor, torch.Tensor]]
-) -> Discriminator:
-    """A copy of D in eval mode whose BN layers normalize with ``stats`` (scale, shift kept)."""
+def with_bn_stats(D: M, stats: list[tuple[torch.Tensor, torch.Tensor]]) -> M:
+    """A copy of D (or any model with BatchNorm, G too) in eval mode whose BN layers normalize
+    with ``stats`` (scale, shift kept)."""
     out = copy.deepcopy(D).eval()
     bns = _batch_norms(out)
     if len(bns) != len(stats):
@@ -142,7 +168,7 @@ def with_bn_stats(
     return out
 
 
-def bn_stats_of(D: Discriminator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def bn_stats_of(D: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The (mean, variance) buffers D's BN layers use in eval mode."""
     return [(bn.running_mean.clone(), bn.running_var.clone()) for bn in _batch_norms(D)]
 

@@ -110,10 +110,11 @@ class Discriminator(nn.Module):
                 blocks.append(nn.Sequential(conv, nn.BatchNorm2d(c_out, eps=cfg.bn_eps), act))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)  # last block: c_in x 4 x 4
-        if cfg.d_output == "linear":
+        self.head: nn.Module | None = None  # a truncated D (cfg.d_depth) has no output layer
+        if cfg.d_output == "linear" and not cfg.d_truncated:
             # paper §3: "the last convolution layer is flattened and fed into a single output"
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * 16, 1, bias=False))
-        else:
+        elif not cfg.d_truncated:
             self.head = nn.Sequential(nn.Conv2d(c_in, 1, 4, 1, 0, bias=False), nn.Flatten())
         init_weights(self, cfg.init_std)
 
@@ -127,6 +128,11 @@ class Discriminator(nn.Module):
         return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head is None:
+            raise ValueError(
+                f"D of config {self.cfg.name!r} is truncated to its first {self.cfg.d_depth} conv "
+                "layers and has no output layer: use D.features(x) (paper §5 features)"
+            )
         return self.head(self.features(x)[-1]).view(-1)
 
 
@@ -201,7 +207,7 @@ def shape_walk(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[
     hooks = []
     named = [("project", model.project)] if isinstance(model, Generator) else []
     named += [(f"blocks.{i}", b) for i, b in enumerate(model.blocks)]  # type: ignore[arg-type]
-    if isinstance(model, Discriminator):
+    if isinstance(model, Discriminator) and model.head is not None:
         named.append(("head", model.head))
     for name, mod in named:
         summary = " -> ".join(type(m).__name__ for m in mod)  # type: ignore[union-attr]
@@ -212,7 +218,9 @@ def shape_walk(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[
         )
     try:
         with torch.no_grad(), eval_mode(model):
-            model(x)
+            model.features(x) if isinstance(model, Discriminator) and model.head is None else model(
+                x
+            )
     finally:
         for h in hooks:
             h.remove()

@@ -52,6 +52,17 @@ def next_lower_C(C: float) -> float:
     return float(f"{m}e{exponent + shift}")
 
 
+def next_higher_C(C: float) -> float:
+    """The next value above ``C`` in the 1-2-5 sequence (1e-4 -> 2e-4 -> 5e-4 -> 1e-3)."""
+    exponent = math.floor(math.log10(C) + 1e-9)
+    mantissa = round(C / 10**exponent, 6)
+    steps = {1.0: (2, 0), 2.0: (5, 0), 5.0: (1, 1)}
+    if mantissa not in steps:
+        raise ValueError(f"C = {C:g} is not 1, 2 or 5 times a power of ten")
+    m, shift = steps[mantissa]
+    return float(f"{m}e{exponent + shift}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The validation split and the labelled draws
 
@@ -117,13 +128,22 @@ def fit_linear_svc(
     return clf
 
 
-def _tensor(X: np.ndarray | torch.Tensor, device: torch.device, chunk: int = 8192) -> torch.Tensor:
-    """float32 tensor on ``device``, copied in chunks (X may be a float16 memmap)."""
+def _tensor(
+    X: np.ndarray | torch.Tensor,
+    device: torch.device,
+    chunk: int = 8192,
+    rows: np.ndarray | None = None,
+) -> torch.Tensor:
+    """float32 tensor on ``device`` of X (or of its ``rows``), copied in chunks: X may be a float16
+    or on-disk memmap, never copied whole in host memory first."""
     if isinstance(X, torch.Tensor):
+        X = X if rows is None else X[torch.as_tensor(rows)]
         return X.to(device=device, dtype=torch.float32)
-    out = torch.empty(X.shape, dtype=torch.float32, device=device)
-    for s in range(0, len(X), chunk):
-        out[s : s + chunk] = torch.from_numpy(np.asarray(X[s : s + chunk], dtype=np.float32))
+    n = len(X) if rows is None else len(rows)
+    out = torch.empty((n, *X.shape[1:]), dtype=torch.float32, device=device)
+    for s in range(0, n, chunk):
+        part = X[s : s + chunk] if rows is None else X[rows[s : s + chunk]]
+        out[s : s + chunk] = torch.from_numpy(np.asarray(part, dtype=np.float32))
     return out
 
 
@@ -273,9 +293,13 @@ def _mean_ci(values: list[float]) -> dict:
     return {"mean": float(v.mean()), "ci95": float(1.96 * v.std()), "n": len(v)}
 
 
-def _device_copy(X, solver: str, device) -> np.ndarray | torch.Tensor:
+def _device_copy(
+    X, solver: str, device, rows: np.ndarray | None = None
+) -> np.ndarray | torch.Tensor:
     # the torch solver keeps the evaluation sets on the device once, not once per draw
-    return _tensor(X, resolve_device(device)) if solver == "torch" else np.asarray(X)
+    if solver == "torch":
+        return _tensor(X, resolve_device(device), rows=rows)
+    return np.asarray(X if rows is None else X[rows])
 
 
 @dataclass
@@ -286,6 +310,7 @@ class Selection:
     table: list[dict]  # [{"C", "val_error_mean", "val_error_ci95", "val_errors"}], C ascending
     best_fit: object = None  # all labels: the classifier fitted at best_C (a warm start)
     extended_below: tuple[float, ...] = ()  # values added below the grid (``c_floor``)
+    extended_above: tuple[float, ...] = ()  # values added above the grid (``c_ceiling``)
 
 
 def select_C(
@@ -301,16 +326,20 @@ def select_C(
     device: str | torch.device = "auto",
     progress: bool = True,
     c_floor: float | None = None,
+    c_ceiling: float | None = None,
 ) -> Selection:
     """For each C: ``n_draws`` fresh class-balanced draws of ``per_class`` from the pool (or the
     whole pool once, ``per_class=None``), fit, error on the validation split; the C with the
     lowest mean error wins. X (N, F) features of the training set, y (N,). Paper: §5.2.
 
     ``c_floor``: while the best C is the lowest tried and above ``c_floor``, try the next lower
-    1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given."""
+    1-2-5 value too (deviation: the authors' grid stops at 1e-4). None: the grid as given.
+    ``c_ceiling``: the same upward, while the best C is the highest tried (the grid's top is not
+    an optimum either)."""
     rng = rng if rng is not None else np.random.default_rng(0)
-    X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
-    X_pool = X[pool_idx] if per_class is None else None  # all labels: one copy for every C
+    X_val, y_val = _device_copy(X, solver, device, val_idx), y[val_idx]
+    # all labels: one copy of the pool for every C (the torch solver's on its device)
+    X_pool = _device_copy(X, solver, device, pool_idx) if per_class is None else None
     errors: dict[float, list[float]] = {}
     fits: dict[float, object] = {}
     n_fits = 1 if per_class is None else n_draws
@@ -348,6 +377,17 @@ def select_C(
             bar.total += n_fits
             try_C(lower, fits.get(lowest), bar)
             extended.append(lower)
+        above = []
+        while c_ceiling is not None and max(errors) < c_ceiling:
+            highest = max(errors)
+            if min(sorted(errors), key=mean_error) != highest:
+                break  # the best C has a higher neighbour: inside the grid
+            higher = next_higher_C(highest)
+            if higher > c_ceiling:
+                break
+            bar.total += n_fits
+            try_C(higher, fits.get(highest), bar)
+            above.append(higher)
     table = []
     for C in sorted(errors):
         s = _mean_ci(errors[C])
@@ -365,6 +405,7 @@ def select_C(
         table=table,
         best_fit=fits.get(best["C"]),
         extended_below=tuple(sorted(extended)),
+        extended_above=tuple(sorted(above)),
     )
 
 
@@ -387,7 +428,7 @@ def evaluate_draws(
     train (on the draw), validation and test error in percent, each as mean and 1.96 sd over the
     draws, plus the per-draw values. Paper: §5.2 (22.48% test error at 1,000 SVHN labels)."""
     rng = rng if rng is not None else np.random.default_rng(1)
-    X_val, y_val = _device_copy(X[val_idx], solver, device), y[val_idx]
+    X_val, y_val = _device_copy(X, solver, device, val_idx), y[val_idx]
     X_te = _device_copy(X_test, solver, device)
     per_draw: dict[str, list[float]] = {"train": [], "val": [], "test": []}
     started = time.time()

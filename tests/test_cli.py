@@ -79,6 +79,8 @@ def test_the_table_spells_what_the_command_modules_define():
     assert _choices("guided-backprop", "model") == sorted(guided_backprop.MODELS)
     assert _choices("features", "solver") == ["auto", *svm.SOLVERS]
     assert cli.FEATURE_VARIANTS == features.VARIANTS
+    assert _choices("features", "d") == list(cli.FEATURE_D) == sorted(features.D_SOURCES)
+    assert _choices("features", "solver_all") == list(svm.SOLVERS)
     assert cli.FORGETTING_STORED == forgetting_study.STORED
     fit = parser().parse_args(["forgetting", "fit", "--generator", "g", "--boxes", "b"])
     assert fit.layer == forgetting.DEFAULT_LAYER

@@ -15,7 +15,7 @@ from dcgan_lib.models import (
     shape_walk,
 )
 
-SIZED = [(n, s) for n in MODEL_CONFIGS if n != "imagenet32" for s in (32, 64, 128)] + [
+SIZED = [(n, s) for n in MODEL_CONFIGS if not MODEL_CONFIGS[n].d_layers for s in (32, 64, 128)] + [
     ("imagenet32", 32)
 ]
 

@@ -168,7 +168,7 @@ class _FakeFit:
         self.C = C
 
 
-def _fake_selection(monkeypatch, best: float, c_floor, grid=svm.C_GRID):
+def _fake_selection(monkeypatch, best: float, c_floor, grid=svm.C_GRID, c_ceiling=None):
     """select_C with a validation error that is a V in log10(C) around ``best``."""
     fitted = []
 
@@ -181,7 +181,8 @@ def _fake_selection(monkeypatch, best: float, c_floor, grid=svm.C_GRID):
     y = np.arange(200) % 4
     X = np.zeros((200, 2), np.float32)
     val, pool = svm.split_validation(200, 40, seed=0)
-    sel = svm.select_C(X, y, val, pool, 5, grid, 2, progress=False, c_floor=c_floor)
+    sel = svm.select_C(X, y, val, pool, 5, grid, 2, progress=False, c_floor=c_floor,
+                       c_ceiling=c_ceiling)  # fmt: skip
     return sel, fitted
 
 
@@ -206,6 +207,26 @@ def test_grid_extension_stops_at_the_floor(monkeypatch):
     sel, _ = _fake_selection(monkeypatch, best=1e-9, c_floor=1e-5)
     assert sel.extended_below == pytest.approx((1e-5, 2e-5, 5e-5))
     assert sel.best_C == pytest.approx(1e-5)  # at the floor: reported, not hidden
+
+
+def test_next_higher_C_walks_the_1_2_5_sequence_up():
+    seq = [5e-5]
+    for _ in range(5):
+        seq.append(svm.next_higher_C(seq[-1]))
+    assert seq == pytest.approx([5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3])
+    assert all(svm.next_lower_C(svm.next_higher_C(c)) == pytest.approx(c) for c in svm.C_GRID)
+
+
+def test_grid_extends_upward_until_the_best_C_is_inside(monkeypatch):
+    sel, fitted = _fake_selection(monkeypatch, best=5e-2, c_floor=1e-8, c_ceiling=10.0)
+    assert sel.best_C == pytest.approx(5e-2) and sel.extended_below == ()
+    assert sel.extended_above == pytest.approx((2e-2, 5e-2, 1e-1))
+    cs = [r["C"] for r in sel.table]
+    assert cs[0] < sel.best_C < cs[-1] and len(fitted) == 2 * len(cs)
+    sel, _ = _fake_selection(monkeypatch, best=5e-2, c_floor=1e-8, c_ceiling=2e-2)
+    assert sel.extended_above == pytest.approx((2e-2,)) and sel.best_C == pytest.approx(2e-2)
+    sel, _ = _fake_selection(monkeypatch, best=5e-2, c_floor=1e-8)  # no ceiling: as before
+    assert sel.extended_above == () and sel.best_C == pytest.approx(1e-2)
 
 
 def test_a_result_chosen_by_another_grid_rule_is_measured_again(tmp_path):

@@ -213,16 +213,28 @@ FEATURE_VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # studies.fea
 SVM_SOLVERS = ("liblinear", "torch")  # svm.SOLVERS
 
 
+FEATURE_SIZES = ("authors", "book", "cpu", "full", "smoke")  # studies.features.SIZES
+FEATURE_D = ("authors-imagenet", "authors-svhn", "book")  # studies.features.D_SOURCES
+
+
 def features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=["cifar10", "svhn", "synthetic"])
-    p.add_argument("--size", default="full", choices=sorted(STUDY_SIZES))
+    p.add_argument("--size", default="full", choices=FEATURE_SIZES)
     p.add_argument("--out", default=None, help="default artifacts/features_<task>")
     p.add_argument(
-        "--d-weights", default=None, help="default artifacts/imagenet32_tinyimagenet/D.pt"
+        "--d",
+        default="book",
+        choices=FEATURE_D,
+        help="whose D: book (artifacts/imagenet32_tinyimagenet/D.pt), authors-imagenet (the "
+        "authors' ImageNet-1k D, layers 1-4 of 6), authors-svhn (the authors' SVHN D)",
+    )
+    p.add_argument("--d-weights", default=None, help="a D.pt file instead of --d's")
+    p.add_argument(
+        "--feature-cache", default=None, help="keep each variant's features here (resumes)"
     )
     _data_root(p)
     p.add_argument("--cache-dir", default=None)
-    p.add_argument("--metrics-name", default="metrics.json")
+    p.add_argument("--metrics-name", default=None, help="default by --d: metrics.json, ...")
     p.add_argument("--variants", default=None, help=f"comma list from {','.join(FEATURE_VARIANTS)}")
     p.add_argument("--regimes", default=None, help="comma list of labels per class or 'all'")
     p.add_argument("--select-draws", type=int, default=None, help="draws per C (authors: 10)")
@@ -230,8 +242,12 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
         "--eval-draws", type=int, default=None, help="draws at the best C (authors: 100)"
     )
     p.add_argument("--supervised-trials", type=int, default=None, help="paper: 64")
+    p.add_argument("--n-val", type=int, default=None, help="validation images (paper: 10,000)")
     p.add_argument("--device", default="auto")
     p.add_argument("--solver", default="auto", choices=["auto", *SVM_SOLVERS])
+    p.add_argument(
+        "--solver-all", default=None, choices=SVM_SOLVERS, help="for all labels (default --solver)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=None, help="time budget; resumable")
     p.add_argument("--no-progress", action="store_true")

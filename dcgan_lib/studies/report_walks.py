@@ -182,3 +182,59 @@ def show_neighbours(study: FacesStudy, cfg: LatentStudyConfig, data_root=None) -
     for fig in neighbour_galleries(study, cfg, data) if data is not None else []:
         plotting.show(fig)
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# The authors' SVHN G beside the faces model (studies.authors_svhn)
+
+
+def smoothness_comparison(models: dict[str, dict | None]) -> str:
+    """Several generators' walk smoothness side by side, each next to its memorizer (a lookup of
+    stored samples along the same paths) and with its random-pair scale: ``{name: the study's
+    "smoothness" (walks.walk_smoothness), or None when not produced}``. Paper: §6.1."""
+    present = {k: v for k, v in models.items() if v}
+    head = ["per segment"]
+    for name in models:
+        head += [f"{name}: G", f"{name}: memorizer"]
+    rows = []
+    for label, key, sub in _SMOOTH_ROWS:
+        row = [label]
+        for name in models:
+            s = present.get(name)
+            if s is None:
+                row += [NOT_PRODUCED, NOT_PRODUCED]
+                continue
+            g, m = s["generator"][key], s["memorizer"][key]
+            g, m = (g[sub], m[sub]) if sub else (g, m)
+            row += [f"{g:.3f}", f"{m:.3f}"]
+        rows.append(row)
+    scale = ["random-pair RMS change (the scale)"]
+    for name in models:
+        s = present.get(name)
+        scale += [f"{s['random_pair_rms']:.3f}", ""] if s else [NOT_PRODUCED, ""]
+    return markdown_table(head, rows + [scale])
+
+
+def svhn_walk_glue(m: dict | None) -> dict[str, str]:
+    """The glued numbers and sentence of the authors' SVHN G's walk (``authors_svhn.load_walks``
+    or ``walk_study(...).metrics``), "not produced yet" for each when ``m`` is None."""
+    keys = ["svhn_walk_share_median", "svhn_walk_share_max", "svhn_walk_sharp"]
+    keys += ["svhn_mem_share_median", "svhn_mem_sharp", "svhn_walk_verdict"]
+    keys += ["svhn_bn_eval", "svhn_bn_train", "svhn_cpu"]
+    out = dict.fromkeys(keys, NOT_PRODUCED)
+    smooth = (m or {}).get("smoothness")
+    if smooth:
+        g, mem = smooth["generator"], smooth["memorizer"]
+        out["svhn_walk_share_median"] = f"{g['max_step_share']['median']:.3f}"
+        out["svhn_walk_share_max"] = f"{g['max_step_share']['max']:.3f}"
+        out["svhn_walk_sharp"] = f"{g['sharp_segments']:.3f}"
+        out["svhn_mem_share_median"] = f"{mem['max_step_share']['median']:.3f}"
+        out["svhn_mem_sharp"] = f"{mem['sharp_segments']:.3f}"
+        out["svhn_walk_verdict"] = _walk_verdict(smooth)
+    bn = (m or {}).get("batch_dependence")
+    if bn:
+        out["svhn_bn_eval"], out["svhn_bn_train"] = f"{bn['eval']:.1e}", f"{bn['train']:.3f}"
+    run = (m or {}).get("run")
+    if run:
+        out["svhn_cpu"] = f"{run['cpu_seconds']:.0f} s of CPU on {run['machine']}"
+    return out

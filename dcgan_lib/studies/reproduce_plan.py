@@ -57,6 +57,9 @@ CPU_MADE = (
     "dedup_ae", "celeba_pose", "celeba_attributes", "latent_walks", "vector_arithmetic",
     "guided_backprop_faces", "guided_backprop_scenes", "forgetting_faces",
     "features_cifar10/baselines_cpu.json",
+    # the authors' released weights, converted, and what the CPU measures with them
+    "authors_svhn", "authors_imagenet32", "authors_svhn_walks",
+    "features_cifar10/authors_imagenet.json", "features_svhn/authors_svhn.json",
 )  # fmt: skip
 # images per split, for the estimates of runs not measured yet (the real sets' sizes)
 DATASET_IMAGES = {
