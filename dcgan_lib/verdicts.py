@@ -167,8 +167,9 @@ PAPER_DESIGN_RUNS = (
 
 
 def stable(run: RunRecord) -> bool:
-    """Finished, a finite FID, and final samples that are not near-identical."""
-    diverse = run.final_diversity is None or run.final_diversity >= NEAR_IDENTICAL
+    """Finished, a finite FID, and final samples that are not near-identical (a run whose
+    final diversity is not stored counts as not shown stable: missing evidence is not met)."""
+    diverse = run.final_diversity is not None and run.final_diversity >= NEAR_IDENTICAL
     return run.finished and run.fid_finite and diverse
 
 
@@ -192,8 +193,6 @@ def training_rule(runs: Sequence[RunRecord], min_datasets: int = 2) -> Verdict:
 
 
 def _stable_text(r: RunRecord) -> str:
-    if r.final_diversity is None:
-        return "stable"
     return f"stable, final sample diversity {r.final_diversity:.2f}"
 
 
@@ -202,6 +201,8 @@ def _unstable_reason(r: RunRecord) -> str:
         return "did not finish its updates"
     if not r.fid_finite:
         return "FID not finite"
+    if r.final_diversity is None:
+        return "no final sample diversity stored (diagnostics.jsonl)"
     return f"final samples near-identical (diversity {r.final_diversity:.3f})"
 
 
@@ -219,8 +220,8 @@ def run_record(name: str, root: Path) -> RunRecord | None:
     def finished(r: dict) -> bool:  # a result is written when its run ends; it may stop early
         if exp.max_steps:
             return r["steps"] >= exp.max_steps
-        if "n_images" not in r:
-            return True
+        if "n_images" not in r:  # its length is unknown: not shown finished
+            return False
         return r["steps"] >= exp.epochs * (r["n_images"] // r.get("batch_size", exp.batch_size))
 
     diag = root / name / "diagnostics.jsonl"

@@ -246,3 +246,14 @@ def test_the_stored_reliability_carries_its_protocol():
     table = RA.reliability_table(rel)
     assert "Protocol: " + rel["protocol"][0] in table
     assert f"| turned (by eye) | {rel['turned']['n']} |" in table
+
+
+def test_the_forgetting_caption_names_the_entry_layer_and_rates_it_shows():
+    from dcgan_lib.studies import report_forgetting as rf
+
+    assert [rf.conv_name(i) for i in (-4, -3, -2, -1)] == ["CONV 1", "CONV 2", "CONV 3", "CONV 4"]
+    text = rf.KEY_CAPTION.format(
+        n="Figure 1", k=5, entry="Eyeglasses", layer="CONV 2", before="10.0%",
+        dropped="2.0%", random="9.0%",
+    )  # fmt: skip
+    assert "Eyeglasses" in text and "CONV 2" in text and "2.0%" in text and "smile" not in text

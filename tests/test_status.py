@@ -19,6 +19,7 @@ def _result(name: str, seed: int, fids: dict[str, tuple[str, float]]) -> dict:
         "seed": seed,
         "steps": 1950,
         "image_steps": 1950 * 128,
+        "n_images": 10_000,  # 25 epochs of 78 batches of 128: 1,950 steps
         "train_minutes": 0.3,
         "devices": ["Test GPU"],
         "fid": {
@@ -47,6 +48,8 @@ def _faces(root, fids=(100.0, 110.0, 120.0)) -> None:
                MACHINE)  # fmt: skip
     _store(root, "celeba_dcgan64/final.png", b"png bytes")
     _store(root, "celeba_dcgan64/G.pt", b"weights")
+    final = {"step": 1950, "samples": "final", "sample_diversity": 0.5, "collapse_warning": False}
+    _store(root, "celeba_dcgan64/diagnostics.jsonl", (json.dumps(final) + "\n").encode())
 
 
 def _row(rows: list[dict], page: str, section: str | None = None) -> dict:

@@ -55,6 +55,9 @@ def test_training_rule():
     unfinished = [_run("a", "A", finished=False), _run("b", "B", fid_finite=False)]
     assert verdicts.training_rule(unfinished).verdict == NOT_REPRODUCED
     assert verdicts.training_rule([]).verdict == NOT_RUN
+    # missing evidence is not met: no stored diversity is not shown stable
+    unknown = verdicts.training_rule([_run("a", "A"), _run("b", "B", final_diversity=None)])
+    assert unknown.verdict == PARTLY and "no final sample diversity stored" in unknown.evidence
 
 
 def test_memorization_rule():

@@ -377,11 +377,18 @@ def show_figure(result: ForgettingResult | None, entry: str, caption: str = "") 
 
 
 KEY_CAPTION = (
-    "{n}. Fig. 6 on our faces model: fresh samples that the classifier says smile (top row), "
-    "the same samples with the {k} maps of G's CONV 3 that the regression ties to the mouth "
-    "region dropped (middle; the paper's bottom row), and with {k} random maps dropped instead "
-    "(bottom). Look for smiles that go in the middle row but stay in the bottom row."
+    "{n}. Fig. 6's layout on our faces model: fresh samples that the classifier scores as "
+    "{entry} (top row), the same samples with the {k} maps of G's {layer} that the regression "
+    "ties to the annotated {entry} box dropped (middle; the paper's bottom row), and with {k} "
+    "random maps dropped instead (bottom). The classifier's rate: {before} before, {dropped} "
+    "with those maps dropped, {random} (mean) with random ones."
 )
+
+
+def conv_name(layer: int, n_convs: int = 4) -> str:
+    """A G layer index (negative, as ``forgetting`` counts them) in Fig. 1's names: CONV 1-4,
+    CONV 4 giving the image. Paper: §6.3.1."""
+    return f"CONV {n_convs + 1 + layer}" if layer < 0 else f"CONV {layer}"
 
 
 def show_key_figure(number: str = "Figure 1") -> None:
@@ -397,8 +404,17 @@ def show_key_figure(number: str = "Figure 1") -> None:
         return
     main = main_entry(measured_entries(stored.metrics))
     if main is not None:
-        k = stored.metrics["objects"][main]["regression"]["n_dropped"]
-        show_figure(stored, main, KEY_CAPTION.format(n=number, k=k))
+        o = stored.metrics["objects"][main]
+        caption = KEY_CAPTION.format(
+            n=number,
+            k=o["regression"]["n_dropped"],
+            entry=main,
+            layer=conv_name(stored.metrics["config"]["layer"]),
+            before=f"{o['rate_before']:.1%}",
+            dropped=f"{o['rate_dropped']:.1%}",
+            random=f"{o['rate_random_mean']:.1%}",
+        )
+        show_figure(stored, main, caption)
 
 
 def entry_boxes(entry: dict, cfg: ModelConfig) -> BoxSet:
