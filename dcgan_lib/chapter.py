@@ -263,7 +263,9 @@ def _hardware(machine: str) -> str:
 
 def _kind(machine: str) -> str:
     """'GPU' or 'CPU' for a machine or device name."""
-    return "GPU" if re.search(r"NVIDIA|GPU|\bH100\b|\bH200\b|cuda", machine) else "CPU"
+    from dcgan_lib.compute import is_gpu
+
+    return "GPU" if is_gpu(machine) else "CPU"
 
 
 def measured_costs(writes: tuple[str, ...], root: Path | None = None) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dcgan_lib import artifacts, experiments, verdicts
 from dcgan_lib.book import repo_root
-from dcgan_lib.compute import machines
+from dcgan_lib.compute import is_gpu, machines
 from dcgan_lib.studies.experiments_results import fid_text, read_results, summarize
 
 Headline = Callable[[Path], str | None]
@@ -283,7 +283,7 @@ def made_on(files: list[str], root: Path | None = None) -> str:
     CPU', 'on a GPU and a CPU' ('' when no file names its machine)."""
     manifest = artifacts.read_manifest(root)["files"]
     kinds = {
-        "GPU" if re.search(r"NVIDIA|GPU|cuda", m) else "CPU"
+        "GPU" if is_gpu(m) else "CPU"
         for f in files
         if (m := manifest.get(f, {}).get("machine"))
     }
