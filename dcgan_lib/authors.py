@@ -44,7 +44,7 @@ from dcgan_lib import artifacts
 from dcgan_lib.checkpoint import load_weights
 from dcgan_lib.config import ModelConfig, get_model_config
 from dcgan_lib.device import describe_machine
-from dcgan_lib.features import average_batch_stats, with_bn_stats
+from dcgan_lib.features import average_batch_stats, feature_dim, with_bn_stats
 from dcgan_lib.models import Discriminator, Generator, sample_z
 
 SOURCE = {
@@ -122,8 +122,9 @@ G_BN_POLICY = (
 DEVIATIONS = (
     (
         "§5.1 discriminator",
-        "the authors' ImageNet-1k D, conv layers 1-4 of 6: 12,288 features",
-        "all 6 layers: 28,672 features",
+        "the authors' ImageNet-1k D, conv layers 1-4 of 6: "
+        f"{feature_dim(get_model_config('authors_imagenet32')):,} features",
+        f"all 6 layers: {feature_dim(get_model_config('imagenet32')):,} features",
         "the public copy of their weights lacks w5 and w6 (the two largest arrays)",
     ),
     (

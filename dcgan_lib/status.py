@@ -283,9 +283,7 @@ def made_on(files: list[str], root: Path | None = None) -> str:
     CPU', 'on a GPU and a CPU' ('' when no file names its machine)."""
     manifest = artifacts.read_manifest(root)["files"]
     kinds = {
-        "GPU" if is_gpu(m) else "CPU"
-        for f in files
-        if (m := manifest.get(f, {}).get("machine"))
+        "GPU" if is_gpu(m) else "CPU" for f in files if (m := manifest.get(f, {}).get("machine"))
     }
     return (
         "on " + " and ".join(f"a {k}" for k in sorted(kinds, key="GPU CPU".index)) if kinds else ""

@@ -169,14 +169,26 @@ SIZES = {
         supervised_trials=0,
     ),
 }
-CPU_SOLVER_REASON = (
-    "LinearSVC (liblinear, the authors' solver) for the 400-per-class draws, where it is the "
-    "faster; the torch L2-SVM (the same objective, by L-BFGS) for all labels: liblinear would "
-    "copy the 40,000 x 12,288 pool into double-precision sparse rows (about 8 GB beside a 4 GB "
-    "float64 copy) on a shared 23 GB machine, where torch keeps float32 (2 GB), uses both cores "
-    "and warm-starts each C from the last; solver_check compares the two on one 400-per-class "
-    "draw at the chosen C"
-)
+
+
+def _cpu_solver_reason(n_pool: int = 50_000 - SIZES["cpu"].n_val, dim: int | None = None) -> str:
+    """Why the cpu size fits all labels with the torch solver: the memory of the training pool
+    (CIFAR-10's 50,000 train images less the validation split, by the authors' D's features)
+    in each solver's layout, computed."""
+    dim = dim or feature_dim(get_model_config("authors_imagenet32"))
+    gb = n_pool * dim / 1e9  # liblinear's feature_node: an int index and a double, 16 bytes
+    return (
+        "LinearSVC (liblinear, the authors' solver) for the 400-per-class draws, where it is the "
+        f"faster; the torch L2-SVM (the same objective, by L-BFGS) for all labels: liblinear "
+        f"would copy the {n_pool:,} x {dim:,} pool into double-precision sparse rows (about "
+        f"{16 * gb:.0f} GB beside a {8 * gb:.0f} GB float64 copy) on a shared 23 GB "
+        f"machine, where torch keeps float32 ({4 * gb:.0f} GB), uses both cores and warm-starts "
+        "each C from the last; solver_check compares the two on one 400-per-class draw at the "
+        "chosen C"
+    )
+
+
+CPU_SOLVER_REASON = _cpu_solver_reason()
 
 
 def authors_deviations() -> list[tuple[str, str, str, str]]:
