@@ -21,6 +21,7 @@ Paper: §3-§6.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import html
 import re
@@ -143,7 +144,10 @@ CHAPTERS: dict[str, Chapter] = {
         Chapter(
             "s52", "notebooks/05_svhn", "§5.2 SVHN with 1,000 labels", ("s52",),
             # first the Table 2 row: the authors' SVHN D by their exact protocol; then our D
-            (producer_job("features_svhn/authors_svhn.json", ("features_svhn/authors_svhn.json",)),
+            (dataclasses.replace(
+                producer_job("features_svhn/authors_svhn.json",
+                             ("features_svhn/authors_svhn.json",)),
+                note="the first line needs the internet; the second is the authors' protocol"),
              producer_job("features_svhn", ("features_svhn/metrics.json",))),
             None,  # drawn on the page when it builds: the authors' SVHN G on a fixed z grid
             # (studies.authors_svhn.sample_grid), with its caption there
