@@ -22,6 +22,7 @@ def test_grid_is_fixed_and_each_sample_depends_on_its_own_z_only():
     batch = S.sample_grid(G, n=16, policy="batch")  # the authors' sampling: batch statistics
     assert batch.shape == x.shape and not torch.allclose(batch, x, atol=1e-3)
     assert not G.training  # the comparison leaves G in eval mode
+    assert torch.equal(S.sample_grid(G, n=16), x)  # and its stored statistics unchanged
     fig = S.grid_figure(x)
     assert fig.axes
 

@@ -302,8 +302,19 @@ def test_an_svhn_result_of_another_d_is_judged_on_svhn(tmp_path):
             "supervised": {"best": {"test_error": 29.0}}}  # fmt: skip
     _store(tmp_path, "features_svhn/authors_svhn.json", svhn)
     v = verdicts.judge("s52", tmp_path)
-    assert v.verdict == REPRODUCED and v.stand_in == "the authors' SVHN D"
+    assert v.verdict == REPRODUCED and v.stand_in.startswith("the authors' SVHN D")
     assert "paper 22.48%" in v.evidence
+    # the authors' file is registered first: it gives the verdict beside our D's SVHN result
+    ours = {"results": {"dcgan/100": _err(35.0)}, "supervised": {"best": {"test_error": 29.0}}}
+    _store(tmp_path, "features_svhn/metrics.json", ours)
+    v = verdicts.judge("s52", tmp_path)
+    assert v.verdict == REPRODUCED and v.evidence.index("authors'") < v.evidence.index("imagenet32")
+
+
+def test_no_svhn_result_is_not_run_with_the_stand_in_named(tmp_path):
+    v = verdicts.judge("s52", tmp_path)
+    assert v.verdict == NOT_RUN and "SVHN cannot be obtained" in v.evidence
+    assert v.stand_in == verdicts.S52_STAND_IN and "CIFAR-10" in v.stand_in
 
 
 def test_the_claims_quote_the_paper_verbatim():

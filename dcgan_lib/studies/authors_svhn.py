@@ -13,6 +13,7 @@ Paper: §5.2, §6.1.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -66,11 +67,8 @@ def sample_grid(
     z = grid_z(n, seed)
     if policy == "eval":
         return generate(G, z)
-    was = G.training
-    try:
-        return G.train()(z)
-    finally:
-        G.train(was)
+    # a copy: a forward pass in training mode would also move G's stored BatchNorm statistics
+    return copy.deepcopy(G).train()(z)
 
 
 def grid_figure(x: torch.Tensor, title: str | None = None) -> Figure:
