@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("pages", nargs="*", help="default: every page of _toc.yml")
     p.add_argument("--json", default=str(ROOT / "_build" / "page_layout.json"))
     a = p.parse_args(argv)
-    rows = report(Path(a.site), a.pages or toc_pages())
+    rows = report(Path(a.site).resolve(), a.pages or toc_pages())
     print(f"{'page':<36} {'height':>7} {'verdict':>8} {'image':>6} {'wraps':>6}  problems")
     for page, r in rows.items():
         cells = [r["height"], r["verdict_top"], r["first_image_top"], r["wrapping_cells"]]
