@@ -137,9 +137,17 @@ CHAPTERS: dict[str, Chapter] = {
         ),
         Chapter(
             "s51", "notebooks/04_cifar10_features", "§5.1 CIFAR-10 from D's features", ("s51",),
-            (producer_job("features_cifar10", ("features_cifar10/metrics.json",
+            (Job(producer_job("features_cifar10/authors_imagenet.json").command,  # authors' D
+                 ("features_cifar10/authors_imagenet.json",
+                  "features_cifar10/authors_imagenet_svm_all.pt"),
+                 "on a CPU, with the converted weights in artifacts/authors_imagenet32; "
+                 "resumable: repeat until it prints 'complete'"),
+             _experiments(("imagenet32_tinyimagenet",)),  # the book's own D, on a GPU
+             producer_job("features_cifar10", ("features_cifar10/metrics.json",
                                                "features_cifar10/svm_all.pt")),
              producer_job("features_cifar10/baselines_cpu.json")),
+            # key figure: Table 1's rows drawn on the page from the stored numbers
+            # (features_results.table1_figure; caption: features_results.TABLE1_CAPTION)
         ),
         Chapter(
             "s52", "notebooks/05_svhn", "§5.2 SVHN with 1,000 labels", ("s52",),

@@ -155,3 +155,25 @@ def test_every_deviation_names_ours_theirs_and_why():
     cpu = SIZES["cpu"]
     assert any(f"{cpu.n_eval_draws} at the best C" in r[1] for r in rows)
     assert any("layers 1-4 of 6" in r[1] for r in rows)
+
+
+def test_table1_points_and_key_figure_from_stored_numbers():
+    authors = {
+        "results": {
+            "dcgan/all": {"test_error": 24.11},
+            "random/400": {"test_error": {"mean": 50.0, "ci95": 1.0, "n": 20}},
+        }
+    }
+    cpu = {"results": {"pixels/100": {"test_error": {"mean": 66.8, "ci95": 1.3, "n": 10}}}}
+    points = dict(R.table1_points(authors, None, cpu))
+    assert list(points)[:2] == ["the paper: DCGAN D, all 6 layers (Table 1)", R.AUTHORS_D_ROW]
+    assert points["the paper: DCGAN D, all 6 layers (Table 1)"]["400"] == (73.8, 0.4)
+    assert points[R.AUTHORS_D_ROW]["all"] == pytest.approx((75.89, None))
+    assert points[R.AUTHORS_D_ROW]["400"] is None  # shown as "not measured yet"
+    assert points["random D, the same 4 layers"]["400"] == (50.0, 1.0)
+    assert points["earlier CPU run: raw pixels"] == {"100": pytest.approx((33.2, 1.3))}
+    assert "earlier CPU run: random D, all 6 layers" not in points  # nothing stored: no row
+    fig = R.table1_figure(list(points.items()))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "75.9" in texts and "400 per class: not measured yet" in texts
+    assert min(t.get_fontsize() for t in fig.axes[0].texts) >= 10

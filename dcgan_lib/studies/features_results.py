@@ -373,3 +373,100 @@ def table2_rows(authors_metrics: dict | None, per_class: int = 100) -> list[dict
             "data": data,
         },
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The §5.1 page's key figure: Table 1's rows as points, from the stored numbers
+
+NOT_MEASURED_YET = "not measured yet"
+PAPER_400_PM = 0.4  # Table 1 of the paper's PDF: 73.8% (± 0.4) at 400 per class (not in its text)
+TABLE1_REGIMES = {"all": "all labels", "400": "400 per class", "100": "100 per class"}
+TABLE1_CAPTION = (
+    "CIFAR-10 test accuracy of a linear L2-SVM on each set of features, one row per set: the "
+    "paper's Table 1 (quoted), the authors' own ImageNet-1k D cut to its layers 1-4 (their "
+    "released weights; the two deepest layers are not public), its controls (a random D of the "
+    "same four layers, raw pixels) and earlier CPU controls, all measured on {data}; circles: "
+    "all labels, squares: 400 per class, triangles: 100 per class; bars: ± 1.96 sd over the "
+    "labelled draws. Read how far the authors' truncated D falls short of the paper's point, "
+    "and how far it stands above its controls."
+)
+
+
+def _point(metrics: dict | None, key: str) -> tuple[float, float | None] | None:
+    """(accuracy %, 1.96 sd or None for one fit) of a stored result, or None."""
+    r = (metrics or {}).get("results", {}).get(key)
+    if r is None:
+        return None
+    te = r["test_error"]
+    return (100.0 - te["mean"], te["ci95"]) if isinstance(te, dict) else (100.0 - te, None)
+
+
+def table1_points(
+    authors_metrics: dict | None, book_metrics: dict | None = None, cpu_metrics: dict | None = None
+) -> list[tuple[str, dict[str, tuple[float, float | None] | None]]]:
+    """Table 1's rows as points for the key figure: (row label, {regime: (accuracy, ± or None)
+    or None when not measured yet}), the paper's row first (its 82.8% and 73.8% ± 0.4, Table 1),
+    then the authors' truncated D and its controls (regimes all and 400), the earlier CPU
+    controls (``baselines_cpu.json``: the regimes it holds) and the book's own D. Paper: §5.1."""
+    from dcgan_lib.verdicts import PAPER_S5
+
+    paper = {"all": (PAPER_S5["all"], None), "400": (PAPER_S5["400"], PAPER_400_PM)}
+    rows: list[tuple[str, dict]] = [("the paper: DCGAN D, all 6 layers (Table 1)", paper)]
+    for label, variant in (
+        (AUTHORS_D_ROW, "dcgan"),
+        ("random D, the same 4 layers", "random"),
+        ("raw pixels", "pixels"),
+    ):
+        rows.append((label, {r: _point(authors_metrics, f"{variant}/{r}") for r in ("all", "400")}))
+    for label, variant in (
+        ("earlier CPU run: raw pixels", "pixels"),
+        ("earlier CPU run: random D, all 6 layers", "random"),
+    ):
+        keys = [k for k in (cpu_metrics or {}).get("results", {}) if k.startswith(variant + "/")]
+        if keys:
+            rows.append((label, {k.split("/")[1]: _point(cpu_metrics, k) for k in sorted(keys)}))
+    rows.append(
+        (
+            "the book's own D (GPU run)",
+            {r: _point(book_metrics, f"dcgan/{r}") for r in ("all", "400")},
+        )
+    )
+    return rows
+
+
+def table1_figure(points: list[tuple[str, dict]]):
+    """The §5.1 key figure: one row per feature set (``table1_points``), its accuracy at each
+    label count as a marker with its ± bar, "not measured yet" where a value is missing; the
+    paper's two numbers as dotted lines. Labels of 10 pt at least. Paper: §5.1, Table 1."""
+    from matplotlib.figure import Figure
+
+    from dcgan_lib.verdicts import PAPER_S5
+
+    markers = {"all": ("o", "tab:blue"), "400": ("s", "tab:orange"), "100": ("^", "tab:green")}
+    above = {"all": 7, "400": -17, "100": 7}  # value labels: 400 per class below its marker
+    fig = Figure(figsize=(9.5, 0.55 * len(points) + 1.4), layout="constrained")
+    ax = fig.subplots()
+    for y, (_label, values) in enumerate(points):
+        missing = [TABLE1_REGIMES[r] for r, v in values.items() if v is None]
+        for regime, v in values.items():
+            if v is None:
+                continue
+            marker, colour = markers[regime]
+            ax.errorbar(v[0], y, xerr=v[1] or 0, fmt=marker, color=colour, ms=8, capsize=4)
+            ax.annotate(f"{v[0]:.1f}", (v[0], y), xytext=(0, above[regime]), textcoords="offset points",
+                        ha="center", fontsize=10, color=colour)  # fmt: skip
+        if missing:
+            ax.text(1, y, f"{', '.join(missing)}: {NOT_MEASURED_YET}", va="center", fontsize=10,
+                    color="0.35", style="italic")  # fmt: skip
+    for regime, x in PAPER_S5.items():
+        ax.axvline(x, color=markers[regime][1], linestyle=":", linewidth=1)
+    for regime, (marker, colour) in markers.items():
+        ax.plot([], [], marker, color=colour, label=TABLE1_REGIMES[regime])
+    ax.set_yticks(range(len(points)), [label for label, _ in points], fontsize=11)
+    ax.set_ylim(len(points) - 0.4, -0.6)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("CIFAR-10 test accuracy (%)", fontsize=11)
+    ax.tick_params(axis="x", labelsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=10, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False)
+    return fig
