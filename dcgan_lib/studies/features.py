@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib import artifacts, authors, svm
+from dcgan_lib import artifacts, authors, svm, verdicts
 from dcgan_lib.config import get_model_config
 from dcgan_lib.data import Packed, load_dataset
 from dcgan_lib.device import describe_machine, resolve_device
@@ -82,13 +82,13 @@ GRID_RULE_BOTH = (
 VARIANTS = ("dcgan", "random", "pixels", "dcgan_running")  # in the order they are run
 REGIMES = {"cifar10": ("all", 400, 100), "svhn": (100,), "synthetic": ("all", 20, 10)}
 PAPER = {  # paper §5.1 Table 1 and §5.2 Table 2
-    "cifar10_all_accuracy": 82.8,
-    "cifar10_400_accuracy": 73.8,
+    "cifar10_all_accuracy": verdicts.PAPER_S5["all"],
+    "cifar10_400_accuracy": verdicts.PAPER_S5["400"],
     "cifar10_400_ci95": 0.4,
     "kmeans_accuracy": 80.6,
     "kmeans_triangle_accuracy": 82.0,  # 3 layer K-means learned RF
-    "svhn_1000_test_error": 22.48,
-    "svhn_supervised_val_error": 28.87,
+    "svhn_1000_test_error": verdicts.PAPER_SVHN_ERROR,
+    "svhn_supervised_val_error": verdicts.PAPER_SUPERVISED_VAL_ERROR,
 }
 
 

@@ -17,6 +17,7 @@ import torch
 from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.features import extract_features, with_bn_stats
 from dcgan_lib.models import Discriminator
+from dcgan_lib.verdicts import PAPER_S5, PAPER_SUPERVISED_VAL_ERROR, PAPER_SVHN_ERROR
 
 
 def save_classifier(path: Path, clf, bn_stats, X_test, y_test, seed: int, n: int = 1000) -> None:
@@ -189,8 +190,15 @@ def rows_markdown(rows: list[dict]) -> str:
 # Table 1 (§5.1) and Table 2 (§5.2) with the authors' own Ds (dcgan_lib.authors)
 
 # paper §5.1 and Table 1 (82.8% is in the text; 73.8% ± 0.4 is Table 1's 400-per-class column)
-PAPER_CIFAR10 = {"all": "82.8%", "400": "73.8% (± 0.4)", "features": 28672}
-PAPER_SVHN = {"test_error": "22.48%", "supervised_val_error": "28.87%"}  # paper §5.2
+PAPER_CIFAR10 = {  # paper §5.1 (the numbers: verdicts.PAPER_S5; ± from Table 1 of the PDF)
+    "all": f"{PAPER_S5['all']}%",
+    "400": f"{PAPER_S5['400']}% (± 0.4)",
+    "features": 28_672,  # the paper's "28672 dimensional vector"
+}
+PAPER_SVHN = {  # paper §5.2
+    "test_error": f"{PAPER_SVHN_ERROR}%",
+    "supervised_val_error": f"{PAPER_SUPERVISED_VAL_ERROR}%",
+}
 AUTHORS_D_ROW = "the authors' ImageNet-1k D, layers 1-4 of 6"
 AUTHORS_CIFAR10_COMMAND = (
     "python -m dcgan_lib features cifar10 --d authors-imagenet --size cpu --solver liblinear "
@@ -260,28 +268,28 @@ def table1_rows(
         },
         {
             "model": AUTHORS_D_ROW,
-            "features": f"{dims.get('dcgan', 12288):,}",
+            "features": f"{dims.get('dcgan', _dim('authors_imagenet32')):,}",
             "all labels": _cell(am, "dcgan/all"),
             f"{per_class} per class": _cell(am, f"dcgan/{per_class}"),
             "data": data,
         },
         {
             "model": "random D of the same architecture (layers 1-4, the paper's initialization)",
-            "features": f"{dims.get('dcgan', 12288):,}",
+            "features": f"{dims.get('dcgan', _dim('authors_imagenet32')):,}",
             "all labels": _cell(am, "random/all"),
             f"{per_class} per class": _cell(am, f"random/{per_class}"),
             "data": data,
         },
         {
             "model": "raw pixels",
-            "features": f"{dims.get('pixels', 3072):,}",
+            "features": f"{dims.get('pixels', 3 * 32 * 32):,}",
             "all labels": _cell(am, "pixels/all"),
             f"{per_class} per class": _cell(am, f"pixels/{per_class}"),
             "data": data,
         },
         {
             "model": "the book's own D (imagenet32 trained on Tiny ImageNet, all 6 layers)",
-            "features": f"{bm.get('feature_dim', {}).get('dcgan', 28672):,}",
+            "features": f"{bm.get('feature_dim', {}).get('dcgan', _dim('imagenet32')):,}",
             "all labels": _cell(bm, "dcgan/all"),
             f"{per_class} per class": _cell(bm, f"dcgan/{per_class}"),
             "data": data,
@@ -301,6 +309,13 @@ def table_commands() -> dict[str, str]:
     }
 
 
+def _dim(config: str) -> int:
+    from dcgan_lib.config import get_model_config
+    from dcgan_lib.features import feature_dim
+
+    return feature_dim(get_model_config(config))
+
+
 def table_markdown(rows: list[dict]) -> str:
     """Rows of dicts (``table1_rows``, ``table2_rows``) as a markdown table, keys as header."""
     head = list(rows[0]) if rows else []
@@ -311,26 +326,35 @@ def table_markdown(rows: list[dict]) -> str:
 def missing_layers_text(authors_metrics: dict | None = None) -> str:
     """What the missing two layers mean for the comparison with the paper's 82.8%, in words
     (with the measured gap when the run is stored). Paper: §5.1."""
+    from dcgan_lib.config import get_model_config
+    from dcgan_lib.features import GRID, layer_sizes
+
+    full = [c for c, _ in layer_sizes(get_model_config("imagenet32"))]
+    kept = [c for c, _ in layer_sizes(get_model_config("authors_imagenet32"))]
+    cells = GRID * GRID
+    w5, w6 = (f"{full[i]}x{full[i - 1]}x3x3" for i in (len(kept), len(kept) + 1))
     text = (
         "The authors' public copy of their ImageNet-1k discriminator lacks the weights of its "
-        "conv layers 5 and 6 (w5, 512x256x3x3, and w6, 512x512x3x3), so this row uses its "
-        "trained layers 1-4 only: 16 x (128 + 128 + 256 + 256) = 12,288 features instead of the "
-        "paper's 16 x 1,792 = 28,672. The 16,384 features of the two deepest layers, the most "
+        f"conv layers 5 and 6 (w5, {w5}, and w6, {w6}), so this row uses its trained layers "
+        f"1-4 only: {cells} x ({' + '.join(map(str, kept))}) = {cells * sum(kept):,} features "
+        f"instead of the paper's {cells} x {sum(full):,} = {cells * sum(full):,}. The "
+        f"{cells * (sum(full) - sum(kept)):,} features of the two deepest layers, the most "
         "abstract ones, are absent. It is therefore not the paper's experiment but the paper's "
-        "D with its top two layers cut off: a shortfall against 82.8% may come from the missing "
-        "layers (or from the JPEG re-encoded CIFAR-10 and the protocol details on the deviations "
-        "page), not from the model; a result at or above it would show that the paper's number "
-        "does not need layers 5 and 6. The random D of the same four layers separates what the "
-        "trained weights add from what the architecture and the pooling give by themselves."
+        f"D with its top two layers cut off: a shortfall against {PAPER_S5['all']}% may come "
+        "from the missing layers (or from the JPEG re-encoded CIFAR-10 and the protocol details "
+        "on the deviations page), not from the model; a result at or above it would show that "
+        "the paper's number does not need layers 5 and 6. The random D of the same four layers "
+        "separates what the trained weights add from what the architecture and the pooling give "
+        "by themselves."
     )
     r = (authors_metrics or {}).get("results", {}).get("dcgan/all")
     if r is not None:
         acc = 100 - r["test_error"]
-        gap = 82.8 - acc
+        gap = PAPER_S5["all"] - acc
         side = "below" if gap > 0 else "above"
         text += (
             f" Measured on {r.get('data', 'CIFAR-10')}: {acc:.2f}% with all labels, "
-            f"{abs(gap):.2f} points {side} the paper's 82.8%."
+            f"{abs(gap):.2f} points {side} the paper's {PAPER_S5['all']}%."
         )
     return text
 
@@ -408,8 +432,6 @@ def table1_points(
     or None when not measured yet}), the paper's row first (its 82.8% and 73.8% ± 0.4, Table 1),
     then the authors' truncated D and its controls (regimes all and 400), the earlier CPU
     controls (``baselines_cpu.json``: the regimes it holds) and the book's own D. Paper: §5.1."""
-    from dcgan_lib.verdicts import PAPER_S5
-
     paper = {"all": (PAPER_S5["all"], None), "400": (PAPER_S5["400"], PAPER_400_PM)}
     rows: list[tuple[str, dict]] = [("the paper: DCGAN D, all 6 layers (Table 1)", paper)]
     for label, variant in (
@@ -439,8 +461,6 @@ def table1_figure(points: list[tuple[str, dict]]):
     label count as a marker with its ± bar, "not measured yet" where a value is missing; the
     paper's two numbers as dotted lines. Labels of 10 pt at least. Paper: §5.1, Table 1."""
     from matplotlib.figure import Figure
-
-    from dcgan_lib.verdicts import PAPER_S5
 
     markers = {"all": ("o", "tab:blue"), "400": ("s", "tab:orange"), "100": ("^", "tab:green")}
     above = {"all": 7, "400": -17, "100": 7}  # value labels: 400 per class below its marker
