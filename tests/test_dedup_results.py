@@ -137,3 +137,15 @@ def test_key_examples_mark_found_exactly_when_the_codes_are_equal(model):
         assert np.array_equal(e["original"], planted.images[a])
         assert np.array_equal(e["copy"], planted.images[b])
         assert e["found"] == bool(np.array_equal(codes[a], codes[b]))
+
+
+def test_the_key_caption_ranks_the_kinds_from_the_recall_it_is_given():
+    from dcgan_lib.studies import dedup_results as r
+
+    text = r.kinds_sentence({"shift": 0.02, "brightness": 0.9, "crop": 0.05, "contrast": 0.7})
+    assert text == (
+        "Found most often: brightness (90%) and contrast (70%); least often: shift (2%) and "
+        "crop (5%)."
+    )
+    assert r.kinds_sentence({"shift": 0.5}) == ""
+    assert "{kinds}" in r.KEY_CAPTION and "almost never" not in r.KEY_CAPTION

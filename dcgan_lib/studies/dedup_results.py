@@ -316,9 +316,24 @@ KEY_CAPTION = (
     "The hash on {n_planted} near-duplicates planted into held-out images ({sets}): the share "
     "of each kind of change found by exact collision (the paper's rule), beside pHash on the "
     "same pairs; the title counts the false colliding pairs and the bound they allow. "
-    "{examples}Small brightness and contrast changes collide; 1-3 px shifts and crops almost "
-    "never do."
+    "{examples}{kinds}"
 )
+
+
+def kinds_sentence(recall_by_kind: Mapping[str, float], n: int = 2) -> str:
+    """Which kinds of planted change the hash finds most and least often, from its recall by
+    kind at exact collisions (for the key caption; nothing typed). Paper: §4.1.1."""
+    if len(recall_by_kind) < 2:
+        return ""
+    ranked = sorted(recall_by_kind.items(), key=lambda kv: -kv[1])
+    n = min(n, len(ranked) // 2)
+
+    def words(items: list[tuple[str, float]]) -> str:
+        return " and ".join(f"{k} ({v:.0%})" for k, v in items)
+
+    return f"Found most often: {words(ranked[:n])}; least often: {words(ranked[-n:][::-1])}."
+
+
 KEY_EXAMPLES = "Below: one planted pair of each kind (original, copy), found or missed. "
 
 
