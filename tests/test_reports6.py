@@ -50,7 +50,8 @@ def _glues(stored: bool) -> dict[str, dict]:
     rel = load_reliability() if stored else None
     n_eval = FORGETTING_SIZES["book"].n_eval
     return {
-        "06_latent_walks.ipynb": RW.walks_glue(walks, walks.get("batch_dependence")),
+        "06_latent_walks.ipynb": RW.walks_glue(walks, walks.get("batch_dependence"))
+        | RW.svhn_walk_glue(_stored("authors_svhn_walks") if stored else None),
         "07_guided_backprop.ipynb": RG.guided_glue(guided),
         "08_forgetting_objects.ipynb": RF.forgetting_glue(forgetting, n_eval, 20, 200)
         | RF.config_glue(FORGETTING_SIZES["book"]),

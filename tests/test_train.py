@@ -285,6 +285,7 @@ OTHER_VALUE = {
     "model.bn_eps": 1e-3,
     "model.leaky_slope": 0.1,
     "model.init_std": 0.01,
+    "model.d_depth": 2,  # a truncated D (features only): refused on resume like any model field
     "data": "cifar10",
     "split": "test",
     "limit": 32,
