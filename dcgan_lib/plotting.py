@@ -654,7 +654,7 @@ def planted_examples(images: np.ndarray, pairs: Sequence[tuple[int, int, str]]) 
         for row, idx in enumerate((original, copy)):
             axes[row, col].imshow(images[idx])
             axes[row, col].axis("off")
-        axes[0, col].set_title(title, fontsize=8)
+        axes[0, col].set_title(title, fontsize=9)
     return fig
 
 
@@ -675,7 +675,7 @@ def image_groups(groups: Sequence[Mapping], title: str, per_row: int = 4, width:
                 ax.imshow(g["images"][col])
                 folder, _, file = g["names"][col].rpartition("/")
                 stem = file.rsplit(".", 1)[0]  # the extension says nothing here
-                ax.set_title(f"{folder}\n{stem}\nd = {g['distance'][col]:.2f}", fontsize=8)
+                ax.set_title(f"{folder}\n{stem}\nd = {g['distance'][col]:.2f}", fontsize=9)
     return fig
 
 
@@ -740,8 +740,8 @@ def seconds_against_n(rows: Sequence[Mapping], series: Mapping[str, str], title:
     ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")
     ax.set_xlabel("images $N$")
     ax.set_ylabel("seconds")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=9)
     return fig
 
 

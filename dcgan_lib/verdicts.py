@@ -253,8 +253,8 @@ def _judge_training(names: Sequence[str], min_datasets: int, stand_in: str) -> C
 def memorization_rule(
     fid_heldout: float | None, fid_train: float | None, epoch1_diversity: float | None
 ) -> Verdict:
-    """Reproduced: the model is not closer to its training images than to held-out ones by
-    ``FID_CLOSER`` FID points or more, and its grid after one epoch is not near-identical;
+    """Reproduced: its FID against its training images is not lower than against held-out ones
+    by ``FID_CLOSER`` or more, and its grid after one epoch is not near-identical;
     partly: one of the two; not reproduced: neither; not run: no FID pair stored. Paper: §4.1."""
     if fid_heldout is None or fid_train is None:
         return Verdict(NOT_RUN, "no run with FIDs against held-out and training images is stored")
@@ -756,8 +756,8 @@ CLAIMS: dict[str, Claim] = {
             "addition to samples after convergence (Fig.3), as an opportunity to demonstrate that "
             'our model is not producing high quality samples via simply overfitting/memorizing '
             'training examples."',
-            "*Reproduced*: the model is not closer to its training images than to held-out ones "
-            f"(held-out minus training FID below {FID_CLOSER:g}), and its samples after one "
+            "*Reproduced*: its FID against its training images is not lower than against "
+            f"held-out ones by {FID_CLOSER:g} or more, and its samples after one "
             "epoch are not near-identical; *partly*: one of the two; *not reproduced*: neither; "
             "*not run*: not stored. FID is no proof against memorization; the page shows the "
             "grids.",
