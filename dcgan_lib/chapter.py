@@ -14,7 +14,8 @@ Reference material (the hardware table, the parameters table) folds into a dropd
 the class ``dcgan-verdict`` or ``dcgan-run``; a sphinx-design ``dropdown``), displayed from a
 notebook cell and rendered by the book (``nb_render_markdown_format: myst``); the browser test
 finds them by those classes. Figures a test must recognise are wrapped in an element with a
-class (``show_marked``): ``dcgan-diagram`` (§3's drawn G), ``dcgan-animation`` (§4 and §6.1).
+class: ``dcgan-diagram`` (§3's drawn G, ``show_marked``), ``dcgan-animation`` (§4 and §6.1,
+``dcgan_lib.animation``).
 Paper: §3-§6.
 """
 
@@ -34,7 +35,6 @@ from dcgan_lib.experiments import EXPERIMENTS, GPU_MINUTES
 VERDICT_CLASS = "dcgan-verdict"  # the verdict box
 RUN_CLASS = "dcgan-run"  # the "Run it yourself" box
 DIAGRAM_CLASS = "dcgan-diagram"  # a diagram drawn by code (§3: G from its own shape walk)
-ANIMATION_CLASS = "dcgan-animation"  # an animation (§4: training, §6.1: the walk)
 NOT_MEASURED = "not measured"
 
 
@@ -422,11 +422,3 @@ def show_marked(fig_or_png, css_class: str, caption: str = "", alt: str = "") ->
         f'alt="{html.escape(alt or caption)}" style="max-width:100%">'
     )
     display(HTML(marked_html(img, css_class, caption)))
-
-
-def show_animation(animation, caption: str = "") -> None:
-    """Display a matplotlib animation as its JavaScript player (``to_jshtml``: no ffmpeg),
-    inside an element with ``ANIMATION_CLASS``."""
-    from IPython.display import HTML, display
-
-    display(HTML(marked_html(animation.to_jshtml(), ANIMATION_CLASS, caption)))

@@ -341,7 +341,7 @@ def test_no_local_path_or_findfont_warning_in_the_page(site, browser, page):
 )
 def test_animations_and_the_drawn_diagram(site, browser, page, what):
     marker = {
-        "animation": ".dcgan-animation (dcgan_lib.chapter.show_animation), matplotlib's "
+        "animation": ".dcgan-animation (dcgan_lib.animation), matplotlib's "
         "div.animation player or a <video>",
         "diagram": ".dcgan-diagram (dcgan_lib.chapter.show_marked)",
     }[what]

@@ -227,9 +227,9 @@ def svhn_walk_glue(m: dict | None) -> dict[str, str]:
         g, mem = smooth["generator"], smooth["memorizer"]
         out["svhn_walk_share_median"] = f"{g['max_step_share']['median']:.3f}"
         out["svhn_walk_share_max"] = f"{g['max_step_share']['max']:.3f}"
-        out["svhn_walk_sharp"] = f"{g['sharp_segments']:.3f}"
+        out["svhn_walk_sharp"] = f"{g['sharp_segments']:.0%}"  # as walks_glue writes it
         out["svhn_mem_share_median"] = f"{mem['max_step_share']['median']:.3f}"
-        out["svhn_mem_sharp"] = f"{mem['sharp_segments']:.3f}"
+        out["svhn_mem_sharp"] = f"{mem['sharp_segments']:.0%}"
         out["svhn_walk_verdict"] = _walk_verdict(smooth)
     bn = (m or {}).get("batch_dependence")
     if bn:
