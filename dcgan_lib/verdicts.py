@@ -83,9 +83,17 @@ def _stored_json(name: str, root: Path) -> dict | None:
     return json.loads((root / name).read_text())
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     """A share as a percentage; one decimal under 1% (0.2% is not "never")."""
     return f"{x:.1%}" if 0 < x < 0.01 else f"{x:.0%}"
+
+
+def turn_rule(turn: dict) -> bool:
+    """The turn part of the §6.3.2 rule (``arithmetic_rule``): along the turn vector the pose
+    cue follows α over twice as closely (Spearman) as along the control direction, and rises
+    for more samples. Paper: §6.3.2."""
+    tt, tc = turn["turn"], turn["control"]
+    return tt["spearman"] > 2 * abs(tc["spearman"] or 0) and tt["rose"] > tc["rose"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +324,7 @@ def dedup_rule(
         return Verdict(NOT_RUN, "the de-duplication study is not stored")
     bound = upper_bound(false_pairs, collisions, HASH_CONFIDENCE)
     evidence = (
-        f"exact hash collisions find {_pct(recall)} of {n_planted:,} planted near-duplicates; "
+        f"exact hash collisions find {pct(recall)} of {n_planted:,} planted near-duplicates; "
         f"{false_pairs:,} of their {collisions:,} colliding pairs are false (one-sided "
         f"{HASH_CONFIDENCE:.0%} upper bound on the false-positive rate: {bound:.2%})"
     )
@@ -558,8 +566,8 @@ def walks_rule(smoothness: Mapping | None) -> Verdict:
     share, mem = g["max_step_share"]["median"], m["max_step_share"]["median"]
     evidence = (
         f"a segment's largest step carries a median {share:.3f} of its change (even change "
-        f"{even:.3f}, memorizer {mem:.3f}); sharp segments {_pct(g['sharp_segments'])} "
-        f"(memorizer {_pct(m['sharp_segments'])})"
+        f"{even:.3f}, memorizer {mem:.3f}); sharp segments {pct(g['sharp_segments'])} "
+        f"(memorizer {pct(m['sharp_segments'])})"
     )
     word = _grade([abs(share - even) < abs(mem - share), g["sharp_segments"] <= SHARP_SHARE])
     return Verdict(word, evidence)
@@ -599,7 +607,7 @@ def guided_rule(metrics: Mapping | None) -> Verdict:
     for name, s in sets.items():
         t, r = mean(s["trained"]["concentration"]), mean(s["random"]["concentration"])
         held.append(t > r)
-        parts.append(f"{name} images: trained D {_pct(t)}, random D {_pct(r)}")
+        parts.append(f"{name} images: trained D {pct(t)}, random D {pct(r)}")
     evidence = "share of the maps' gradient in their top 10% of pixels: " + "; ".join(parts)
     return Verdict(PARTLY if all(held) else NOT_REPRODUCED, evidence)
 
@@ -641,7 +649,7 @@ def forgetting_rule(objects: Mapping | None, n_eval: int, min_shown: int = MIN_S
         where = "below" if e["rate_dropped"] < lo else "above" if e["rate_dropped"] > hi else "in"
         parts.append(
             f"{label} {e['rate_before']:.3f} -> {e['rate_dropped']:.3f} with its maps dropped "
-            f"(random maps {lo:.3f}-{hi:.3f}: {where}); {_pct(e['kept_dropped'])} of the "
+            f"(random maps {lo:.3f}-{hi:.3f}: {where}); {pct(e['kept_dropped'])} of the "
             "samples that showed it still do"
         )
         held.append((e["kept_dropped"] < MOSTLY, where == "below"))
@@ -687,18 +695,18 @@ def arithmetic_rule(arithmetic: Mapping | None, turn: Mapping | None = None) -> 
         full.append(all(beats.values()))
         some.append(beats["random_z"] and beats["c_only"])
         parts.append(
-            f"{a['equation']}: {_pct(s['z'])} of {a['n_trials']} (random z {_pct(s['random_z'])}, "
-            f"c alone {_pct(s['c_only'])}, pixels {_pct(s['pixel'])})"
+            f"{a['equation']}: {pct(s['z'])} of {a['n_trials']} (random z {pct(s['random_z'])}, "
+            f"c alone {pct(s['c_only'])}, pixels {pct(s['pixel'])})"
         )
     if turn and turn["turn"].get("spearman") is not None:
         tt, tc = turn["turn"], turn["control"]
-        turns = tt["spearman"] > 2 * abs(tc["spearman"] or 0) and tt["rose"] > tc["rose"]
+        turns = turn_rule(turn)
         full.append(turns)
         some.append(turns)
         rho_c = "undefined" if tc["spearman"] is None else f"{tc['spearman']:.2f}"
         parts.append(
             f"turn: pose cue against α, Spearman {tt['spearman']:.2f} (control direction "
-            f"{rho_c}), score rose for {_pct(tt['rose'])} of samples (control {_pct(tc['rose'])})"
+            f"{rho_c}), score rose for {pct(tt['rose'])} of samples (control {pct(tc['rose'])})"
         )
     if all(full):
         word = REPRODUCED

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from dcgan_lib import plotting
+from dcgan_lib import plotting, verdicts
 from dcgan_lib.arithmetic import (
     EQUATIONS,
     METHODS,
@@ -113,11 +113,6 @@ def turn_table(turn: dict, n_samples: int, alphas: Sequence[float]) -> str:
     )
 
 
-def _pct(x: float) -> str:
-    """A rate as a percentage: one decimal under 1% (0.2% is not "never")."""
-    return f"{x:.1%}" if 0 < x < 0.01 else f"{x:.0%}"
-
-
 def arithmetic_verdict(m: dict, key: str) -> str:
     """One equation's result in words: against the third concept alone and chance, then against
     the same arithmetic on pixels (the paper's contrast)."""
@@ -129,9 +124,9 @@ def arithmetic_verdict(m: dict, key: str) -> str:
         return f"{eq.name}: not scored ({entry['skipped']})."
     s, ci = entry["success"], entry["ci95"]
     text = (
-        f"{eq.name}: the target in {_pct(s['z'])} of {entry['n_trials']} trials "
-        f"({_pct(ci['z'][0])}-{_pct(ci['z'][1])}), against {_pct(s['c_only'])} for the third "
-        f"concept alone and {_pct(s['random_z'])} for a random z. "
+        f"{eq.name}: the target in {verdicts.pct(s['z'])} of {entry['n_trials']} trials "
+        f"({verdicts.pct(ci['z'][0])}-{verdicts.pct(ci['z'][1])}), against {verdicts.pct(s['c_only'])} for the third "
+        f"concept alone and {verdicts.pct(s['random_z'])} for a random z. "
     )
     beats = len([n for n in ("c_only", "random_z") if ci["z"][0] > ci[n][1]]) == 2
     if beats:
@@ -142,8 +137,8 @@ def arithmetic_verdict(m: dict, key: str) -> str:
         text += "The arithmetic in z never gives the target on this model"
     else:
         text += "The arithmetic in z does not clearly beat the third concept alone and chance"
-    pixels = f"the same arithmetic on the exemplars' pixels ({_pct(s['pixel'])}, "
-    pixels += f"{_pct(ci['pixel'][0])}-{_pct(ci['pixel'][1])})"
+    pixels = f"the same arithmetic on the exemplars' pixels ({verdicts.pct(s['pixel'])}, "
+    pixels += f"{verdicts.pct(ci['pixel'][0])}-{verdicts.pct(ci['pixel'][1])})"
     if ci["pixel"][1] < ci["z"][0]:
         text += f", and it beats {pixels}, as the paper's Fig. 7 contrasts them. "
     else:
@@ -159,8 +154,7 @@ def turns(turn: dict) -> bool:
     """The turn part of the §6.3.2 rule (``verdicts.arithmetic_rule``): along the turn vector
     the pose cue follows α over twice as closely (Spearman) as along the control direction,
     and rises for more samples."""
-    tt, tc = turn["turn"], turn["control"]
-    return tt["spearman"] > 2 * abs(tc["spearman"] or 0) and tt["rose"] > tc["rose"]
+    return verdicts.turn_rule(turn)
 
 
 def _turn_verdict(
