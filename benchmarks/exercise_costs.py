@@ -99,6 +99,13 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("s5_features", "04_cifar10_features", "05_svhn"),
         "the §5 protocol at smoke size on synthetic images (random smoke32 D, L2-SVM)",
     ),
+    "authors_svhn_sampling": (
+        f'{PY} -c "from dcgan_lib.studies import authors_svhn as S; G = S.svhn_generator(); '
+        "ours, theirs = S.sample_grid(G, n=16), S.sample_grid(G, n=16, policy='batch'); "
+        'print((ours - theirs).abs().amax(dim=(1, 2, 3)))"',
+        ("05_svhn",),
+        "the authors' SVHN G sampled with fixed statistics and batch by batch (exercise 2 of §5.2)",
+    ),
     "features_cifar10_pixels_10": (
         f"{PY} -m dcgan_lib features cifar10 --size smoke --variants pixels --regimes 10 "
         f"--data-root ../shared/data --out {OUT}/features_cifar10 --no-progress",
