@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -25,6 +26,14 @@ from dcgan_lib.book import not_produced
 
 LOOPS = ("reference", "eager", "fast")  # the three training loops of benchmarks/throughput.py
 CURVE_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
+def _bare(ax: Axes) -> None:
+    """An image axis without ticks or frame; unlike ``axis("off")``, its labels still show."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
 
 
 def _show_figures_as_png() -> None:
@@ -129,10 +138,7 @@ def image_grid(
     axes = fig.subplots(max(len(rows), 1), max(n_cols, 1), squeeze=False)
     for r, ax_row in enumerate(axes):
         for c, ax in enumerate(ax_row):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
+            _bare(ax)
             if r < len(rows) and c < len(rows[r]):
                 ax.imshow(rgb(rows[r][c]))
                 if titles is not None and c < len(titles[r]):
@@ -257,10 +263,7 @@ def direction_figure(x: torch.Tensor, alphas: Sequence[float], title: str) -> Fi
         for c in range(k):
             ax = axes[r, c]
             ax.imshow(rgb(x[r, c]))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
+            _bare(ax)
             if r == 0:
                 ax.set_title(f"α = {alphas[c]:+.2f}", fontsize=LABEL_PT)
     fig.suptitle(title, fontsize=LABEL_PT + 1)
@@ -300,10 +303,7 @@ def before_after_figure(title: str, before, dropped, random) -> Figure:
     axes = fig.subplots(3, n_cols, squeeze=False)
     for r, ax_row in enumerate(axes):
         for c, ax in enumerate(ax_row):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
+            _bare(ax)
             if c < len(rows[r]):
                 ax.imshow(rgb(rows[r][c]))
         ax_row[0].set_ylabel(labels[r], fontsize=LABEL_PT)
@@ -372,10 +372,7 @@ def guided_maps_figure(
         axes = sub.subplots(len(features), n_top, squeeze=False)
         for row, shown in enumerate(maps[name]):
             for col, ax in enumerate(axes[row]):
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for side in ax.spines.values():
-                    side.set_visible(False)
+                _bare(ax)
                 if col < len(shown):
                     ax.imshow(rgb(shown[col]))
             axes[row, 0].set_ylabel(f"feature {features[row]}", fontsize=10)
