@@ -11,7 +11,7 @@ modules. Paper: §6.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from dcgan_lib import book, plotting
@@ -73,3 +73,19 @@ def show_code(title: str, *objs: object) -> None:
     from dcgan_lib.chapter import show_fold
 
     show_fold(title, code_markdown(*objs))
+
+
+def modes_glue(runs: Callable, sizes: Mapping, smoke_job: str, stored: str) -> dict[str, str]:
+    """A §6 page's mode table, glued: what each size runs (``runs(sizes[size])``), the smoke
+    command's measured cost (``run_yourself.cost_text(smoke_job)``) and the stored study's own
+    (the manifest's CPU measurements of ``stored``, ``chapter.measured_costs``). Paper: §6."""
+    from dcgan_lib.chapter import measured_costs
+    from dcgan_lib.run_yourself import NOT_MEASURED, cost_text
+
+    return {
+        "smoke_runs": runs(sizes["smoke"]),
+        "book_runs": runs(sizes["book"]),
+        "full_runs": runs(sizes["full"]),
+        "smoke_cost": cost_text(smoke_job),
+        "book_cost": "; ".join(measured_costs((stored,))["CPU"]) or NOT_MEASURED,
+    }

@@ -27,7 +27,7 @@ from dcgan_lib.book import NOT_PRODUCED
 from dcgan_lib.data import to_uint8
 from dcgan_lib.models import generate, sample_z
 from dcgan_lib.studies.latent import SIZES, FacesStudy, LatentStudyConfig, load_stored, pool_z
-from dcgan_lib.studies.report import markdown_table, model_glue
+from dcgan_lib.studies.report import markdown_table, model_glue, modes_glue
 
 METHOD_LABELS = {
     "z": "z: mean a - mean b + mean c",
@@ -434,8 +434,6 @@ def config_glue(cfg: LatentStudyConfig) -> dict[str, str]:
     study's own, ``chapter.measured_costs``), and the stored classifier's training size and
     held-out accuracy on the attributes of Fig. 7 (``artifacts/celeba_attributes``)."""
     from dcgan_lib.artifacts import ArtifactMissing, require_json
-    from dcgan_lib.chapter import measured_costs
-    from dcgan_lib.run_yourself import cost_text
 
     try:
         clf = require_json("celeba_attributes")
@@ -464,11 +462,7 @@ def config_glue(cfg: LatentStudyConfig) -> dict[str, str]:
         "cfg_n_trials": f"{cfg.n_trials:,}",
         "cfg_turn_pool": f"{cfg.turn_pool:,}",
         "cfg_turn_samples": f"{cfg.turn_samples}",
-        "smoke_runs": runs(SIZES["smoke"]),
-        "book_runs": runs(SIZES["book"]),
-        "full_runs": runs(SIZES["full"]),
-        "smoke_cost": cost_text("arithmetic_smoke"),
-        "book_cost": "; ".join(measured_costs(("vector_arithmetic",))["CPU"]) or "not measured",
+        **modes_glue(runs, SIZES, "arithmetic_smoke", "vector_arithmetic"),
         "clf_n_train": f"{clf['n_train']:,}" if "n_train" in clf else NOT_PRODUCED,
         "clf_accuracy": acc or NOT_PRODUCED,
     }

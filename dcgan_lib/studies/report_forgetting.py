@@ -28,7 +28,7 @@ from dcgan_lib.studies.forgetting import (
     measure_bands,
     study_inputs,
 )
-from dcgan_lib.studies.report import markdown_table, model_glue
+from dcgan_lib.studies.report import markdown_table, model_glue, modes_glue
 from dcgan_lib.toys import PlantedGenerator
 from dcgan_lib.verdicts import MIN_SHOWN, MOSTLY
 
@@ -270,8 +270,6 @@ def config_glue(cfg: ForgettingConfig) -> dict[str, str]:
     runs, the threshold of a measurable object (``MIN_SHOWN``) and of *mostly* (``MOSTLY``), and
     measured costs: the smoke command's (``run_yourself.cost_text``) and the stored study's own
     (the manifest's, ``chapter.measured_costs``)."""
-    from dcgan_lib.chapter import measured_costs
-    from dcgan_lib.run_yourself import cost_text
 
     def runs(c: ForgettingConfig) -> str:
         return (
@@ -291,11 +289,7 @@ def config_glue(cfg: ForgettingConfig) -> dict[str, str]:
         "cfg_layer": f"{cfg.layer}",
         "min_shown": f"{MIN_SHOWN}",
         "mostly": f"{MOSTLY:.0%}",
-        "smoke_runs": runs(SIZES["smoke"]),
-        "book_runs": runs(SIZES["book"]),
-        "full_runs": runs(SIZES["full"]),
-        "smoke_cost": cost_text("forgetting_smoke"),
-        "book_cost": "; ".join(measured_costs((STORED,))["CPU"]) or "not measured",
+        **modes_glue(runs, SIZES, "forgetting_smoke", STORED),
     }
 
 
