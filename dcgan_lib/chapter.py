@@ -311,7 +311,9 @@ def measured_costs(writes: tuple[str, ...], root: Path | None = None) -> dict[st
             e = manifest[f]
             if not e.get("machine") or not (e.get("wall_seconds") or e.get("cpu_seconds")):
                 continue
-            run = (e.get("command"), e.get("created"))
+            # one producing run: its command and what it measured (files redrawn later from
+            # the same run keep its times but get a new "created")
+            run = (e.get("command"), e.get("wall_seconds"), e.get("cpu_seconds"), e["machine"])
             if run in seen:
                 continue
             seen.add(run)

@@ -444,6 +444,25 @@ def test_the_run_box_reads_costs_from_stored_measurements(tmp_path):
     assert "CPU: not measured" in chapter.run_box("s4", tmp_path)
 
 
+def test_files_of_one_run_count_once_even_when_redrawn_later(tmp_path):
+    machine = "2-core x86_64 CPU (AMD EPYC), torch 0.0, Python 3.0"
+    run = {"machine": machine, "cpu_seconds": 247.0, "wall_seconds": 375.6,
+           "command": "python -m dcgan_lib latent --export"}  # fmt: skip
+    for name, created in (("metrics.json", "2026-11-28"), ("a.png", "2026-12-07")):
+        _store(tmp_path, f"vector_arithmetic/{name}", {"x": 1})
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        manifest["files"][f"vector_arithmetic/{name}"] |= run | {"created": created}
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    costs = chapter.measured_costs(("vector_arithmetic",), tmp_path)
+    assert costs["CPU"] == ["6.3 min wall, 4.1 min of CPU time (vector_arithmetic; 2-core x86_64 "
+                            "CPU (AMD EPYC))"]  # fmt: skip
+    other = run | {"cpu_seconds": 100.0, "created": "2026-12-08"}  # a second run of the command
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["files"]["vector_arithmetic/a.png"] |= other
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert len(chapter.measured_costs(("vector_arithmetic",), tmp_path)["CPU"]) == 2
+
+
 def test_fold_makes_a_dropdown():
     text = chapter.fold("Parameters", "| a |\n|---|\n| 1 |")
     assert text.startswith(":::{dropdown} Parameters\n") and text.rstrip().endswith(":::")
