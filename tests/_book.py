@@ -11,21 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from page_layout import BROWSER_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MATHJAX = ROOT / "book" / "_static_mathjax" / "mathjax" / "tex-chtml.js"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=5000",
-]
+CHROMIUM_FLAGS = [*BROWSER_FLAGS, "--virtual-time-budget=5000"]  # page_layout's, shorter
 BUILD_LOG: list[str] = []  # the build's output, for the checks on what it prints
 
 

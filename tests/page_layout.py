@@ -36,7 +36,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WIDTH, FIRST_SCREEN = 1280, 900
 MAX_CHAPTER_HEIGHT = 9000
 MIN_IMAGE = 120  # px: an image this tall at least, this much of it on the first screen
-FLAGS = [
+BROWSER_FLAGS = [  # headless, offline, no profile chatter (tests/_book.py's Chromium too)
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -45,9 +45,8 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--virtual-time-budget=8000",
-    f"--window-size={WIDTH},{FIRST_SCREEN}",
 ]
+FLAGS = [*BROWSER_FLAGS, "--virtual-time-budget=8000", f"--window-size={WIDTH},{FIRST_SCREEN}"]
 
 PROBE = """<script>
 window.addEventListener('load', function () { setTimeout(function () {

@@ -17,31 +17,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
 from _book import BUILD_LOG, CHROMIUM_FLAGS, ROOT
+from page_layout import toc_pages
 from PIL import Image
 
 # the book is built once per session by tests/conftest.py's `site` (with `browser`, `dom`)
 pytestmark = pytest.mark.slow
-
-
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for key, value in node.items():
-                if key != "file":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", []) + toc.get("chapters", []))
-    return [str(Path(p).with_suffix("")) for p in pages]
 
 
 PAGES = toc_pages()
@@ -272,7 +253,7 @@ def test_the_table_check_sees_a_table_that_does_not_wrap(site, browser):
 # §4 and §6.1 play an animation, §3 shows the drawn diagram. Measured in Chromium by
 # tests/page_layout.py (page authors run it on a built book: `python tests/page_layout.py`).
 
-import page_layout  # noqa: E402
+import page_layout  # noqa: E402  (its toc_pages is imported above)
 
 CHAPTER_PAGES = page_layout.chapter_pages()
 LAYOUT: dict[str, dict] = {}  # page -> its measurements, shared by the tests below

@@ -13,30 +13,12 @@ import nbformat
 import pytest
 import yaml
 from _prose import book_pages
+from page_layout import toc_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MYST_PAGES = sorted(p for p in (ROOT / "book").glob("*.md") if "```{code-cell}" in p.read_text())
 HIDDEN = {"hide-input", "remove-input", "remove-cell"}
-
-
-def toc_files() -> list[str]:
-    """Every `file:` of _toc.yml (root included), without suffix, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return files
 
 
 def resolve(entry: str) -> Path | None:
@@ -56,17 +38,17 @@ def test_there_are_notebooks():
 
 
 def test_every_toc_entry_exists():
-    missing = [entry for entry in toc_files() if resolve(entry) is None]
+    missing = [entry for entry in toc_pages() if resolve(entry) is None]
     assert not missing, f"_toc.yml names files that do not exist: {missing}"
 
 
 def test_toc_has_no_duplicates():
-    files = toc_files()
+    files = toc_pages()
     assert len(files) == len(set(files))
 
 
 def test_every_notebook_is_in_the_toc():
-    listed = {resolve(entry) for entry in toc_files()}
+    listed = {resolve(entry) for entry in toc_pages()}
     absent = [nb.relative_to(ROOT).as_posix() for nb in NOTEBOOKS if nb not in listed]
     assert not absent, f"notebooks missing from _toc.yml: {absent}"
 
@@ -85,7 +67,7 @@ def test_notebooks_are_in_reading_order():
 
     names = [nb.name for nb in NOTEBOOKS]
     assert all(re.match(r"\d\d_[a-z0-9_]+\.ipynb$", n) for n in names), names
-    toc_notebooks = [e for e in toc_files() if e.startswith("notebooks/")]
+    toc_notebooks = [e for e in toc_pages() if e.startswith("notebooks/")]
     assert toc_notebooks == [c.page for c in CHAPTERS.values()]
 
 
@@ -305,7 +287,7 @@ def test_has_checks_and_an_admonition(path):
 
 
 def test_front_pages_exist_and_are_in_the_toc():
-    files = toc_files()
+    files = toc_pages()
     pages = ("intro", "how_to_run", "deviations", "fid_protocol", "toolchain", "references")
     for page in (*pages, "troubleshooting"):
         assert f"book/{page}" in files and (ROOT / "book" / f"{page}.md").is_file()
